@@ -1,0 +1,1 @@
+//! goruntime: knowledge of Go's runtime, read through [`memcache::MemorySource`].
