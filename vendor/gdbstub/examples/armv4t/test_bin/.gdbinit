@@ -1,0 +1,3 @@
+# set remote multiprocess-feature-packet off
+
+target extended-remote :9001
