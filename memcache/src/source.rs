@@ -71,7 +71,9 @@ pub trait MemoryExt: MemorySource {
     fn read_exact(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), MemError> {
         let n = self.read(addr, buf)?;
         if n < buf.len() {
-            return Err(MemError::Unreadable { addr: addr.wrapping_add(n as u64) });
+            return Err(MemError::Unreadable {
+                addr: addr.wrapping_add(n as u64),
+            });
         }
         Ok(())
     }
@@ -128,7 +130,9 @@ impl MemorySource for SnapshotMemory {
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.wrapping_add(done as u64);
-            let Some((start, region)) = self.regions.range(..=a).next_back() else { break };
+            let Some((start, region)) = self.regions.range(..=a).next_back() else {
+                break;
+            };
             let off = (a - *start) as usize;
             if off >= region.len() {
                 break;
