@@ -1,1 +1,116 @@
-fn main() {}
+//! `gostub`: a GDB/LLDB remote-protocol stub for Linux x86_64 that knows Go.
+//!
+//! A thin binary: the command line (`cli`), then one session after another over the protocol
+//! glue (`gdb`) and process control (`process`).
+
+mod cli;
+mod gdb;
+mod process;
+
+use std::process::ExitCode;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+
+use cli::{Comm, Config, Mode};
+use gdb::conn::Listener;
+use gdb::event_loop::{run_session, SessionEnd};
+use gdb::{GdbTarget, SessionOptions};
+use process::launch::Stdio;
+use process::signals::SignalSet;
+use process::Inferior;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("gostub=info"))
+        .format_timestamp(None)
+        .init();
+    let config = cli::parse();
+    match serve(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("gostub: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: &Config) -> Result<(), String> {
+    if let Some(warning) = cli::exposure_warning(config) {
+        eprintln!("gostub: warning: {warning}");
+    }
+    // SIGCHLD is read through a signalfd, so it must be blocked before any child exists.
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block()
+        .map_err(|e| format!("cannot block SIGCHLD: {e}"))?;
+    let sigchld = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("cannot create a signalfd: {e}"))?;
+
+    let options = SessionOptions {
+        quiet_signals: SignalSet::from_numbers(&config.pass_signals),
+        cache_pages: config.cache_pages,
+        stdio: if config.comm == Comm::Stdio {
+            Stdio::AwayFromProtocol
+        } else {
+            Stdio::Inherit
+        },
+        multi: matches!(config.mode, Mode::Multi),
+    };
+    let mut target = GdbTarget::new(options.clone());
+    match &config.mode {
+        Mode::Launch { program, args } => {
+            let inf = Inferior::launch(
+                program,
+                args,
+                options.stdio,
+                options.quiet_signals,
+                options.cache_pages,
+            )
+            .map_err(|e| e.to_string())?;
+            eprintln!("Process {} created; pid = {}", program.display(), inf.pid());
+            target.inferior = Some(inf);
+            target.program = Some(program.clone());
+        }
+        Mode::Attach { pid } => {
+            let inf = Inferior::attach(
+                Pid::from_raw(*pid),
+                options.quiet_signals,
+                options.cache_pages,
+            )
+            .map_err(|e| e.to_string())?;
+            eprintln!("Attached; pid = {pid}");
+            target.program = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            target.inferior = Some(inf);
+        }
+        Mode::Multi => {}
+    }
+
+    let mut listener = Listener::bind(&config.comm).map_err(|e| format!("cannot listen: {e}"))?;
+    loop {
+        let conn = listener
+            .accept()
+            .map_err(|e| format!("cannot accept a client: {e}"))?;
+        let end = run_session(&mut target, conn, &sigchld);
+        match &end {
+            Ok(SessionEnd::ClientGone) => eprintln!("Remote side has terminated connection."),
+            Ok(SessionEnd::TargetEnded) => eprintln!("Process exited."),
+            Ok(SessionEnd::Detached) => eprintln!("Detached from process."),
+            Ok(SessionEnd::Killed) => eprintln!("Process killed."),
+            Err(e) => eprintln!("gostub: session ended: {e}"),
+        }
+        // As gdbserver: without --multi one client is served; with it, until --once says no.
+        if !options.multi || config.once || config.comm == Comm::Stdio {
+            break;
+        }
+        // A process survives its client only in --multi; without a client it would hang.
+        if let (Ok(SessionEnd::ClientGone) | Err(_), Some(mut inf)) = (&end, target.inferior.take())
+        {
+            inf.release();
+        }
+    }
+    // Dropping the target releases a process still held: killed if launched, detached if
+    // attached, with every breakpoint byte removed.
+    drop(target);
+    Ok(())
+}

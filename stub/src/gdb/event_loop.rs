@@ -1,0 +1,214 @@
+//! The session loop. One thread does everything (ptrace requests must come from the tracing
+//! thread): it waits on the client connection and on SIGCHLD through a signalfd, feeds client
+//! bytes through the packet tap into gdbstub's state machine, and reports stops.
+//!
+//! Kernel quirk: SIGCHLD must be blocked for the signalfd to see it, and one signal may stand for
+//! several children, so every wakeup drains waitpid until it has nothing more.
+
+use std::os::fd::{AsFd, BorrowedFd};
+
+use gdbstub::stub::state_machine::GdbStubStateMachine;
+use gdbstub::stub::{DisconnectReason, GdbStub, MultiThreadStopReason};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signalfd::SignalFd;
+
+use super::arch::Amd64RegId;
+use super::conn::{BufferedConn, Incoming};
+use super::resume::{stop_reason, stop_thread};
+use super::tap::{PacketTap, Tapped};
+use super::{lldb, GdbTarget};
+use crate::process::StopEvent;
+
+/// gdbstub's packet buffer, which it advertises as PacketSize. gdbserver 13 offers 0x47ff.
+pub const PACKET_SIZE: usize = 0x8000;
+
+/// How a client session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client closed the connection (or it broke).
+    ClientGone,
+    /// `D`: the process was detached.
+    Detached,
+    /// `k`: the process was killed.
+    Killed,
+    /// The process exited or was killed by a signal; the client was told.
+    TargetEnded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("gdbstub: {0}")]
+    Protocol(String),
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn protocol<E: std::fmt::Display>(e: E) -> SessionError {
+    SessionError::Protocol(e.to_string())
+}
+
+/// Serves one client until it goes away, the process is detached or killed, or (outside
+/// extended mode) the process ends.
+pub fn run_session(
+    target: &mut GdbTarget,
+    conn: BufferedConn,
+    sigchld: &SignalFd,
+) -> Result<SessionEnd, SessionError> {
+    let stub = GdbStub::builder(conn)
+        .packet_buffer_size(PACKET_SIZE)
+        .build()
+        .map_err(protocol)?;
+    let mut tap = PacketTap::new(PACKET_SIZE, lldb::INTERCEPTS);
+    let mut sm = stub.run_state_machine(target).map_err(protocol)?;
+    loop {
+        sm = match sm {
+            GdbStubStateMachine::Idle(mut g) => {
+                let conn = g.borrow_conn();
+                if !conn.has_buffered_input() {
+                    wait_for(conn.as_fd(), None)?;
+                }
+                let byte = match conn.try_read()? {
+                    Incoming::Byte(b) => b,
+                    Incoming::Empty => {
+                        sm = GdbStubStateMachine::Idle(g);
+                        continue;
+                    }
+                    Incoming::Closed => return Ok(SessionEnd::ClientGone),
+                };
+                match tap.push(byte) {
+                    Tapped::Pending => GdbStubStateMachine::Idle(g),
+                    Tapped::Reply(bytes) => {
+                        send(g.borrow_conn(), &bytes)?;
+                        GdbStubStateMachine::Idle(g)
+                    }
+                    Tapped::Intercept(payload) => {
+                        log::trace!("<- {payload}");
+                        let reply = tap.reply(&target.answer_lldb(&payload));
+                        send(g.borrow_conn(), &reply)?;
+                        GdbStubStateMachine::Idle(g)
+                    }
+                    Tapped::Forward(bytes) => {
+                        if bytes.len() > 1 {
+                            log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        }
+                        let mut sm = GdbStubStateMachine::Idle(g);
+                        for b in bytes {
+                            sm = match sm {
+                                GdbStubStateMachine::Idle(g) => {
+                                    g.incoming_data(target, b).map_err(protocol)?
+                                }
+                                GdbStubStateMachine::Running(g) => {
+                                    g.incoming_data(target, b).map_err(protocol)?
+                                }
+                                other => other,
+                            };
+                        }
+                        sm
+                    }
+                }
+            }
+            GdbStubStateMachine::Running(mut g) => {
+                if let Some(event) = target.poll_stop() {
+                    target.begin_stop();
+                    let reason = stop_reason(event);
+                    let expedited = expedited_registers(target, event);
+                    match expedited {
+                        Some(regs) => {
+                            let mut iter = regs.iter().map(|(id, v)| (*id, &v[..]));
+                            g.report_stop_with_regs(target, reason, &mut iter)
+                                .map_err(protocol)?
+                        }
+                        None => g.report_stop(target, reason).map_err(protocol)?,
+                    }
+                } else {
+                    let conn = g.borrow_conn();
+                    let input =
+                        conn.has_buffered_input() || wait_for(conn.as_fd(), Some(sigchld.as_fd()))?;
+                    if input {
+                        match g.borrow_conn().try_read()? {
+                            Incoming::Byte(b) => g.incoming_data(target, b).map_err(protocol)?,
+                            Incoming::Empty => GdbStubStateMachine::Running(g),
+                            Incoming::Closed => return Ok(SessionEnd::ClientGone),
+                        }
+                    } else {
+                        drain(sigchld);
+                        GdbStubStateMachine::Running(g)
+                    }
+                }
+            }
+            GdbStubStateMachine::CtrlCInterrupt(g) => {
+                target.interrupt();
+                g.interrupt_handled(target, None::<MultiThreadStopReason<u64>>)
+                    .map_err(protocol)?
+            }
+            GdbStubStateMachine::Disconnected(g) => {
+                let end = match g.get_reason() {
+                    DisconnectReason::Disconnect => {
+                        target.detach();
+                        SessionEnd::Detached
+                    }
+                    DisconnectReason::Kill => {
+                        target.kill();
+                        SessionEnd::Killed
+                    }
+                    DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_) => {
+                        target.inferior = None;
+                        SessionEnd::TargetEnded
+                    }
+                };
+                if !target.options.multi {
+                    return Ok(end);
+                }
+                g.return_to_idle()
+            }
+        };
+    }
+}
+
+/// rbp, rsp and rip of the stopping thread, so the client needs no `g` to show the stop.
+fn expedited_registers(
+    target: &mut GdbTarget,
+    event: StopEvent,
+) -> Option<Vec<(Amd64RegId, [u8; 8])>> {
+    let tid = stop_thread(event)?;
+    let gprs = *target.inferior.as_mut()?.thread(tid).ok()?.gprs().ok()?;
+    Some(vec![
+        (Amd64RegId::Gpr(6), gprs.rbp.to_le_bytes()),
+        (Amd64RegId::Gpr(7), gprs.rsp.to_le_bytes()),
+        (Amd64RegId::Rip, gprs.rip.to_le_bytes()),
+    ])
+}
+
+fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {
+    use gdbstub::conn::Connection;
+    conn.write_all(bytes)?;
+    conn.flush()?;
+    Ok(())
+}
+
+/// Blocks until the connection is readable (true) or, when given, SIGCHLD arrived (false).
+fn wait_for(conn: BorrowedFd<'_>, sigchld: Option<BorrowedFd<'_>>) -> Result<bool, SessionError> {
+    loop {
+        let mut fds = vec![PollFd::new(conn, PollFlags::POLLIN)];
+        if let Some(fd) = sigchld {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(SessionError::Io(e.into())),
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if ready(&fds[0]) {
+            return Ok(true);
+        }
+        if fds.get(1).is_some_and(ready) {
+            return Ok(false);
+        }
+    }
+}
+
+/// Empties the signalfd (it is non-blocking); the waitpid drain happens in `poll_stop`.
+fn drain(sigchld: &SignalFd) {
+    while let Ok(Some(_)) = sigchld.read_signal() {}
+}

@@ -1,0 +1,130 @@
+//! Resume packets (`vCont` with continue, step, range step and scheduler locking) and the
+//! translation of process stop events into stop replies.
+
+use gdbstub::common::{Signal, Tid};
+use gdbstub::stub::MultiThreadStopReason;
+use gdbstub::target::ext::base::multithread::{
+    MultiThreadRangeStepping, MultiThreadRangeSteppingOps, MultiThreadResume,
+    MultiThreadSchedulerLocking, MultiThreadSchedulerLockingOps, MultiThreadSingleStep,
+    MultiThreadSingleStepOps,
+};
+use gdbstub::target::ext::breakpoints::WatchKind;
+
+use super::{pid_to_tid, tid_to_pid, GdbTarget};
+use crate::process::debugregs::HwKind;
+use crate::process::threads::Action;
+use crate::process::{ProcessError, StopEvent};
+
+impl GdbTarget {
+    fn set_action(&mut self, tid: Tid, action: Action) -> Result<(), ProcessError> {
+        let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
+        inf.set_action(tid_to_pid(tid), action)
+    }
+}
+
+impl MultiThreadResume for GdbTarget {
+    fn resume(&mut self) -> Result<(), Self::Error> {
+        match self.inferior.as_mut() {
+            Some(inf) => inf.resume(),
+            None => Err(ProcessError::Exited),
+        }
+    }
+
+    fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
+        if let Some(inf) = self.inferior.as_mut() {
+            inf.clear_actions();
+        }
+        Ok(())
+    }
+
+    fn set_resume_action_continue(
+        &mut self,
+        tid: Tid,
+        signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        self.set_action(tid, Action::Continue(signal.map(|s| s.0 as i32)))
+    }
+
+    fn support_single_step(&mut self) -> Option<MultiThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_range_step(&mut self) -> Option<MultiThreadRangeSteppingOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_scheduler_locking(&mut self) -> Option<MultiThreadSchedulerLockingOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl MultiThreadSingleStep for GdbTarget {
+    fn set_resume_action_step(
+        &mut self,
+        tid: Tid,
+        signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        self.set_action(tid, Action::Step(signal.map(|s| s.0 as i32)))
+    }
+}
+
+impl MultiThreadRangeStepping for GdbTarget {
+    fn set_resume_action_range_step(
+        &mut self,
+        tid: Tid,
+        start: u64,
+        end: u64,
+    ) -> Result<(), Self::Error> {
+        self.set_action(tid, Action::RangeStep { start, end })
+    }
+}
+
+impl MultiThreadSchedulerLocking for GdbTarget {
+    fn set_resume_action_scheduler_lock(&mut self) -> Result<(), Self::Error> {
+        if let Some(inf) = self.inferior.as_mut() {
+            inf.lock_scheduler();
+        }
+        Ok(())
+    }
+}
+
+/// The stop reply for a process stop event.
+pub fn stop_reason(event: StopEvent) -> MultiThreadStopReason<u64> {
+    let tid = |pid| pid_to_tid(pid).unwrap_or(Tid::MIN);
+    match event {
+        StopEvent::SwBreak { tid: t } => MultiThreadStopReason::SwBreak(tid(t)),
+        StopEvent::HwBreak { tid: t } => MultiThreadStopReason::HwBreak(tid(t)),
+        StopEvent::Watch { tid: t, kind, addr } => MultiThreadStopReason::Watch {
+            tid: tid(t),
+            kind: match kind {
+                HwKind::Write => WatchKind::Write,
+                HwKind::Read => WatchKind::Read,
+                HwKind::ReadWrite | HwKind::Execute => WatchKind::ReadWrite,
+            },
+            addr,
+        },
+        // A step is reported with its thread (DoneStep would send a thread-less S05).
+        StopEvent::Step { tid: t } => MultiThreadStopReason::SignalWithThread {
+            tid: tid(t),
+            signal: Signal::SIGTRAP,
+        },
+        StopEvent::Signal { tid: t, sig } => MultiThreadStopReason::SignalWithThread {
+            tid: tid(t),
+            signal: Signal(sig as u8),
+        },
+        StopEvent::Exited(code) => MultiThreadStopReason::Exited(code as u8),
+        StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(sig as u8)),
+    }
+}
+
+/// The thread a stop event names, if any.
+pub fn stop_thread(event: StopEvent) -> Option<nix::unistd::Pid> {
+    match event {
+        StopEvent::SwBreak { tid }
+        | StopEvent::HwBreak { tid }
+        | StopEvent::Watch { tid, .. }
+        | StopEvent::Step { tid }
+        | StopEvent::Signal { tid, .. } => Some(tid),
+        StopEvent::Exited(_) | StopEvent::Killed(_) => None,
+    }
+}

@@ -1,0 +1,180 @@
+//! A tap on the incoming byte stream, in front of gdbstub.
+//!
+//! gdbstub answers most packets, but it cannot answer some that clients rely on (lldb's
+//! `qHostInfo` with `ostype`, `qMemoryRegionInfo`), and it ends the session on a packet larger
+//! than its buffer. The tap frames each packet; those it knows are answered here, an oversized one
+//! gets an error reply, and everything else passes to gdbstub unchanged.
+//!
+//! Protocol quirk: until `QStartNoAckMode` is accepted, every packet the stub answers must be
+//! acknowledged with `+` first.
+
+/// What the event loop does with the bytes seen so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tapped {
+    /// In the middle of a packet.
+    Pending,
+    /// Pass these bytes to gdbstub.
+    Forward(Vec<u8>),
+    /// A whole packet whose payload the tap's owner answers.
+    Intercept(String),
+    /// Write these bytes back to the client (already framed).
+    Reply(Vec<u8>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Between,
+    Body,
+    Checksum(u8),
+}
+
+#[derive(Debug)]
+pub struct PacketTap {
+    state: State,
+    packet: Vec<u8>,
+    oversized: bool,
+    max_packet: usize,
+    no_ack: bool,
+    intercepts: &'static [&'static str],
+}
+
+impl PacketTap {
+    /// `max_packet` is gdbstub's packet buffer size; `intercepts` are the payload prefixes the
+    /// owner answers itself.
+    pub fn new(max_packet: usize, intercepts: &'static [&'static str]) -> PacketTap {
+        PacketTap {
+            state: State::Between,
+            packet: Vec::new(),
+            oversized: false,
+            max_packet,
+            no_ack: false,
+            intercepts,
+        }
+    }
+
+    pub fn push(&mut self, byte: u8) -> Tapped {
+        match self.state {
+            State::Between => {
+                if byte != b'$' {
+                    return Tapped::Forward(vec![byte]);
+                }
+                self.packet.clear();
+                self.packet.push(byte);
+                self.oversized = false;
+                self.state = State::Body;
+                Tapped::Pending
+            }
+            State::Body => {
+                if byte == b'#' {
+                    self.state = State::Checksum(2);
+                }
+                if self.packet.len() < self.max_packet {
+                    self.packet.push(byte);
+                } else {
+                    self.oversized = true;
+                }
+                Tapped::Pending
+            }
+            State::Checksum(left) => {
+                if !self.oversized {
+                    self.packet.push(byte);
+                }
+                if left > 1 {
+                    self.state = State::Checksum(left - 1);
+                    return Tapped::Pending;
+                }
+                self.state = State::Between;
+                self.finish()
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Tapped {
+        let ack: &[u8] = if self.no_ack { b"" } else { b"+" };
+        if self.oversized {
+            log::warn!("rejecting a packet longer than {} bytes", self.max_packet);
+            return Tapped::Reply([ack, &frame("E16")].concat());
+        }
+        let packet = std::mem::take(&mut self.packet);
+        let payload = &packet[1..packet.len().saturating_sub(3)];
+        if payload == b"QStartNoAckMode" {
+            // gdbstub accepts it; from its reply on, nothing is acknowledged.
+            self.no_ack = true;
+        }
+        if self
+            .intercepts
+            .iter()
+            .any(|p| payload.starts_with(p.as_bytes()))
+        {
+            return Tapped::Intercept(String::from_utf8_lossy(payload).into_owned());
+        }
+        Tapped::Forward(packet)
+    }
+
+    /// Frames `reply` for the client, with the `+` ack when acks are still on.
+    pub fn reply(&self, reply: &str) -> Vec<u8> {
+        let ack: &[u8] = if self.no_ack { b"" } else { b"+" };
+        [ack, &frame(reply)].concat()
+    }
+}
+
+/// `$payload#checksum`. The payload must not need escaping.
+pub fn frame(payload: &str) -> Vec<u8> {
+    let sum = payload.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+    format!("${payload}#{sum:02x}").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(tap: &mut PacketTap, bytes: &[u8]) -> Vec<Tapped> {
+        bytes
+            .iter()
+            .map(|b| tap.push(*b))
+            .filter(|t| *t != Tapped::Pending)
+            .collect()
+    }
+
+    #[test]
+    fn plain_packets_and_bytes_pass_through() {
+        let mut tap = PacketTap::new(64, &["qHostInfo"]);
+        let out = feed(&mut tap, b"+$m10,4#8d\x03");
+        assert_eq!(
+            out,
+            vec![
+                Tapped::Forward(b"+".to_vec()),
+                Tapped::Forward(b"$m10,4#8d".to_vec()),
+                Tapped::Forward(vec![3])
+            ]
+        );
+    }
+
+    #[test]
+    fn intercepted_packet_is_answered_with_ack_until_no_ack_mode() {
+        let mut tap = PacketTap::new(64, &["qHostInfo"]);
+        assert_eq!(
+            feed(&mut tap, b"$qHostInfo#9b"),
+            vec![Tapped::Intercept("qHostInfo".into())]
+        );
+        assert_eq!(tap.reply("OK"), b"+$OK#9a".to_vec());
+        feed(&mut tap, b"$QStartNoAckMode#b0");
+        assert_eq!(tap.reply("OK"), b"$OK#9a".to_vec());
+    }
+
+    #[test]
+    fn oversized_packet_gets_an_error_and_the_stream_recovers() {
+        let mut tap = PacketTap::new(8, &[]);
+        let mut big = b"$M0,100:".to_vec();
+        big.extend(std::iter::repeat_n(b'a', 500));
+        big.extend(b"#00$?#3f");
+        let out = feed(&mut tap, &big);
+        assert_eq!(
+            out,
+            vec![
+                Tapped::Reply(b"+$E16#aa".to_vec()),
+                Tapped::Forward(b"$?#3f".to_vec())
+            ]
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! Software breakpoints: the int3 table, applied lazily at resume and hidden from every read.
+//!
+//! gdb removes every breakpoint at each stop and inserts them all again on resume (`z0`/`Z0`
+//! churn). Those packets only edit the wanted set; `sync` at resume writes the difference, so an
+//! unchanged set costs no memory syscall at all. Between stops, int3 bytes that are still in the
+//! target are replaced by the original bytes in every read (`shadow`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const INT3: u8 = 0xcc;
+
+/// What `sync` must write: `(address, byte)` pairs.
+pub type Patch = Vec<(u64, u8)>;
+
+#[derive(Debug, Default)]
+pub struct SwBreakpoints {
+    /// The addresses the client last asked for.
+    wanted: BTreeSet<u64>,
+    /// The addresses holding an int3 in the target right now, with the byte it replaced.
+    inserted: BTreeMap<u64, u8>,
+}
+
+impl SwBreakpoints {
+    pub fn add(&mut self, addr: u64) {
+        self.wanted.insert(addr);
+    }
+
+    pub fn remove(&mut self, addr: u64) -> bool {
+        self.wanted.remove(&addr)
+    }
+
+    /// Whether an int3 of ours sits at `addr` in the target now.
+    pub fn is_inserted(&self, addr: u64) -> bool {
+        self.inserted.contains_key(&addr)
+    }
+
+    /// Plans the writes that make the target match the wanted set. `read_original` reads one byte
+    /// of real memory for a breakpoint about to be inserted; an address it cannot read is skipped
+    /// (the client gets its error from the next `Z0` instead of a corrupted target).
+    pub fn plan_sync(&mut self, mut read_original: impl FnMut(u64) -> Option<u8>) -> Patch {
+        let mut patch = Vec::new();
+        let stale: Vec<u64> = self
+            .inserted
+            .keys()
+            .filter(|a| !self.wanted.contains(a))
+            .copied()
+            .collect();
+        for addr in stale {
+            if let Some(orig) = self.inserted.remove(&addr) {
+                patch.push((addr, orig));
+            }
+        }
+        let fresh: Vec<u64> = self
+            .wanted
+            .iter()
+            .filter(|a| !self.inserted.contains_key(a))
+            .copied()
+            .collect();
+        for addr in fresh {
+            if let Some(orig) = read_original(addr) {
+                self.inserted.insert(addr, orig);
+                patch.push((addr, INT3));
+            }
+        }
+        patch
+    }
+
+    /// Plans the writes that take every int3 out of the target (detach, kill, disconnect).
+    pub fn plan_remove_all(&mut self) -> Patch {
+        self.wanted.clear();
+        std::mem::take(&mut self.inserted).into_iter().collect()
+    }
+
+    /// Replaces our int3 bytes inside `buf` (read from `addr`) with the original bytes.
+    pub fn shadow(&self, addr: u64, buf: &mut [u8]) {
+        let end = addr.saturating_add(buf.len() as u64);
+        for (&bp, &orig) in self.inserted.range(addr..end) {
+            buf[(bp - addr) as usize] = orig;
+        }
+    }
+
+    /// The client wrote `data` at `addr`: bytes that land on an inserted breakpoint become its new
+    /// original byte, and the returned data (to write to the target) keeps the int3 in place.
+    pub fn merge_write(&mut self, addr: u64, data: &[u8]) -> Vec<u8> {
+        let mut out = data.to_vec();
+        let end = addr.saturating_add(data.len() as u64);
+        for (&bp, orig) in self.inserted.range_mut(addr..end) {
+            let i = (bp - addr) as usize;
+            *orig = data[i];
+            out[i] = INT3;
+        }
+        out
+    }
+
+    /// The program was replaced (exec): nothing of ours is in the new image.
+    pub fn forget_inserted(&mut self) {
+        self.inserted.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_set_plans_no_write() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1000);
+        assert_eq!(bps.plan_sync(|_| Some(0x55)), vec![(0x1000, INT3)]);
+        // gdb's churn: remove at the stop, insert again before resuming.
+        assert!(bps.remove(0x1000));
+        bps.add(0x1000);
+        assert!(bps.plan_sync(|_| panic!("no read expected")).is_empty());
+    }
+
+    #[test]
+    fn removed_breakpoint_restores_original() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1000);
+        bps.plan_sync(|_| Some(0x55));
+        bps.remove(0x1000);
+        assert_eq!(bps.plan_sync(|_| None), vec![(0x1000, 0x55)]);
+        assert!(!bps.is_inserted(0x1000));
+    }
+
+    #[test]
+    fn reads_never_show_int3_and_writes_keep_it() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1002);
+        bps.plan_sync(|_| Some(0x90));
+        let mut buf = [1, 2, INT3, 4];
+        bps.shadow(0x1000, &mut buf);
+        assert_eq!(buf, [1, 2, 0x90, 4]);
+        let written = bps.merge_write(0x1001, &[7, 8, 9]);
+        assert_eq!(written, vec![7, INT3, 9]);
+        assert_eq!(bps.plan_remove_all(), vec![(0x1002, 8)]);
+    }
+
+    #[test]
+    fn unreadable_address_is_not_inserted() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0xdead);
+        assert!(bps.plan_sync(|_| None).is_empty());
+        assert!(!bps.is_inserted(0xdead));
+    }
+}

@@ -1,0 +1,702 @@
+//! The traced process: threads, all-stop, resume actions, breakpoints and memory.
+//!
+//! All-stop: when one thread stops for a reason the client must see, every other thread is
+//! stopped with PTRACE_INTERRUPT before the stop is reported. Events that other threads hit
+//! while being stopped are kept: a breakpoint hit is rewound and dropped (the thread hits it again
+//! when resumed, if the breakpoint is still wanted), a step completion is dropped, a quiet signal
+//! is held for the next continue, and any other signal is reported at the next resume.
+//!
+//! Kernel quirks met here: a new thread's first stop (PTRACE_EVENT_STOP) may arrive before its
+//! parent's PTRACE_EVENT_CLONE; a PTRACE_INTERRUPT sent to a thread that stops for another reason
+//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; and the
+//! thread-group leader's exit is reported only after every other thread has been reaped.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::path::Path;
+
+use memcache::{LiveMemory, MemError, MemorySource, PageCache};
+use nix::sys::ptrace;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::breakpoints::SwBreakpoints;
+use super::debugregs::{DebugRegs, HwError, HwKind};
+use super::launch::{self, StartError, Stdio};
+use super::signals::SignalSet;
+use super::threads::{Action, Thread};
+
+/// Why the process stopped, as the client must hear it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopEvent {
+    /// A software breakpoint of ours; the pc is already at the breakpoint address.
+    SwBreak {
+        tid: Pid,
+    },
+    HwBreak {
+        tid: Pid,
+    },
+    Watch {
+        tid: Pid,
+        kind: HwKind,
+        addr: u64,
+    },
+    /// A single step or range step finished.
+    Step {
+        tid: Pid,
+    },
+    Signal {
+        tid: Pid,
+        sig: i32,
+    },
+    Exited(i32),
+    Killed(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Launched,
+    Attached,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("ptrace on thread {tid} failed: {source}")]
+    Ptrace { tid: i32, source: nix::Error },
+    #[error("no thread {0}")]
+    NoSuchThread(i32),
+    #[error("the process has exited")]
+    Exited,
+    #[error(transparent)]
+    Memory(#[from] MemError),
+    #[error("cannot open the memory of process {pid}: {source}")]
+    OpenMemory { pid: i32, source: std::io::Error },
+    #[error(transparent)]
+    Hardware(#[from] HwError),
+}
+
+fn ptrace_err(tid: Pid) -> impl FnOnce(nix::Error) -> ProcessError {
+    move |source| ProcessError::Ptrace {
+        tid: tid.as_raw(),
+        source,
+    }
+}
+
+pub struct Inferior {
+    pid: Pid,
+    origin: Origin,
+    threads: BTreeMap<Pid, Thread>,
+    memory: PageCache<LiveMemory>,
+    /// /proc/PID/maps as last read; pages of immutable file mappings survive a resume only while
+    /// it is unchanged.
+    maps_seen: Option<String>,
+    maps_checked_this_stop: bool,
+    breakpoints: SwBreakpoints,
+    debug_regs: DebugRegs,
+    quiet: SignalSet,
+    running: bool,
+    scheduler_locked: bool,
+    interrupt_requested: bool,
+    /// Events met while stopping every thread, reported at later resumes.
+    pending: VecDeque<StopEvent>,
+    exited: bool,
+}
+
+impl Inferior {
+    pub fn launch(
+        program: &Path,
+        args: &[OsString],
+        stdio: Stdio,
+        quiet: SignalSet,
+        cache_pages: usize,
+    ) -> Result<Inferior, ProcessError> {
+        let pid = launch::launch(program, args, stdio)?;
+        let mut inf = Inferior::new(pid, Origin::Launched, quiet, cache_pages)?;
+        let mut main = Thread::new(pid);
+        main.stopped = true;
+        inf.threads.insert(pid, main);
+        Ok(inf)
+    }
+
+    pub fn attach(
+        pid: Pid,
+        quiet: SignalSet,
+        cache_pages: usize,
+    ) -> Result<Inferior, ProcessError> {
+        let attached = launch::attach(pid)?;
+        let mut inf = Inferior::new(pid, Origin::Attached, quiet, cache_pages)?;
+        for (tid, held) in attached {
+            let mut t = Thread::new(tid);
+            t.stopped = true;
+            t.held_signal = held;
+            inf.threads.insert(tid, t);
+        }
+        Ok(inf)
+    }
+
+    fn new(
+        pid: Pid,
+        origin: Origin,
+        quiet: SignalSet,
+        cache_pages: usize,
+    ) -> Result<Inferior, ProcessError> {
+        let live = LiveMemory::new(pid.as_raw()).map_err(|source| ProcessError::OpenMemory {
+            pid: pid.as_raw(),
+            source,
+        })?;
+        Ok(Inferior {
+            pid,
+            origin,
+            threads: BTreeMap::new(),
+            memory: PageCache::new(live, cache_pages),
+            maps_seen: None,
+            maps_checked_this_stop: false,
+            breakpoints: SwBreakpoints::default(),
+            debug_regs: DebugRegs::default(),
+            quiet,
+            running: false,
+            scheduler_locked: false,
+            interrupt_requested: false,
+            pending: VecDeque::new(),
+            exited: false,
+        })
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exited
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    pub fn thread_ids(&self) -> impl Iterator<Item = Pid> + '_ {
+        self.threads.keys().copied()
+    }
+
+    pub fn has_thread(&self, tid: Pid) -> bool {
+        self.threads.contains_key(&tid)
+    }
+
+    pub fn thread(&mut self, tid: Pid) -> Result<&mut Thread, ProcessError> {
+        self.threads
+            .get_mut(&tid)
+            .ok_or(ProcessError::NoSuchThread(tid.as_raw()))
+    }
+
+    pub fn cache(&self) -> &PageCache<LiveMemory> {
+        &self.memory
+    }
+
+    /// Starts the per-stop cache figures (the debug log carries the last stop's).
+    pub fn begin_stop(&mut self) {
+        let last = self.memory.stats_last_stop();
+        log::debug!(
+            "stop figures: {} hits, {} misses, {} pages in {} batches; syscalls {:?}",
+            last.hits,
+            last.misses,
+            last.pages_fetched,
+            last.batches,
+            self.memory.source().counters()
+        );
+        self.memory.begin_stop();
+    }
+
+    // ----- memory -----
+
+    /// Reads target memory as the program sees it: our int3 bytes never show.
+    pub fn read_memory(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        self.refresh_maps_once_per_stop();
+        let n = self.memory.read(addr, buf)?;
+        self.breakpoints.shadow(addr, &mut buf[..n]);
+        Ok(n)
+    }
+
+    /// Writes target memory; bytes under an inserted breakpoint become its saved original.
+    pub fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let merged = self.breakpoints.merge_write(addr, data);
+        self.write_raw(addr, &merged)
+    }
+
+    fn write_raw(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let n = self.memory.source_mut().write(addr, data)?;
+        self.memory.note_write(addr, &data[..n]);
+        if n < data.len() {
+            return Err(MemError::Unwritable {
+                addr: addr.wrapping_add(n as u64),
+            });
+        }
+        Ok(())
+    }
+
+    /// Pages of immutable file mappings are kept across resumes only while /proc/PID/maps is
+    /// unchanged: it is read once per stop, at the first memory read.
+    fn refresh_maps_once_per_stop(&mut self) {
+        if self.maps_checked_this_stop {
+            return;
+        }
+        self.maps_checked_this_stop = true;
+        let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)) else {
+            self.memory.invalidate_all();
+            return;
+        };
+        if self.maps_seen.as_deref() != Some(maps.as_str()) {
+            self.memory.invalidate_all();
+            self.memory
+                .set_immutable_ranges(memcache::immutable_file_ranges(&maps));
+            self.maps_seen = Some(maps);
+        }
+    }
+
+    // ----- breakpoints -----
+
+    pub fn add_sw_breakpoint(&mut self, addr: u64) -> Result<(), MemError> {
+        // Refuse an address we could never patch, so the client hears it now.
+        let mut probe = [0u8; 1];
+        self.read_memory(addr, &mut probe)?;
+        self.breakpoints.add(addr);
+        Ok(())
+    }
+
+    pub fn remove_sw_breakpoint(&mut self, addr: u64) -> bool {
+        self.breakpoints.remove(addr)
+    }
+
+    pub fn add_hw(&mut self, addr: u64, len: u64, kind: HwKind) -> Result<(), HwError> {
+        self.debug_regs.add(addr, len, kind)
+    }
+
+    pub fn remove_hw(&mut self, addr: u64, len: u64, kind: HwKind) -> bool {
+        self.debug_regs.remove(addr, len, kind)
+    }
+
+    fn sync_breakpoints(&mut self) -> Result<(), ProcessError> {
+        let memory = &mut self.memory;
+        let patch = self.breakpoints.plan_sync(|addr| {
+            let mut b = [0u8; 1];
+            match memory.read(addr, &mut b) {
+                Ok(1) => Some(b[0]),
+                _ => None,
+            }
+        });
+        for (addr, byte) in patch {
+            self.write_raw(addr, &[byte])?;
+        }
+        if self.debug_regs.take_dirty() {
+            for t in self.threads.values().filter(|t| t.stopped) {
+                self.debug_regs.write_to(t.tid).map_err(ptrace_err(t.tid))?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- resume -----
+
+    pub fn clear_actions(&mut self) {
+        self.scheduler_locked = false;
+        for t in self.threads.values_mut() {
+            t.action = Action::Hold;
+        }
+    }
+
+    pub fn set_action(&mut self, tid: Pid, action: Action) -> Result<(), ProcessError> {
+        self.thread(tid)?.action = action;
+        Ok(())
+    }
+
+    /// Threads the client did not name stay stopped during the next resume.
+    pub fn lock_scheduler(&mut self) {
+        self.scheduler_locked = true;
+    }
+
+    /// Applies breakpoint changes and starts the threads as their actions say. When an event is
+    /// already pending, nothing runs and the event is reported by the next `poll_stop`.
+    pub fn resume(&mut self) -> Result<(), ProcessError> {
+        if self.exited {
+            return Err(ProcessError::Exited);
+        }
+        self.sync_breakpoints()?;
+        self.memory.invalidate_volatile();
+        self.maps_checked_this_stop = false;
+        self.running = true;
+        if !self.pending.is_empty() {
+            return Ok(());
+        }
+        let locked = self.scheduler_locked;
+        for t in self.threads.values_mut() {
+            if !t.stopped {
+                continue;
+            }
+            let action = match t.action {
+                Action::Hold if !locked => Action::Continue(None),
+                other => other,
+            };
+            let result = match action {
+                Action::Hold => continue,
+                Action::Continue(sig) => {
+                    let sig = sig.or_else(|| t.held_signal.take());
+                    t.run(false, sig)
+                }
+                Action::Step(sig) => t.run(true, sig),
+                Action::RangeStep { .. } => t.run(true, None),
+            };
+            match result {
+                // The thread died while stopped; its exit status is reaped by poll_stop.
+                Ok(()) | Err(nix::Error::ESRCH) => {}
+                Err(source) => {
+                    return Err(ProcessError::Ptrace {
+                        tid: t.tid.as_raw(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Ctrl-C from the client: stops every thread; the next `poll_stop` reports SIGINT.
+    pub fn interrupt(&mut self) {
+        self.interrupt_requested = true;
+        for t in self.threads.values().filter(|t| !t.stopped) {
+            let _ = ptrace::interrupt(t.tid);
+        }
+    }
+
+    /// Collects wait statuses without blocking. Returns the stop to report once every thread is
+    /// stopped, or `None` while the process keeps running.
+    pub fn poll_stop(&mut self) -> Result<Option<StopEvent>, ProcessError> {
+        if !self.running {
+            return Ok(None);
+        }
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(self.finish_stop(event)?));
+        }
+        loop {
+            let status = match waitpid(
+                Pid::from_raw(-1),
+                Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+            ) {
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(status) => status,
+                Err(nix::Error::EINTR) => continue,
+                Err(nix::Error::ECHILD) => {
+                    self.mark_exited();
+                    return Ok(Some(StopEvent::Killed(libc::SIGKILL)));
+                }
+                Err(source) => return Err(ProcessError::Ptrace { tid: -1, source }),
+            };
+            if let Some(event) = self.on_status(status, false)? {
+                return Ok(Some(self.finish_stop(event)?));
+            }
+        }
+    }
+
+    fn finish_stop(&mut self, event: StopEvent) -> Result<StopEvent, ProcessError> {
+        if !matches!(event, StopEvent::Exited(_) | StopEvent::Killed(_)) {
+            self.stop_all()?;
+        }
+        self.running = false;
+        self.interrupt_requested = false;
+        Ok(event)
+    }
+
+    /// Stops every running thread and waits until each is in a ptrace-stop (bounded by the
+    /// threads that exist; a thread that exits meanwhile is dropped).
+    fn stop_all(&mut self) -> Result<(), ProcessError> {
+        for t in self
+            .threads
+            .values()
+            .filter(|t| !t.stopped && !t.awaiting_first_stop)
+        {
+            let _ = ptrace::interrupt(t.tid);
+        }
+        while !self.exited && self.threads.values().any(|t| !t.stopped) {
+            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
+                Ok(status) => status,
+                Err(nix::Error::EINTR) => continue,
+                Err(nix::Error::ECHILD) => {
+                    self.mark_exited();
+                    self.pending.push_back(StopEvent::Killed(libc::SIGKILL));
+                    break;
+                }
+                Err(source) => return Err(ProcessError::Ptrace { tid: -1, source }),
+            };
+            if let Some(event) = self.on_status(status, true)? {
+                self.pending.push_back(event);
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_exited(&mut self) {
+        self.exited = true;
+        self.running = false;
+        self.threads.clear();
+        self.breakpoints.forget_inserted();
+    }
+
+    /// Handles one wait status. `stopping` is true while all threads are being stopped: then
+    /// nothing is resumed. Returns an event the client must see.
+    fn on_status(
+        &mut self,
+        status: WaitStatus,
+        stopping: bool,
+    ) -> Result<Option<StopEvent>, ProcessError> {
+        match status {
+            WaitStatus::Exited(tid, code) => Ok(self.on_thread_gone(tid, StopEvent::Exited(code))),
+            WaitStatus::Signaled(tid, sig, _) => {
+                Ok(self.on_thread_gone(tid, StopEvent::Killed(sig as i32)))
+            }
+            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_CLONE => {
+                let new_tid = ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32;
+                let new_tid = Pid::from_raw(new_tid);
+                self.threads.entry(new_tid).or_insert_with(|| {
+                    let mut t = Thread::new(new_tid);
+                    t.awaiting_first_stop = true;
+                    t
+                });
+                self.mark_stopped(tid);
+                if !stopping {
+                    self.rerun(tid)?;
+                }
+                Ok(None)
+            }
+            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_EXEC => {
+                // The program replaced itself: one thread remains, under the leader's id.
+                self.threads.clear();
+                let mut leader = Thread::new(self.pid);
+                leader.stopped = true;
+                self.threads.insert(self.pid, leader);
+                self.breakpoints.forget_inserted();
+                self.memory.invalidate_all();
+                self.maps_seen = None;
+                let _ = tid;
+                Ok(Some(StopEvent::Signal {
+                    tid: self.pid,
+                    sig: libc::SIGTRAP,
+                }))
+            }
+            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_STOP => {
+                let first = self.threads.get(&tid).is_none_or(|t| t.awaiting_first_stop);
+                self.mark_stopped(tid);
+                if first && !self.debug_regs.is_empty() {
+                    self.debug_regs.write_to(tid).map_err(ptrace_err(tid))?;
+                }
+                if stopping {
+                    return Ok(None);
+                }
+                if self.interrupt_requested && !first {
+                    return Ok(Some(StopEvent::Signal {
+                        tid,
+                        sig: libc::SIGINT,
+                    }));
+                }
+                // A new thread starts running; a spurious interrupt or group stop is resumed.
+                self.thread(tid)?
+                    .run(false, None)
+                    .map_err(ptrace_err(tid))?;
+                Ok(None)
+            }
+            WaitStatus::PtraceEvent(tid, _, _) | WaitStatus::PtraceSyscall(tid) => {
+                self.mark_stopped(tid);
+                if !stopping {
+                    self.rerun(tid)?;
+                }
+                Ok(None)
+            }
+            WaitStatus::Stopped(tid, sig) => {
+                self.mark_stopped(tid);
+                let sig = sig as i32;
+                if sig == libc::SIGTRAP {
+                    return self.on_sigtrap(tid, stopping);
+                }
+                if self.quiet.contains(sig) {
+                    let t = self.thread(tid)?;
+                    let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+                    if stopping || stepping {
+                        t.held_signal = Some(sig);
+                        if !stopping {
+                            t.run(true, None).map_err(ptrace_err(tid))?;
+                        }
+                    } else {
+                        t.run(false, Some(sig)).map_err(ptrace_err(tid))?;
+                    }
+                    return Ok(None);
+                }
+                Ok(Some(StopEvent::Signal { tid, sig }))
+            }
+            WaitStatus::Continued(_) | WaitStatus::StillAlive => Ok(None),
+        }
+    }
+
+    fn on_thread_gone(&mut self, tid: Pid, leader_event: StopEvent) -> Option<StopEvent> {
+        if tid == self.pid {
+            self.mark_exited();
+            return Some(leader_event);
+        }
+        self.threads.remove(&tid);
+        None
+    }
+
+    fn mark_stopped(&mut self, tid: Pid) {
+        let t = self.threads.entry(tid).or_insert_with(|| Thread::new(tid));
+        t.stopped = true;
+        t.awaiting_first_stop = false;
+    }
+
+    /// Resumes a thread that stopped for something the client need not see, as it was running.
+    fn rerun(&mut self, tid: Pid) -> Result<(), ProcessError> {
+        let t = self.thread(tid)?;
+        let step = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+        t.run(step, None).map_err(ptrace_err(tid))
+    }
+
+    fn on_sigtrap(&mut self, tid: Pid, stopping: bool) -> Result<Option<StopEvent>, ProcessError> {
+        let info = ptrace::getsiginfo(tid).map_err(ptrace_err(tid))?;
+        const SI_KERNEL: i32 = 0x80;
+        const TRAP_BRKPT: i32 = 1;
+        const TRAP_TRACE: i32 = 2;
+        const TRAP_HWBKPT: i32 = 4;
+        match info.si_code {
+            SI_KERNEL | TRAP_BRKPT => {
+                let t = self.thread(tid)?;
+                let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+                let pc = t.pc().map_err(ptrace_err(tid))?;
+                let bp = pc.wrapping_sub(1);
+                if self.breakpoints.is_inserted(bp) {
+                    // Always report a software breakpoint with the pc AT the breakpoint, whether
+                    // or not the client offered swbreak+ (lldb does not).
+                    self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
+                    return Ok((!stopping).then_some(StopEvent::SwBreak { tid }));
+                }
+                if stepping {
+                    // x86 reports a step over `syscall` as TRAP_BRKPT.
+                    return self.on_step_done(tid, stopping);
+                }
+                Ok(Some(StopEvent::Signal {
+                    tid,
+                    sig: libc::SIGTRAP,
+                }))
+            }
+            TRAP_TRACE => self.on_step_done(tid, stopping),
+            TRAP_HWBKPT => match self.debug_regs.triggered(tid).map_err(ptrace_err(tid))? {
+                Some((_, HwKind::Execute)) => Ok((!stopping).then_some(StopEvent::HwBreak { tid })),
+                Some((addr, kind)) => Ok(Some(StopEvent::Watch { tid, kind, addr })),
+                None => self.on_step_done(tid, stopping),
+            },
+            _ => Ok(Some(StopEvent::Signal {
+                tid,
+                sig: libc::SIGTRAP,
+            })),
+        }
+    }
+
+    fn on_step_done(
+        &mut self,
+        tid: Pid,
+        stopping: bool,
+    ) -> Result<Option<StopEvent>, ProcessError> {
+        if stopping {
+            return Ok(None);
+        }
+        let t = self.thread(tid)?;
+        if let Action::RangeStep { start, end } = t.action {
+            let pc = t.pc().map_err(ptrace_err(tid))?;
+            if (start..end).contains(&pc) && !self.breakpoints.is_inserted(pc) {
+                self.thread(tid)?.run(true, None).map_err(ptrace_err(tid))?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(StopEvent::Step { tid }))
+    }
+
+    // ----- ending the session -----
+
+    /// Kills the process and reaps it.
+    pub fn kill(&mut self) {
+        if self.exited {
+            return;
+        }
+        let _ = kill(self.pid, Signal::SIGKILL);
+        // Reap every thread; the leader's status comes last (bounded by the kernel's reaping).
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(tid, _)) | Ok(WaitStatus::Signaled(tid, _, _))
+                    if tid == self.pid =>
+                {
+                    break
+                }
+                Ok(_) | Err(nix::Error::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        self.mark_exited();
+    }
+
+    /// Takes every breakpoint out, clears the debug registers and lets the process run on.
+    pub fn detach(&mut self) -> Result<(), ProcessError> {
+        if self.exited {
+            return Ok(());
+        }
+        if self.running {
+            self.interrupt_requested = false;
+            self.stop_all()?;
+            self.running = false;
+        }
+        for (addr, byte) in self.breakpoints.plan_remove_all() {
+            self.write_raw(addr, &[byte])?;
+        }
+        let had_debug_regs = !self.debug_regs.is_empty();
+        self.debug_regs = DebugRegs::default();
+        for t in self.threads.values_mut() {
+            if had_debug_regs {
+                let _ = self.debug_regs.write_to(t.tid);
+            }
+            let _ = t.flush_registers();
+            let sig = t.held_signal.take().and_then(|s| Signal::try_from(s).ok());
+            let _ = ptrace::detach(t.tid, sig);
+        }
+        // Signals met while stopping that the client never saw go back to the program.
+        for event in self.pending.drain(..) {
+            if let StopEvent::Signal { tid, sig } = event {
+                if sig != libc::SIGTRAP {
+                    let _ = nix::sys::signal::kill(tid, Signal::try_from(sig).ok());
+                }
+            }
+        }
+        self.mark_exited();
+        Ok(())
+    }
+
+    /// What a client disconnect does, as gdbserver: a launched process is killed, an attached
+    /// one detached.
+    pub fn release(&mut self) {
+        match self.origin {
+            Origin::Launched => self.kill(),
+            Origin::Attached => {
+                if let Err(e) = self.detach() {
+                    log::error!("detach failed: {e}");
+                    self.kill();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Inferior {
+    /// Never leave the debuggee with our int3 bytes, whatever ended the session.
+    fn drop(&mut self) {
+        self.release();
+    }
+}

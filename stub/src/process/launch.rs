@@ -1,0 +1,193 @@
+//! Starting a traced process: launch (fork, seize, exec) and attach (seize every thread).
+//!
+//! Launch seizes the child while it waits on a pipe, then lets it exec: with PTRACE_O_TRACEEXEC
+//! the exec is reported as PTRACE_EVENT_EXEC, which leaves the new program stopped at its first
+//! instruction, as gdbserver does. PTRACE_SEIZE (not TRACEME or ATTACH) is used everywhere so
+//! that PTRACE_INTERRUPT can stop threads without queueing a SIGSTOP. Address-space randomisation
+//! is disabled in the child, as gdbserver does by default.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::sys::ptrace::{self, Options};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+
+/// The ptrace options every traced thread gets.
+pub fn trace_options() -> Options {
+    Options::PTRACE_O_TRACECLONE | Options::PTRACE_O_TRACEEXEC | Options::PTRACE_O_TRACESYSGOOD
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("program path or argument contains a NUL byte")]
+    NulInArgument,
+    #[error("cannot start {program}: {source}")]
+    Spawn { program: String, source: nix::Error },
+    #[error("{program} could not be executed (exit status {status})")]
+    ExecFailed { program: String, status: i32 },
+    #[error("cannot attach to process {pid}: {source}")]
+    Attach { pid: i32, source: nix::Error },
+    #[error("process {pid} does not exist")]
+    NoSuchProcess { pid: i32 },
+    #[error("unexpected wait status while starting: {0:?}")]
+    Unexpected(WaitStatus),
+}
+
+/// Where the launched program's standard streams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// Inherited from the stub.
+    Inherit,
+    /// The stub talks to the client on stdin/stdout: the program gets /dev/null as stdin and the
+    /// stub's stderr as stdout.
+    AwayFromProtocol,
+}
+
+/// Forks and execs `program` traced; returns its pid, stopped at the first instruction.
+pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, StartError> {
+    let name = program.display().to_string();
+    // Everything the child needs is prepared before fork: no allocation after it.
+    let path =
+        CString::new(program.as_os_str().as_bytes()).map_err(|_| StartError::NulInArgument)?;
+    let mut argv = vec![path.clone()];
+    for a in args {
+        argv.push(CString::new(a.as_bytes()).map_err(|_| StartError::NulInArgument)?);
+    }
+    let devnull = CString::new("/dev/null").expect("no NUL");
+    let (gate_read, gate_write) = nix::unistd::pipe().map_err(|source| StartError::Spawn {
+        program: name.clone(),
+        source,
+    })?;
+
+    // SAFETY: the child only calls async-signal-safe functions before exec or _exit.
+    match unsafe { fork() }.map_err(|source| StartError::Spawn {
+        program: name.clone(),
+        source,
+    })? {
+        ForkResult::Child => {
+            drop(gate_write);
+            let mut byte = [0u8; 1];
+            let _ = nix::unistd::read(&gate_read, &mut byte);
+            unsafe {
+                libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                // Rust ignores SIGPIPE and children inherit that; the program gets the default.
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                if stdio == Stdio::AwayFromProtocol {
+                    let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
+                    if fd >= 0 {
+                        libc::dup2(fd, 0);
+                    }
+                    libc::dup2(2, 1);
+                }
+            }
+            let _ = nix::unistd::execvp(&path, &argv);
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(gate_read);
+            let seized = ptrace::seize(child, trace_options() | Options::PTRACE_O_EXITKILL);
+            drop(gate_write);
+            if let Err(source) = seized {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return Err(StartError::Spawn {
+                    program: name,
+                    source,
+                });
+            }
+            loop {
+                match waitpid(child, Some(WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::PtraceEvent(_, _, ev)) if ev == libc::PTRACE_EVENT_EXEC => {
+                        return Ok(child)
+                    }
+                    Ok(WaitStatus::Exited(_, status)) => {
+                        return Err(StartError::ExecFailed {
+                            program: name,
+                            status,
+                        })
+                    }
+                    // The child may take a signal before it execs; pass it along.
+                    Ok(WaitStatus::Stopped(_, sig)) => {
+                        let _ = ptrace::cont(child, sig);
+                    }
+                    Ok(WaitStatus::PtraceEvent(..)) => {
+                        let _ = ptrace::cont(child, None);
+                    }
+                    Ok(other) => return Err(StartError::Unexpected(other)),
+                    Err(nix::Error::EINTR) => continue,
+                    Err(source) => {
+                        return Err(StartError::Spawn {
+                            program: name,
+                            source,
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A thread seized by `attach`, with a signal it received while being stopped (held for the
+/// thread's next continue).
+pub type AttachedThread = (Pid, Option<i32>);
+
+/// Seizes every thread of `pid` and stops them all.
+pub fn attach(pid: Pid) -> Result<Vec<AttachedThread>, StartError> {
+    let raw = pid.as_raw();
+    let mut seized: Vec<Pid> = Vec::new();
+    // Threads may be created while we attach: rescan until a pass finds nothing new (bounded).
+    for _ in 0..100 {
+        let tids = list_tasks(raw).ok_or(StartError::NoSuchProcess { pid: raw })?;
+        let fresh: Vec<Pid> = tids.into_iter().filter(|t| !seized.contains(t)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for tid in fresh {
+            match ptrace::seize(tid, trace_options()) {
+                Ok(()) => {
+                    let _ = ptrace::interrupt(tid);
+                    seized.push(tid);
+                }
+                // The thread exited between the scan and the seize.
+                Err(nix::Error::ESRCH) if tid != pid => {}
+                Err(source) => return Err(StartError::Attach { pid: raw, source }),
+            }
+        }
+    }
+    let mut held: Vec<(Pid, i32)> = Vec::new();
+    let mut pending: Vec<Pid> = seized.clone();
+    while !pending.is_empty() {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::PtraceEvent(tid, _, _)) => pending.retain(|t| *t != tid),
+            Ok(WaitStatus::Stopped(tid, sig)) => {
+                held.push((tid, sig as i32));
+                pending.retain(|t| *t != tid);
+            }
+            Ok(WaitStatus::Exited(tid, _)) | Ok(WaitStatus::Signaled(tid, _, _)) => {
+                pending.retain(|t| *t != tid);
+                seized.retain(|t| *t != tid);
+            }
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => {}
+            Err(source) => return Err(StartError::Attach { pid: raw, source }),
+        }
+    }
+    if !seized.contains(&pid) {
+        return Err(StartError::NoSuchProcess { pid: raw });
+    }
+    Ok(seized
+        .into_iter()
+        .map(|t| (t, held.iter().find(|(h, _)| *h == t).map(|(_, s)| *s)))
+        .collect())
+}
+
+fn list_tasks(pid: i32) -> Option<Vec<Pid>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .map(Pid::from_raw)
+            .collect(),
+    )
+}

@@ -1,0 +1,67 @@
+//! Which signals pass straight back to the program inside the stub, without a round trip to the
+//! client.
+//!
+//! gdbstub has no `QPassSignals`, so gostub decides itself: a built-in quiet set (the signals gdb
+//! marks `nostop noprint` on Linux, which includes Go's SIGURG preemption), replaced by
+//! `--pass-signals`. A quiet signal that arrives while a thread is being single-stepped is held
+//! back and delivered at the thread's next continue, so `stepi` never lands in a handler.
+
+use nix::sys::signal::Signal;
+
+/// The signals gdb itself neither stops on nor prints by default on Linux.
+pub const DEFAULT_QUIET: &[Signal] = &[
+    Signal::SIGALRM,
+    Signal::SIGURG,
+    Signal::SIGCHLD,
+    Signal::SIGWINCH,
+    Signal::SIGIO,
+    Signal::SIGVTALRM,
+    Signal::SIGPROF,
+];
+
+/// A set of signal numbers (1..=64) that the stub passes to the program silently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalSet(u64);
+
+impl SignalSet {
+    pub fn from_numbers(numbers: &[i32]) -> SignalSet {
+        let mut set = SignalSet(0);
+        for &n in numbers {
+            if (1..=64).contains(&n) {
+                set.0 |= 1u64 << (n - 1);
+            }
+        }
+        set
+    }
+
+    pub fn default_quiet() -> SignalSet {
+        let numbers: Vec<i32> = DEFAULT_QUIET.iter().map(|s| *s as i32).collect();
+        SignalSet::from_numbers(&numbers)
+    }
+
+    pub fn contains(&self, sig: i32) -> bool {
+        (1..=64).contains(&sig) && self.0 & (1u64 << (sig - 1)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_set_passes_sigurg_but_not_sigsegv() {
+        let set = SignalSet::default_quiet();
+        assert!(set.contains(libc::SIGURG));
+        assert!(set.contains(libc::SIGCHLD));
+        assert!(!set.contains(libc::SIGSEGV));
+        assert!(!set.contains(libc::SIGINT));
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_ignored() {
+        let set = SignalSet::from_numbers(&[0, -3, 65, 10]);
+        assert!(set.contains(10));
+        assert!(!set.contains(0));
+        assert!(!set.contains(65));
+    }
+}
