@@ -595,16 +595,6 @@ impl Amd64Regs {
         }
     }
 
-    /// `(id, little-endian value)` for rbp, rsp and rip, for
-    /// `report_stop_with_regs`.
-    pub fn expedited(&self) -> [(Amd64RegId, [u8; 8]); 3] {
-        Amd64RegId::EXPEDITED.map(|id| {
-            let mut buf = [0u8; 8];
-            self.read_one(id, &mut buf);
-            (id, buf)
-        })
-    }
-
     /// Writes register `id` little-endian into `buf` (as `p` replies it).
     /// Returns the byte count, or 0 when the register is unavailable
     /// (ymmNh without AVX) or `buf` is too small — gdbstub then answers `xx`.
@@ -716,10 +706,12 @@ impl Registers for Amd64Regs {
     fn gdb_deserialize(&mut self, bytes: &[u8]) -> Result<(), ()> {
         let with_avx = match bytes.len() {
             n if n == g_packet_len(false) => false,
-            n if self.has_avx && n == g_packet_len(true) => true,
+            // gdbstub deserializes `G` into a default value, so the CPU decides, not `self`.
+            n if (self.has_avx || cpu_has_avx()) && n == g_packet_len(true) => true,
             _ => return Err(()),
         };
         let mut new = self.clone();
+        new.has_avx |= with_avx;
         let mut rest = bytes;
         for id in regs_in(with_avx) {
             let (val, tail) = rest.split_at_checked(id.size()).ok_or(())?;
@@ -857,7 +849,7 @@ mod tests {
         // Out-of-range indices in hand-built ids do not panic.
         assert_eq!(r.read_one(Amd64RegId::Gpr(200), &mut buf), 8);
         assert_eq!(r.clone().write_one(Amd64RegId::Xmm(99), &[0; 16]), Ok(()));
-        for len in [0, 1, 559, 561, 816, 10_000] {
+        for len in [0, 1, 559, 561, 815, 817, 10_000] {
             assert_eq!(r.gdb_deserialize(&vec![0xab; len]), Err(()));
         }
         assert_eq!(r, before);

@@ -19,8 +19,8 @@
 //! * `EINTR` is retried everywhere: the stub takes SIGCHLD while tracing.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use gdbstub::conn::{Connection, ConnectionExt};
 use nix::errno::Errno;
@@ -82,14 +82,6 @@ impl BufferedConn {
     /// True when bytes are already buffered, so polling the fd would not report them.
     pub fn has_buffered_input(&self) -> bool {
         self.rpos < self.rbuf.len()
-    }
-
-    /// The fd to poll for input in the stub's own event loop. Check [`has_buffered_input`]
-    /// first: buffered bytes do not make the fd readable.
-    ///
-    /// [`has_buffered_input`]: BufferedConn::has_buffered_input
-    pub fn raw_fd(&self) -> RawFd {
-        self.input.as_raw_fd()
     }
 
     /// Takes the next byte without blocking: from the buffer, or by one read when the fd is
@@ -269,7 +261,8 @@ impl Listener {
     }
 
     /// The bound TCP address (`None` for stdio); useful with port 0.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
+    #[cfg(test)]
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         match &self.kind {
             ListenerKind::Tcp(l) => l.local_addr().ok(),
             ListenerKind::Stdio { .. } => None,
@@ -298,11 +291,6 @@ impl Listener {
             }
         }
     }
-}
-
-/// Binds `comm` and accepts one client: the whole setup for a single-session run.
-pub fn listen(comm: &Comm) -> io::Result<BufferedConn> {
-    Listener::bind(comm)?.accept()
 }
 
 #[cfg(test)]
@@ -431,14 +419,18 @@ mod tests {
         for _ in 0..2 {
             let client = thread::spawn(move || TcpStream::connect(addr).unwrap());
             let conn = listener.accept().unwrap();
-            assert!(conn.raw_fd() >= 0);
+            assert!(conn.as_fd().as_raw_fd() >= 0);
             drop(client.join().unwrap());
         }
 
         let mut stdio = Listener::bind(&Comm::Stdio).unwrap();
         assert_eq!(stdio.local_addr(), None);
         let conn = stdio.accept().unwrap();
-        assert_ne!(conn.raw_fd(), 0, "stdin is duplicated, close-on-exec");
+        assert_ne!(
+            conn.as_fd().as_raw_fd(),
+            0,
+            "stdin is duplicated, close-on-exec"
+        );
         assert!(stdio.accept().is_err());
     }
 }

@@ -87,6 +87,17 @@ pub fn run_session(
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes) if bytes.starts_with(b"$k#") => {
+                        // gdbstub answers `k` with OK (extended mode) or nothing; lldb waits for
+                        // the exit status, and gdb reads no reply at all. Kill and say `X09`.
+                        log::trace!("<- k");
+                        target.kill();
+                        send(g.borrow_conn(), &tap.reply("X09"))?;
+                        if !target.options.multi {
+                            return Ok(SessionEnd::Killed);
+                        }
+                        GdbStubStateMachine::Idle(g)
+                    }
                     Tapped::Forward(bytes) => {
                         if bytes.len() > 1 {
                             log::trace!("<- {}", String::from_utf8_lossy(&bytes));
@@ -172,11 +183,14 @@ fn expedited_registers(
 ) -> Option<Vec<(Amd64RegId, [u8; 8])>> {
     let tid = stop_thread(event)?;
     let gprs = *target.inferior.as_mut()?.thread(tid).ok()?.gprs().ok()?;
-    Some(vec![
-        (Amd64RegId::Gpr(6), gprs.rbp.to_le_bytes()),
-        (Amd64RegId::Gpr(7), gprs.rsp.to_le_bytes()),
-        (Amd64RegId::Rip, gprs.rip.to_le_bytes()),
-    ])
+    let values = [gprs.rbp, gprs.rsp, gprs.rip];
+    Some(
+        Amd64RegId::EXPEDITED
+            .iter()
+            .zip(values)
+            .map(|(id, v)| (*id, v.to_le_bytes()))
+            .collect(),
+    )
 }
 
 fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {

@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                Tapped::Reply(b"+$E16#aa".to_vec()),
+                Tapped::Reply(b"+$E16#ac".to_vec()),
                 Tapped::Forward(b"$?#3f".to_vec())
             ]
         );

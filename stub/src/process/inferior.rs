@@ -173,14 +173,6 @@ impl Inferior {
         self.origin
     }
 
-    pub fn has_exited(&self) -> bool {
-        self.exited
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.running
-    }
-
     pub fn thread_ids(&self) -> impl Iterator<Item = Pid> + '_ {
         self.threads.keys().copied()
     }

@@ -1,23 +1,10 @@
 //! Which signals pass straight back to the program inside the stub, without a round trip to the
 //! client.
 //!
-//! gdbstub has no `QPassSignals`, so gostub decides itself: a built-in quiet set (the signals gdb
-//! marks `nostop noprint` on Linux, which includes Go's SIGURG preemption), replaced by
-//! `--pass-signals`. A quiet signal that arrives while a thread is being single-stepped is held
+//! gdbstub has no `QPassSignals`, so gostub decides itself: the command line's `--pass-signals`,
+//! which defaults to the signals gdb marks `nostop noprint` on Linux (Go's SIGURG preemption among
+//! them). A quiet signal that arrives while a thread is being single-stepped is held
 //! back and delivered at the thread's next continue, so `stepi` never lands in a handler.
-
-use nix::sys::signal::Signal;
-
-/// The signals gdb itself neither stops on nor prints by default on Linux.
-pub const DEFAULT_QUIET: &[Signal] = &[
-    Signal::SIGALRM,
-    Signal::SIGURG,
-    Signal::SIGCHLD,
-    Signal::SIGWINCH,
-    Signal::SIGIO,
-    Signal::SIGVTALRM,
-    Signal::SIGPROF,
-];
 
 /// A set of signal numbers (1..=64) that the stub passes to the program silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,11 +21,6 @@ impl SignalSet {
         set
     }
 
-    pub fn default_quiet() -> SignalSet {
-        let numbers: Vec<i32> = DEFAULT_QUIET.iter().map(|s| *s as i32).collect();
-        SignalSet::from_numbers(&numbers)
-    }
-
     pub fn contains(&self, sig: i32) -> bool {
         (1..=64).contains(&sig) && self.0 & (1u64 << (sig - 1)) != 0
     }
@@ -49,8 +31,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_set_passes_sigurg_but_not_sigsegv() {
-        let set = SignalSet::default_quiet();
+    fn go_preemption_set_passes_sigurg_but_not_sigsegv() {
+        let set = SignalSet::from_numbers(&[libc::SIGURG, libc::SIGCHLD]);
         assert!(set.contains(libc::SIGURG));
         assert!(set.contains(libc::SIGCHLD));
         assert!(!set.contains(libc::SIGSEGV));

@@ -207,6 +207,7 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                     Err(
                         InternalError::PacketParse(_)
                         | InternalError::PacketUnexpected
+                        | InternalError::TargetMismatch
                         | InternalError::UnexpectedStepPacket
                         | InternalError::MissingMultiThreadSchedulerLocking,
                     ) => {
