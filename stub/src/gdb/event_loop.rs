@@ -14,7 +14,7 @@ use nix::sys::signalfd::SignalFd;
 
 use super::arch::Amd64RegId;
 use super::conn::{BufferedConn, Incoming};
-use super::resume::{stop_reason, stop_thread};
+use super::resume::stop_reason;
 use super::tap::{PacketTap, Tapped};
 use super::{lldb, GdbTarget};
 use crate::process::StopEvent;
@@ -120,7 +120,6 @@ pub fn run_session(
             }
             GdbStubStateMachine::Running(mut g) => {
                 if let Some(event) = target.poll_stop() {
-                    target.begin_stop();
                     let reason = stop_reason(event);
                     let expedited = expedited_registers(target, event);
                     match expedited {
@@ -181,7 +180,7 @@ fn expedited_registers(
     target: &mut GdbTarget,
     event: StopEvent,
 ) -> Option<Vec<(Amd64RegId, [u8; 8])>> {
-    let tid = stop_thread(event)?;
+    let tid = event.thread()?;
     let gprs = *target.inferior.as_mut()?.thread(tid).ok()?.gprs().ok()?;
     let values = [gprs.rbp, gprs.rsp, gprs.rip];
     Some(

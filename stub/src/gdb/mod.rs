@@ -82,13 +82,6 @@ impl GdbTarget {
         }
     }
 
-    /// Starts the per-stop figures.
-    pub fn begin_stop(&mut self) {
-        if let Some(inf) = self.inferior.as_mut() {
-            inf.begin_stop();
-        }
-    }
-
     /// Ctrl-C: stop the running process; the stop is reported by `poll_stop`.
     pub fn interrupt(&mut self) {
         if let Some(inf) = self.inferior.as_mut() {

@@ -116,15 +116,3 @@ pub fn stop_reason(event: StopEvent) -> MultiThreadStopReason<u64> {
         StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(sig as u8)),
     }
 }
-
-/// The thread a stop event names, if any.
-pub fn stop_thread(event: StopEvent) -> Option<nix::unistd::Pid> {
-    match event {
-        StopEvent::SwBreak { tid }
-        | StopEvent::HwBreak { tid }
-        | StopEvent::Watch { tid, .. }
-        | StopEvent::Step { tid }
-        | StopEvent::Signal { tid, .. } => Some(tid),
-        StopEvent::Exited(_) | StopEvent::Killed(_) => None,
-    }
-}

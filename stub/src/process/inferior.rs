@@ -192,7 +192,7 @@ impl Inferior {
     }
 
     /// Starts the per-stop cache figures (the debug log carries the last stop's).
-    pub fn begin_stop(&mut self) {
+    fn begin_stop(&mut self) {
         let last = self.memory.stats_last_stop();
         log::debug!(
             "stop figures: {} hits, {} misses, {} pages in {} batches; syscalls {:?}",
@@ -400,7 +400,32 @@ impl Inferior {
         }
         self.running = false;
         self.interrupt_requested = false;
+        self.begin_stop();
+        if let Some(tid) = event.thread() {
+            self.prefetch_stop_pages(tid);
+        }
         Ok(event)
+    }
+
+    /// Fetches, in one batch, the pages the client reads at every stop: the stack near rsp and
+    /// rbp of the reporting thread and the code at its pc. Failures are left to the real reads.
+    fn prefetch_stop_pages(&mut self, tid: Pid) {
+        let Ok(regs) = self
+            .thread(tid)
+            .and_then(|t| t.gprs().map(|g| *g).map_err(ptrace_err(tid)))
+        else {
+            return;
+        };
+        self.refresh_maps_once_per_stop();
+        let page = |a: u64| a & !0xfff;
+        let ranges = [
+            (page(regs.rsp), 0x2000),
+            (page(regs.rbp), 0x1000),
+            (page(regs.rip.saturating_sub(64)), 0x1000),
+        ];
+        if let Err(e) = self.memory.prefetch(&ranges) {
+            log::debug!("stop prefetch: {e}");
+        }
     }
 
     /// Stops every running thread and waits until each is in a ptrace-stop (bounded by the
@@ -682,6 +707,20 @@ impl Inferior {
                     self.kill();
                 }
             }
+        }
+    }
+}
+
+impl StopEvent {
+    /// The thread the stop names, if any.
+    pub fn thread(self) -> Option<Pid> {
+        match self {
+            StopEvent::SwBreak { tid }
+            | StopEvent::HwBreak { tid }
+            | StopEvent::Watch { tid, .. }
+            | StopEvent::Step { tid }
+            | StopEvent::Signal { tid, .. } => Some(tid),
+            StopEvent::Exited(_) | StopEvent::Killed(_) => None,
         }
     }
 }
