@@ -1,1 +1,75 @@
-//! goruntime: knowledge of Go's runtime, read through [`memcache::MemorySource`].
+//! goruntime: knowledge of Go's runtime (Go 1.19 to 1.27, linux/amd64), read through
+//! [`memcache::MemorySource`].
+//!
+//! It parses a Go executable ([`GoBinary`]: version, symbols, pclntab, runtime layouts — also for
+//! stripped `-s -w` builds), lists the goroutines of a stopped process ([`list_goroutines`]),
+//! unwinds their stacks the way the Go runtime does, and renders runtime-style tracebacks under
+//! a GOTRACEBACK-like [`Policy`].
+//!
+//! Nothing here uses ptrace: target memory comes from a `MemorySource`, thread registers from
+//! the caller ([`ThreadState`]). Malformed input never panics; unreadable goroutines become
+//! entries with [`Goroutine::error`].
+//!
+//! ```no_run
+//! use goruntime::{GoBinary, list_goroutines, render_traceback, is_shown, Policy, ThreadState};
+//! use memcache::SnapshotMemory;
+//! # fn main() -> Result<(), goruntime::GoError> {
+//! let bin = GoBinary::load(std::path::Path::new("./server"))?;
+//! println!("built by {}", bin.version());
+//! let mut mem = SnapshotMemory::new(); // in the stub: the process's page cache
+//! let threads: Vec<ThreadState> = Vec::new(); // live registers of each OS thread
+//! for g in list_goroutines(&bin, &mut mem, &threads)? {
+//!     if is_shown(&bin, &g, Policy::All) {
+//!         print!("{}\n", render_traceback(&bin, &g, Policy::All));
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod allgs;
+pub mod binary;
+pub mod dwarf;
+pub mod error;
+pub mod goroutine;
+pub mod layout;
+pub mod pclntab;
+pub mod tls;
+pub mod traceback;
+pub mod unwind;
+pub mod version;
+
+pub use binary::{AllgsLocation, GoBinary};
+pub use error::GoError;
+pub use goroutine::{list_goroutines, list_goroutines_with, GStatus, Goroutine, ListOptions, ThreadState};
+pub use layout::Layout;
+pub use traceback::{header_line, is_shown, render_traceback, visible_frames, Policy};
+pub use version::GoVersion;
+
+/// One logical stack frame (inlined calls are separate frames sharing pc/sp/fp).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frame {
+    /// Program counter of the physical frame (return address for outer frames).
+    pub pc: u64,
+    /// Stack pointer of the physical frame.
+    pub sp: u64,
+    /// Caller's SP (CFA): `sp + frame size + 8`.
+    pub fp: u64,
+    pub function: String,
+    pub file: String,
+    pub line: u32,
+    /// The frame was inlined into its caller (no own pc).
+    pub inlined: bool,
+    /// Entry PC of the physical function.
+    pub entry: u64,
+    /// The runtime's funcID of this logical function (wrapper detection).
+    pub func_id: u8,
+}
+
+/// Function, file and line of an exact pc (innermost inlined function).
+pub fn symbolize(bin: &GoBinary, pc: u64) -> Option<(String, String, u32)> {
+    let t = bin.pclntab();
+    let f = t.find_func(pc)?;
+    let frames = t.expand(&f, pc, bin.image());
+    let lf = frames.into_iter().next()?;
+    Some((lf.function, lf.file, lf.line))
+}

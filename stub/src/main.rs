@@ -5,6 +5,7 @@
 
 mod cli;
 mod gdb;
+mod goroutines;
 mod process;
 
 use std::process::ExitCode;
@@ -56,6 +57,7 @@ fn serve(config: &Config) -> Result<(), String> {
             Stdio::Inherit
         },
         multi: matches!(config.mode, Mode::Multi),
+        traceback: config.traceback.parse().map_err(|e: String| e)?,
     };
     let mut target = GdbTarget::new(options.clone());
     match &config.mode {

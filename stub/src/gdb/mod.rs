@@ -23,6 +23,7 @@ use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::{Target, TargetError};
 use nix::unistd::Pid;
 
+use crate::goroutines::GoState;
 use crate::process::launch::Stdio;
 use crate::process::signals::SignalSet;
 use crate::process::{Inferior, ProcessError, StopEvent};
@@ -37,6 +38,8 @@ pub struct SessionOptions {
     pub stdio: Stdio,
     /// `--multi`: the session outlives its processes and its clients.
     pub multi: bool,
+    /// The traceback policy Go commands start with.
+    pub traceback: goruntime::Policy,
 }
 
 /// The debugging session as gdbstub sees it: at most one process.
@@ -46,11 +49,13 @@ pub struct GdbTarget {
     /// The program most recently launched, for `qXfer:exec-file` and `run` without a name.
     pub program: Option<PathBuf>,
     host_files: HostFiles,
+    go: GoState,
 }
 
 impl GdbTarget {
     pub fn new(options: SessionOptions) -> GdbTarget {
         GdbTarget {
+            go: GoState::new(options.traceback),
             inferior: None,
             options,
             program: None,

@@ -5,11 +5,17 @@ use gdbstub::outputln;
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
 
 use super::GdbTarget;
+use crate::goroutines::{self, ListFilter};
 
 const HELP: &str = "\
 gostub monitor commands:
-  help                 this text
-  stats                memory cache hits, misses, syscalls and bytes: last stop and total";
+  help                        this text
+  stats                       memory cache hits, misses, syscalls and bytes: last stop and total
+  goroutines [-s STATUS] [-w WAITREASON] [-f FUNC] [-l KEY=VALUE] [-group top|start|go|wait] [-n LIMIT]
+                              one line per goroutine: the runtime's header and the top shown frame
+  goroutine ID [bt]           the runtime's traceback text of one goroutine
+  traceback [none|single|all|system|crash]
+                              show or set which frames and goroutines are shown";
 
 impl GdbTarget {
     /// The figures `monitor stats` prints and the per-stop debug log line carries.
@@ -44,6 +50,22 @@ impl GdbTarget {
     }
 }
 
+impl GdbTarget {
+    /// Runs `f` over the goroutines of the current stop.
+    fn with_goroutines<R>(
+        &mut self,
+        f: impl FnOnce(&goruntime::GoBinary, &[goruntime::Goroutine], goruntime::Policy) -> R,
+    ) -> Result<R, String> {
+        let inf = self.inferior.as_mut().ok_or("no process")?;
+        if inf.is_running() {
+            return Err("the process is running".into());
+        }
+        let policy = self.go.policy;
+        let (bin, list) = self.go.goroutines(inf)?;
+        Ok(f(bin, list, policy))
+    }
+}
+
 impl MonitorCmd for GdbTarget {
     fn handle_monitor_cmd(
         &mut self,
@@ -55,6 +77,38 @@ impl MonitorCmd for GdbTarget {
         match words.next() {
             None | Some("help") => outputln!(out, "{}", HELP),
             Some("stats") => outputln!(out, "{}", self.stats_text()),
+            Some("traceback") => match words.next() {
+                None => outputln!(out, "traceback {}", self.go.policy),
+                Some(level) => match level.parse() {
+                    Ok(policy) => {
+                        self.go.policy = policy;
+                        outputln!(out, "traceback {}", policy)
+                    }
+                    Err(e) => outputln!(out, "{}", e),
+                },
+            },
+            Some("goroutines") => {
+                let text = ListFilter::parse(words).and_then(|filter| {
+                    self.with_goroutines(|bin, list, policy| {
+                        goroutines::list_text(bin, list, policy, &filter)
+                    })
+                });
+                outputln!(out, "{}", text.unwrap_or_else(|e| e))
+            }
+            Some("goroutine") => {
+                let text = match (words.next().map(str::parse::<u64>), words.next()) {
+                    (Some(Ok(goid)), None | Some("bt")) => {
+                        self.with_goroutines(|bin, list, policy| {
+                            match list.iter().find(|g| g.goid == goid) {
+                                Some(g) => goruntime::render_traceback(bin, g, policy),
+                                None => format!("no goroutine {goid}"),
+                            }
+                        })
+                    }
+                    _ => Err("usage: goroutine ID [bt]".to_string()),
+                };
+                outputln!(out, "{}", text.unwrap_or_else(|e| e))
+            }
             Some(other) => outputln!(
                 out,
                 "unknown monitor command '{}'; try 'monitor help'",

@@ -100,6 +100,7 @@ pub struct Inferior {
     running: bool,
     scheduler_locked: bool,
     interrupt_requested: bool,
+    stops: u64,
     /// Events met while stopping every thread, reported at later resumes.
     pending: VecDeque<StopEvent>,
     exited: bool,
@@ -160,6 +161,7 @@ impl Inferior {
             running: false,
             scheduler_locked: false,
             interrupt_requested: false,
+            stops: 0,
             pending: VecDeque::new(),
             exited: false,
         })
@@ -171,6 +173,10 @@ impl Inferior {
 
     pub fn origin(&self) -> Origin {
         self.origin
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running
     }
 
     pub fn thread_ids(&self) -> impl Iterator<Item = Pid> + '_ {
@@ -213,6 +219,25 @@ impl Inferior {
         let n = self.memory.read(addr, buf)?;
         self.breakpoints.shadow(addr, &mut buf[..n]);
         Ok(n)
+    }
+
+    /// Reads several ranges in one batch, as `read_memory` sees them.
+    pub fn read_memory_batch(
+        &mut self,
+        requests: &mut [memcache::ReadRequest<'_>],
+    ) -> Result<(), MemError> {
+        self.refresh_maps_once_per_stop();
+        self.memory.read_batch(requests)?;
+        for r in requests.iter_mut() {
+            let got = r.got.min(r.buf.len());
+            self.breakpoints.shadow(r.addr, &mut r.buf[..got]);
+        }
+        Ok(())
+    }
+
+    /// How many stops the process has made; cached views of a stop compare it.
+    pub fn stop_count(&self) -> u64 {
+        self.stops
     }
 
     /// Writes target memory; bytes under an inserted breakpoint become its saved original.
@@ -400,6 +425,7 @@ impl Inferior {
         }
         self.running = false;
         self.interrupt_requested = false;
+        self.stops += 1;
         self.begin_stop();
         if let Some(tid) = event.thread() {
             self.prefetch_stop_pages(tid);

@@ -1,0 +1,173 @@
+//! Finding and reading the goroutine list (`runtime.allgs`, `runtime.allglen`).
+//!
+//! Location, in order: ELF symbols, DWARF variables, then — for `-s -w` binaries — decoding
+//! `runtime.allgadd` with iced-x86 (reference §8): `allgs` is the RIP-relative target T that is
+//! referenced together with T+8 and T+16 (slice ptr/len/cap), `allglen` is the target of the
+//! `LEAQ sym(RIP)` immediately followed by `XCHGQ` (`atomic.Storeuintptr(&allglen, …)`).
+//! Reading: allglen first (as the runtime's lock-free readers do), capped by the slice length
+//! and by [`MAX_GOROUTINES`]; the pointer array in one read; the g structs in one batch.
+
+use crate::binary::{AllgsLocation, GoBinary};
+use crate::dwarf::DwarfInfo;
+use crate::error::GoError;
+use crate::pclntab::ImageBytes;
+use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+use memcache::{MemoryExt, MemorySource, ReadRequest};
+use std::collections::HashSet;
+
+/// Upper bound on the number of g pointers read (allglen beyond it is treated as corrupt).
+pub const MAX_GOROUTINES: u64 = 4 << 20;
+
+/// Finds allgs/allglen from symbols, DWARF, or by decoding `runtime.allgadd`.
+pub(crate) fn locate(bin: &GoBinary, dwarf: Option<&DwarfInfo>) -> Option<AllgsLocation> {
+    if let (Some(a), Some(l)) = (bin.symbol("runtime.allgs"), bin.symbol("runtime.allglen")) {
+        if a.addr != 0 && l.addr != 0 {
+            return Some(AllgsLocation { allgs: a.addr, allglen: l.addr });
+        }
+    }
+    if let Some(d) = dwarf {
+        if let (Some(&a), Some(&l)) = (d.vars.get("runtime.allgs"), d.vars.get("runtime.allglen")) {
+            return Some(AllgsLocation { allgs: a, allglen: l });
+        }
+    }
+    locate_by_disassembly(bin)
+}
+
+/// Decodes `runtime.allgadd` to find the globals it writes.
+pub fn locate_by_disassembly(bin: &GoBinary) -> Option<AllgsLocation> {
+    let f = bin.pclntab().find_func_by_name("runtime.allgadd")?;
+    let len = (f.end - f.entry).min(4096) as usize;
+    let code = bin.image().bytes_at(f.entry, len)?;
+    decode_allgadd(code, f.entry)
+}
+
+/// The decoding heuristic on raw code bytes at `ip`.
+pub fn decode_allgadd(code: &[u8], ip: u64) -> Option<AllgsLocation> {
+    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut targets: HashSet<u64> = HashSet::new();
+    let mut order: Vec<u64> = Vec::new();
+    let mut allglen = None;
+    let mut pending_lea: Option<(Register, u64)> = None;
+    // Bounded by the code length (each instruction consumes ≥1 byte).
+    while decoder.can_decode() {
+        let ins = decoder.decode();
+        if ins.code() == Code::INVALID {
+            break;
+        }
+        let mut rip_target = None;
+        for i in 0..ins.op_count() {
+            if ins.op_kind(i) == OpKind::Memory && ins.memory_base() == Register::RIP {
+                rip_target = Some(ins.ip_rel_memory_address());
+            }
+        }
+        if ins.mnemonic() == Mnemonic::Xchg {
+            if let Some((reg, t)) = pending_lea {
+                if (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory && ins.memory_base() == reg) {
+                    allglen = Some(t);
+                }
+            }
+        }
+        pending_lea = None;
+        if let Some(t) = rip_target {
+            if ins.mnemonic() == Mnemonic::Lea {
+                pending_lea = Some((ins.op0_register(), t));
+            }
+            if targets.insert(t) {
+                order.push(t);
+            }
+        }
+    }
+    let allgs = order.iter().copied().find(|t| targets.contains(&(t + 8)) && targets.contains(&(t + 16)))?;
+    Some(AllgsLocation { allgs, allglen: allglen? })
+}
+
+/// Reads the list of g pointers (including dead gs), at most [`MAX_GOROUTINES`].
+pub fn read_allg_pointers<M: MemorySource>(mem: &mut M, loc: AllgsLocation) -> Result<Vec<u64>, GoError> {
+    let allglen = mem.read_u64(loc.allglen)?;
+    let mut hdr = [0u8; 24];
+    mem.read_exact(loc.allgs, &mut hdr)?;
+    let word = |i: usize| u64::from_le_bytes(hdr[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (ptr, len, cap) = (word(0), word(1), word(2));
+    if allglen > MAX_GOROUTINES || len > cap {
+        return Err(GoError::Corrupt { what: "runtime.allglen", addr: loc.allglen });
+    }
+    let n = allglen.min(len);
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut buf = vec![0u8; (n * 8) as usize];
+    let got = mem.read(ptr, &mut buf)?;
+    Ok(buf[..got - got % 8].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect())
+}
+
+/// Reads `size` bytes for each address in one batch; unreadable ones come back short.
+pub fn read_structs<M: MemorySource>(mem: &mut M, addrs: &[u64], size: usize) -> Result<Vec<Vec<u8>>, GoError> {
+    let mut bufs: Vec<Vec<u8>> = addrs.iter().map(|_| vec![0u8; size]).collect();
+    let mut got = vec![0usize; addrs.len()];
+    {
+        let mut reqs: Vec<ReadRequest<'_>> = addrs.iter().zip(bufs.iter_mut()).map(|(&a, b)| ReadRequest::new(a, b)).collect();
+        mem.read_batch(&mut reqs)?;
+        for (g, r) in got.iter_mut().zip(reqs.iter()) {
+            *g = r.got;
+        }
+    }
+    for (b, g) in bufs.iter_mut().zip(got) {
+        b.truncate(g);
+    }
+    Ok(bufs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memcache::SnapshotMemory;
+
+    #[test]
+    fn huge_allglen_is_an_error() {
+        let mut mem = SnapshotMemory::new();
+        let mut d = vec![0u8; 64];
+        d[0..8].copy_from_slice(&3_000_000_000u64.to_le_bytes());
+        d[8..16].copy_from_slice(&0x9000u64.to_le_bytes());
+        d[16..24].copy_from_slice(&3_000_000_000u64.to_le_bytes());
+        d[24..32].copy_from_slice(&3_000_000_000u64.to_le_bytes());
+        mem.add_region(0x1000, d);
+        let loc = AllgsLocation { allgs: 0x1008, allglen: 0x1000 };
+        assert!(matches!(read_allg_pointers(&mut mem, loc), Err(GoError::Corrupt { addr: 0x1000, .. })));
+    }
+
+    #[test]
+    fn short_pointer_array_is_truncated() {
+        let mut mem = SnapshotMemory::new();
+        let mut d = vec![0u8; 32];
+        d[0..8].copy_from_slice(&4u64.to_le_bytes());
+        d[8..16].copy_from_slice(&0x2000u64.to_le_bytes());
+        d[16..24].copy_from_slice(&4u64.to_le_bytes());
+        d[24..32].copy_from_slice(&4u64.to_le_bytes());
+        mem.add_region(0x1000, d);
+        mem.add_region(0x2000, vec![1u8; 12]);
+        let loc = AllgsLocation { allgs: 0x1008, allglen: 0x1000 };
+        assert_eq!(read_allg_pointers(&mut mem, loc).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn decode_synthetic_allgadd() {
+        // mov rax,[rip+X]; mov rcx,[rip+X+8]; mov rdx,[rip+X+16]; lea rdx,[rip+Y]; xchg [rdx],rax
+        let mut code = Vec::new();
+        let ip = 0x400000u64;
+        let x = 0x500000u64;
+        let y = 0x500100u64;
+        let mut emit = |code: &mut Vec<u8>, prefix: &[u8], target: u64| {
+            let next = ip + code.len() as u64 + prefix.len() as u64 + 4;
+            code.extend_from_slice(prefix);
+            code.extend_from_slice(&((target as i64 - next as i64) as i32).to_le_bytes());
+        };
+        emit(&mut code, &[0x48, 0x8b, 0x05], x);
+        emit(&mut code, &[0x48, 0x8b, 0x0d], x + 8);
+        emit(&mut code, &[0x48, 0x8b, 0x15], x + 16);
+        emit(&mut code, &[0x48, 0x8d, 0x15], y);
+        code.extend_from_slice(&[0x48, 0x87, 0x02]);
+        let loc = decode_allgadd(&code, ip).unwrap();
+        assert_eq!(loc, AllgsLocation { allgs: x, allglen: y });
+        assert!(decode_allgadd(&[0xff; 7], ip).is_none());
+    }
+}

@@ -1,0 +1,365 @@
+//! A parsed Go ELF executable: sections, symbols, the Go version, the pclntab, runtime layouts and
+//! the addresses of the runtime globals goroutine listing needs.
+//!
+//! Quirks met here (reference/go-runtime.md §4.3, §8):
+//! - `-ldflags=-s` drops `.symtab` and DWARF; `.go.buildinfo`, `.gopclntab` and `.noptrdata`
+//!   survive, so everything needed has a symbol-free fallback.
+//! - The version lives in `.go.buildinfo` (inline-string format since Go 1.18, flag bit 0x2);
+//!   older binaries point at `runtime.buildVersion` instead (decoded only to name the version).
+//! - Go 1.26+ zeroes `pcHeader.textStart`; `moduledata.text` (offset 176) is used instead.
+//!   moduledata is `runtime.firstmoduledata`, the `.go.module` section (1.26+), or found by
+//!   scanning `.noptrdata` for the pclntab address.
+//! - `gofunc` (base of funcdata) is `go:func.*`/`go.func.*`, or the word following the last
+//!   `.rodata` address inside moduledata.
+
+use crate::error::GoError;
+use crate::layout::Layout;
+use crate::pclntab::{u64_at, ImageBytes, Pclntab};
+use crate::version::GoVersion;
+use object::{Object, ObjectSection, ObjectSymbol};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One section of the file.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub name: String,
+    pub addr: u64,
+    pub size: u64,
+    /// File offset of the bytes; `None` for NOBITS (`.bss`) or compressed sections.
+    pub file_off: Option<u64>,
+}
+
+/// The file's bytes plus its section map, addressable by virtual address.
+#[derive(Debug, Clone, Default)]
+pub struct Image {
+    pub data: Vec<u8>,
+    pub sections: Vec<Section>,
+}
+
+impl Image {
+    /// The section containing `addr`.
+    pub fn section_for(&self, addr: u64) -> Option<&Section> {
+        self.sections.iter().find(|s| s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
+    }
+    /// The section named `name`.
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+    /// Bytes of a section as stored in the file.
+    pub fn section_bytes(&self, s: &Section) -> Option<&[u8]> {
+        let off = s.file_off? as usize;
+        self.data.get(off..off.checked_add(s.size as usize)?)
+    }
+    /// Reads a u64 at a virtual address from the file image.
+    pub fn read_u64(&self, addr: u64) -> Option<u64> {
+        u64_at(self.bytes_at(addr, 8)?, 0)
+    }
+}
+
+impl ImageBytes for Image {
+    fn bytes_at(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let s = self.section_for(addr)?;
+        let off = s.file_off? + (addr - s.addr);
+        let avail = (s.size - (addr - s.addr)).min(len as u64) as usize;
+        self.data.get(off as usize..(off as usize).checked_add(avail)?)
+    }
+}
+
+/// A symbol from `.symtab`.
+#[derive(Debug, Clone, Copy)]
+pub struct Symbol {
+    pub addr: u64,
+    pub size: u64,
+}
+
+/// Where the goroutine list lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllgsLocation {
+    /// Address of the `runtime.allgs` slice header (`ptr, len, cap`).
+    pub allgs: u64,
+    /// Address of `runtime.allglen`.
+    pub allglen: u64,
+}
+
+/// A parsed Go executable. Cheap to query; load once per program.
+#[derive(Debug)]
+pub struct GoBinary {
+    pub(crate) image: Image,
+    version: GoVersion,
+    pub(crate) symbols: HashMap<String, Symbol>,
+    pub(crate) pcln: Pclntab,
+    pub(crate) layout: Layout,
+    pub(crate) layout_from_dwarf: bool,
+    pub(crate) allgs: Option<AllgsLocation>,
+    pub(crate) wait_reasons: Vec<String>,
+    pub(crate) has_dwarf: bool,
+}
+
+const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+
+impl GoBinary {
+    /// Loads and parses the executable at `path`.
+    pub fn load(path: &Path) -> Result<GoBinary, GoError> {
+        let data = std::fs::read(path).map_err(|source| GoError::Io { path: path.display().to_string(), source })?;
+        GoBinary::parse(data)
+    }
+
+    /// Parses an executable held in memory.
+    pub fn parse(data: Vec<u8>) -> Result<GoBinary, GoError> {
+        let (sections, symbols, dwarf) = {
+            let file = object::File::parse(&*data).map_err(|e| GoError::Elf(e.to_string()))?;
+            if file.architecture() != object::Architecture::X86_64 {
+                // Could still be Go, but this crate only knows amd64 layouts.
+                let is_go = file.section_by_name(".go.buildinfo").is_some() || file.section_by_name(".gopclntab").is_some();
+                return Err(if is_go { GoError::Elf("only linux/amd64 Go programs are supported".into()) } else { GoError::NotGo });
+            }
+            let mut sections = Vec::new();
+            for s in file.sections() {
+                let name = s.name().unwrap_or("").to_string();
+                let compressed = s.compressed_file_range().map(|r| r.format != object::CompressionFormat::None).unwrap_or(true);
+                let file_off = if compressed { None } else { s.file_range().map(|(o, _)| o) };
+                sections.push(Section { name, addr: s.address(), size: s.size(), file_off });
+            }
+            let mut symbols = HashMap::new();
+            for sym in file.symbols() {
+                if let Ok(name) = sym.name() {
+                    if !name.is_empty() {
+                        symbols.entry(name.to_string()).or_insert(Symbol { addr: sym.address(), size: sym.size() });
+                    }
+                }
+            }
+            let dwarf = crate::dwarf::DwarfInfo::load(&file);
+            (sections, symbols, dwarf)
+        };
+        let image = Image { data, sections };
+
+        let version = find_version(&image);
+        let pcln_loc = find_pclntab(&image, &symbols);
+        let version = match (version, pcln_loc.is_some()) {
+            (Some(v), _) => v,
+            (None, true) => {
+                return Err(GoError::UnsupportedVersion { found: "unknown (no .go.buildinfo)".into() });
+            }
+            (None, false) => {
+                if symbols.contains_key("runtime.main") {
+                    return Err(GoError::UnsupportedVersion { found: "unknown".into() });
+                }
+                return Err(GoError::NotGo);
+            }
+        };
+        version.check_supported()?;
+        let (pcln_addr, pcln_bytes) = pcln_loc.ok_or(GoError::Missing(".gopclntab"))?;
+
+        let moduledata = find_moduledata(&image, &symbols, pcln_addr);
+        let md_text = moduledata.and_then(|md| image.read_u64(md + 176));
+        let gofunc = symbols
+            .get("go:func.*")
+            .or_else(|| symbols.get("go.func.*"))
+            .map(|s| s.addr)
+            .or_else(|| moduledata.and_then(|md| gofunc_from_moduledata(&image, md)));
+        let pcln = Pclntab::parse(pcln_bytes, pcln_addr, md_text, gofunc)?;
+
+        let (layout, layout_from_dwarf) = match dwarf.as_ref().and_then(|d| d.layout(&version)) {
+            Some(l) => (l, true),
+            None => (Layout::for_version(&version), false),
+        };
+
+        let mut bin = GoBinary {
+            image,
+            version,
+            symbols,
+            pcln,
+            layout,
+            layout_from_dwarf,
+            allgs: None,
+            wait_reasons: Vec::new(),
+            has_dwarf: dwarf.is_some(),
+        };
+        bin.allgs = crate::allgs::locate(&bin, dwarf.as_ref());
+        bin.wait_reasons = crate::goroutine::load_wait_reasons(&bin);
+        Ok(bin)
+    }
+
+    /// The Go version that built the program.
+    pub fn version(&self) -> &GoVersion {
+        &self.version
+    }
+
+    /// The parsed pclntab.
+    pub fn pclntab(&self) -> &Pclntab {
+        &self.pcln
+    }
+
+    /// Runtime structure offsets in use.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// True when the layout came from DWARF rather than the built-in table.
+    pub fn layout_from_dwarf(&self) -> bool {
+        self.layout_from_dwarf
+    }
+
+    /// True when the binary has DWARF.
+    pub fn has_dwarf(&self) -> bool {
+        self.has_dwarf
+    }
+
+    /// Address and size of a symbol from `.symtab`.
+    pub fn symbol(&self, name: &str) -> Option<Symbol> {
+        self.symbols.get(name).copied()
+    }
+
+    /// Where allgs/allglen are, if found.
+    pub fn allgs_location(&self) -> Option<AllgsLocation> {
+        self.allgs
+    }
+
+    /// The file image.
+    pub fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// Entry address of a function, from the pclntab (works without symbols).
+    pub fn func_entry(&self, name: &str) -> Option<u64> {
+        if let Some(s) = self.symbols.get(name) {
+            if s.addr != 0 {
+                return Some(s.addr);
+            }
+        }
+        self.pcln.find_func_by_name(name).map(|f| f.entry)
+    }
+
+    /// Wait reason text for a `waitReason` value, as the target's runtime spells it.
+    pub fn wait_reason_text(&self, reason: u8) -> String {
+        match self.wait_reasons.get(reason as usize) {
+            Some(s) => s.clone(),
+            None => "unknown wait reason".to_string(),
+        }
+    }
+}
+
+/// Reads the version string from `.go.buildinfo`.
+fn find_version(image: &Image) -> Option<GoVersion> {
+    let bytes: &[u8] = match image.section(".go.buildinfo").and_then(|s| image.section_bytes(s)) {
+        Some(b) => b,
+        None => {
+            // Scan data sections for the magic (some linkers merge the section away).
+            let mut found = None;
+            for s in &image.sections {
+                if let Some(b) = image.section_bytes(s) {
+                    if let Some(p) = b.windows(BUILDINFO_MAGIC.len()).position(|w| w == BUILDINFO_MAGIC) {
+                        if p % 16 == 0 {
+                            found = b.get(p..);
+                            break;
+                        }
+                    }
+                }
+            }
+            found?
+        }
+    };
+    if !bytes.starts_with(BUILDINFO_MAGIC) {
+        return None;
+    }
+    let ptr_size = *bytes.get(14)? as usize;
+    let flags = *bytes.get(15)?;
+    let s = if flags & 2 != 0 {
+        let (len, n) = crate::pclntab::read_uvarint(bytes, 32)?;
+        let start = 32 + n;
+        let b = bytes.get(start..start.checked_add(len as usize)?)?;
+        String::from_utf8_lossy(b).into_owned()
+    } else {
+        // Pre-1.18: pointer to a string header.
+        if ptr_size != 8 {
+            return None;
+        }
+        let hdr = u64_at(bytes, 16)?;
+        let ptr = image.read_u64(hdr)?;
+        let len = image.read_u64(hdr + 8)?;
+        if len > 256 {
+            return None;
+        }
+        let b = image.bytes_at(ptr, len as usize)?;
+        String::from_utf8_lossy(b).into_owned()
+    };
+    GoVersion::parse(&s).or(Some(GoVersion { major: 0, minor: 0, patch: 0, raw: s }))
+}
+
+/// Finds the pclntab: its section, a symbol, or by scanning for a header.
+fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64, Vec<u8>)> {
+    if let Some(s) = image.section(".gopclntab") {
+        if let Some(b) = image.section_bytes(s) {
+            return Some((s.addr, b.to_vec()));
+        }
+    }
+    for name in ["runtime.pcheader", "runtime.pclntab"] {
+        if let Some(sym) = symbols.get(name) {
+            if let Some(sec) = image.section_for(sym.addr) {
+                let len = (sec.addr + sec.size - sym.addr) as usize;
+                if let Some(b) = image.bytes_at(sym.addr, len) {
+                    return Some((sym.addr, b.to_vec()));
+                }
+            }
+        }
+    }
+    // PIE/external linking may merge the table into .data.rel.ro: look for a plausible header.
+    for s in &image.sections {
+        if s.addr == 0 || !(s.name.contains("rel.ro") || s.name.contains("rodata")) {
+            continue;
+        }
+        let Some(b) = image.section_bytes(s) else { continue };
+        let mut p = 0usize;
+        while p + 8 <= b.len() {
+            let m = crate::pclntab::u32_at(b, p).unwrap_or(0);
+            if (m == crate::pclntab::MAGIC_118 || m == crate::pclntab::MAGIC_120) && b.get(4 + p..8 + p) == Some(&[0, 0, 1, 8][..]) {
+                return Some((s.addr + p as u64, b.get(p..)?.to_vec()));
+            }
+            p += 8;
+        }
+    }
+    None
+}
+
+/// Finds `runtime.firstmoduledata`.
+fn find_moduledata(image: &Image, symbols: &HashMap<String, Symbol>, pcln_addr: u64) -> Option<u64> {
+    if let Some(s) = symbols.get("runtime.firstmoduledata") {
+        return Some(s.addr);
+    }
+    if let Some(s) = image.section(".go.module") {
+        if image.read_u64(s.addr) == Some(pcln_addr) {
+            return Some(s.addr);
+        }
+    }
+    for name in [".noptrdata", ".data", ".data.rel.ro"] {
+        let Some(s) = image.section(name) else { continue };
+        let Some(b) = image.section_bytes(s) else { continue };
+        let mut p = 0usize;
+        while p + 16 <= b.len() {
+            if u64_at(b, p) == Some(pcln_addr) {
+                // Next word is the funcnametab slice pointer, inside the table.
+                if let Some(n) = u64_at(b, p + 8) {
+                    if n > pcln_addr && n < pcln_addr + (1 << 32) {
+                        return Some(s.addr + p as u64);
+                    }
+                }
+            }
+            p += 8;
+        }
+    }
+    None
+}
+
+/// `gofunc` = the word after the last occurrence of the `.rodata` address in moduledata.
+fn gofunc_from_moduledata(image: &Image, md: u64) -> Option<u64> {
+    let rodata = image.section(".rodata")?.addr;
+    let b = image.bytes_at(md, 8 * 80)?;
+    let mut last = None;
+    for i in 0..b.len() / 8 {
+        if u64_at(b, 8 * i) == Some(rodata) {
+            last = Some(i);
+        }
+    }
+    u64_at(b, 8 * (last? + 1))
+}

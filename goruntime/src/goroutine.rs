@@ -1,0 +1,466 @@
+//! Goroutines as data: decoding `runtime.g` records and listing every live goroutine.
+//!
+//! Quirks met here (reference §1, §3): status carries the `_Gscan` bit (0x1000) while the GC scans
+//! a g (masked, reported as `scan`); Go 1.26 added `_Gleaked` (10) and `_Gdeadextra` (11, skipped
+//! like `_Gdead`); wait-reason numbers differ between versions, so their text comes from the
+//! target's own `runtime.waitReasonStrings` (a built-in per-version table is the fallback for
+//! stripped binaries); `waitsince` is set lazily by the GC, so minutes may be absent; `goid` is 0
+//! for g0/gsignal. A g that cannot be read becomes an entry with `error`, never an abort.
+
+use crate::allgs::{read_allg_pointers, read_structs};
+use crate::binary::GoBinary;
+use crate::error::GoError;
+use crate::layout::Layout;
+use crate::pclntab::ImageBytes;
+use crate::unwind::{unwind, StackSwitch, UnwindStart};
+use crate::Frame;
+use memcache::{MemoryExt, MemorySource};
+use std::collections::HashMap;
+use std::fmt;
+
+/// `_Gscan` bit.
+pub const GSCAN: u32 = 0x1000;
+
+/// A goroutine status (`_Gxxx`), scan bit removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GStatus {
+    Idle,
+    Runnable,
+    Running,
+    Syscall,
+    Waiting,
+    Moribund,
+    Dead,
+    Enqueue,
+    Copystack,
+    Preempted,
+    /// Go 1.26+.
+    Leaked,
+    /// Go 1.26+: dead g kept for cgo callbacks.
+    DeadExtra,
+    Unknown(u32),
+}
+
+impl GStatus {
+    /// Decodes a raw status (with or without the scan bit).
+    pub fn from_raw(raw: u32) -> GStatus {
+        match raw & !GSCAN {
+            0 => GStatus::Idle,
+            1 => GStatus::Runnable,
+            2 => GStatus::Running,
+            3 => GStatus::Syscall,
+            4 => GStatus::Waiting,
+            5 => GStatus::Moribund,
+            6 => GStatus::Dead,
+            7 => GStatus::Enqueue,
+            8 => GStatus::Copystack,
+            9 => GStatus::Preempted,
+            10 => GStatus::Leaked,
+            11 => GStatus::DeadExtra,
+            n => GStatus::Unknown(n),
+        }
+    }
+
+    /// The runtime's `gStatusStrings` text.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            GStatus::Idle => "idle",
+            GStatus::Runnable => "runnable",
+            GStatus::Running => "running",
+            GStatus::Syscall => "syscall",
+            GStatus::Waiting => "waiting",
+            GStatus::Moribund | GStatus::Enqueue => "",
+            GStatus::Dead => "dead",
+            GStatus::Copystack => "copystack",
+            GStatus::Preempted => "preempted",
+            GStatus::Leaked => "leaked",
+            GStatus::DeadExtra => "waiting for cgo callback",
+            GStatus::Unknown(_) => "???",
+        }
+    }
+
+    /// Dead gs are not listed.
+    pub fn is_dead(&self) -> bool {
+        matches!(self, GStatus::Dead | GStatus::DeadExtra)
+    }
+}
+
+impl fmt::Display for GStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One goroutine.
+#[derive(Debug, Clone, Default)]
+pub struct Goroutine {
+    pub goid: u64,
+    pub status: GStatus,
+    /// The status had the `_Gscan` bit.
+    pub scan: bool,
+    /// Wait-reason text when waiting with a non-zero reason.
+    pub wait_reason: Option<String>,
+    /// Raw `waitreason` value.
+    pub wait_reason_code: u8,
+    /// Minutes blocked, when ≥ 1 and known (the runtime's `, N minutes`).
+    pub wait_minutes: Option<u64>,
+    pub waitsince: i64,
+    pub locked_to_thread: bool,
+    pub gopc: u64,
+    pub startpc: u64,
+    pub parent_goid: Option<u64>,
+    pub labels: Vec<(String, String)>,
+    /// Linux tid of the M running this goroutine.
+    pub thread: Option<i32>,
+    pub frames: Vec<Frame>,
+    /// A runtime-internal goroutine (`isSystemGoroutine`).
+    pub system: bool,
+    /// Why the g or its stack could not be (fully) read.
+    pub error: Option<String>,
+    pub g_addr: u64,
+    /// Registers unwinding started from.
+    pub pc: u64,
+    pub sp: u64,
+    pub bp: u64,
+    pub stack_lo: u64,
+    pub stack_hi: u64,
+    /// `g.m` (0 when not on an M).
+    pub m_addr: u64,
+    /// `m.id` of `g.m`.
+    pub m_id: Option<i64>,
+}
+
+impl Default for GStatus {
+    fn default() -> Self {
+        GStatus::Unknown(u32::MAX)
+    }
+}
+
+/// Live registers of one OS thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadState {
+    pub tid: i32,
+    pub rip: u64,
+    pub rsp: u64,
+    pub rbp: u64,
+    pub fs_base: u64,
+}
+
+/// Options for [`list_goroutines_with`].
+#[derive(Debug, Clone)]
+pub struct ListOptions {
+    /// The target's `nanotime()` now (CLOCK_MONOTONIC ns); `None` disables wait minutes.
+    pub now_nanotime: Option<u64>,
+    /// Whether to unwind stacks.
+    pub unwind: bool,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions { now_nanotime: monotonic_now_ns(), unwind: true }
+    }
+}
+
+/// Approximate CLOCK_MONOTONIC in ns, from `/proc/uptime` (CLOCK_BOOTTIME; equal unless the
+/// host suspended). Only used for the minute-granularity ", N minutes".
+pub fn monotonic_now_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/uptime").ok()?;
+    let secs: f64 = s.split_whitespace().next()?.parse().ok()?;
+    Some((secs * 1e9) as u64)
+}
+
+fn le_u64(b: &[u8], off: u64) -> Option<u64> {
+    crate::pclntab::u64_at(b, off as usize)
+}
+fn le_u32(b: &[u8], off: u64) -> Option<u32> {
+    crate::pclntab::u32_at(b, off as usize)
+}
+
+/// Lists goroutines (ordered by goid; dead gs skipped).
+pub fn list_goroutines<M: MemorySource>(bin: &GoBinary, mem: &mut M, threads: &[ThreadState]) -> Result<Vec<Goroutine>, GoError> {
+    list_goroutines_with(bin, mem, threads, &ListOptions::default())
+}
+
+/// [`list_goroutines`] with explicit options.
+pub fn list_goroutines_with<M: MemorySource>(bin: &GoBinary, mem: &mut M, threads: &[ThreadState], opts: &ListOptions) -> Result<Vec<Goroutine>, GoError> {
+    let loc = bin.allgs_location().ok_or(GoError::Missing("runtime.allgs"))?;
+    let ptrs = read_allg_pointers(mem, loc)?;
+    let l = bin.layout().clone();
+    let raw = read_structs(mem, &ptrs, l.g_size as usize)?;
+    let mut out = Vec::new();
+    let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
+    for (&addr, bytes) in ptrs.iter().zip(raw.iter()) {
+        if addr == 0 {
+            continue;
+        }
+        let mut g = match decode_g(bin, &l, addr, bytes, opts) {
+            Ok(g) => g,
+            Err(e) => {
+                out.push(Goroutine { g_addr: addr, error: Some(e.to_string()), ..Default::default() });
+                continue;
+            }
+        };
+        if g.status.is_dead() {
+            continue;
+        }
+        if g.m_addr != 0 {
+            let mi = m_cache.entry(g.m_addr).or_insert_with(|| read_m(mem, &l, g.m_addr)).clone();
+            if let Some(mi) = mi {
+                g.m_id = Some(mi.id);
+                if mi.curg == addr {
+                    g.thread = threads.iter().find(|t| t.tid as i64 as u64 == mi.procid).map(|t| t.tid);
+                }
+            }
+        }
+        if opts.unwind {
+            start_and_unwind(bin, mem, &l, &mut g, threads, &mut m_cache);
+        }
+        out.push(g);
+    }
+    out.sort_by_key(|g| (g.goid, g.g_addr));
+    Ok(out)
+}
+
+/// Fields of `runtime.m` the walk needs.
+#[derive(Debug, Clone, Copy)]
+struct MInfo {
+    procid: u64,
+    curg: u64,
+    g0: u64,
+    gsignal: u64,
+    id: i64,
+}
+
+fn read_m<M: MemorySource>(mem: &mut M, l: &Layout, m: u64) -> Option<MInfo> {
+    let size = [l.m_procid, l.m_curg, l.m_g0, l.m_gsignal, l.m_id].into_iter().max()? + 8;
+    let mut b = vec![0u8; size as usize];
+    mem.read_exact(m, &mut b).ok()?;
+    Some(MInfo {
+        procid: le_u64(&b, l.m_procid)?,
+        curg: le_u64(&b, l.m_curg)?,
+        g0: le_u64(&b, l.m_g0)?,
+        gsignal: le_u64(&b, l.m_gsignal)?,
+        id: le_u64(&b, l.m_id)? as i64,
+    })
+}
+
+/// Decodes one g record.
+pub fn decode_g(bin: &GoBinary, l: &Layout, addr: u64, b: &[u8], opts: &ListOptions) -> Result<Goroutine, GoError> {
+    if (b.len() as u64) < l.g_size {
+        return Err(GoError::Mem(memcache::MemError::Unreadable { addr: addr + b.len() as u64 }));
+    }
+    let bad = || GoError::Corrupt { what: "runtime.g", addr };
+    let raw_status = le_u32(b, l.g_atomicstatus).ok_or_else(bad)?;
+    let status = GStatus::from_raw(raw_status);
+    let goid = le_u64(b, l.g_goid).ok_or_else(bad)?;
+    let waitsince = le_u64(b, l.g_waitsince).ok_or_else(bad)? as i64;
+    let wr = *b.get(l.g_waitreason as usize).ok_or_else(bad)?;
+    let wait_reason = if matches!(status, GStatus::Waiting | GStatus::Leaked) && wr != 0 { Some(bin.wait_reason_text(wr)) } else { None };
+    let wait_minutes = match (status, opts.now_nanotime) {
+        (GStatus::Waiting | GStatus::Syscall, Some(now)) if waitsince != 0 => {
+            let m = (now as i64).saturating_sub(waitsince) / 60_000_000_000;
+            (m >= 1).then_some(m as u64)
+        }
+        _ => None,
+    };
+    let startpc = le_u64(b, l.g_startpc).ok_or_else(bad)?;
+    let mut g = Goroutine {
+        goid,
+        status,
+        scan: raw_status & GSCAN != 0,
+        wait_reason,
+        wait_reason_code: wr,
+        wait_minutes,
+        waitsince,
+        locked_to_thread: le_u64(b, l.g_lockedm).ok_or_else(bad)? != 0,
+        gopc: le_u64(b, l.g_gopc).ok_or_else(bad)?,
+        startpc,
+        parent_goid: match l.g_parent_goid {
+            Some(o) => Some(le_u64(b, o).ok_or_else(bad)?),
+            None => None,
+        },
+        g_addr: addr,
+        pc: le_u64(b, l.g_sched + l.gobuf_pc).ok_or_else(bad)?,
+        sp: le_u64(b, l.g_sched + l.gobuf_sp).ok_or_else(bad)?,
+        bp: le_u64(b, l.g_sched + l.gobuf_bp).ok_or_else(bad)?,
+        stack_lo: le_u64(b, l.g_stack_lo).ok_or_else(bad)?,
+        stack_hi: le_u64(b, l.g_stack_hi).ok_or_else(bad)?,
+        m_addr: le_u64(b, l.g_m).ok_or_else(bad)?,
+        ..Default::default()
+    };
+    g.system = is_system_goroutine(bin, startpc);
+    // Stash syscall registers in the error-free path: start_and_unwind re-reads them from `b`.
+    if status == GStatus::Syscall {
+        let ssp = le_u64(b, l.g_syscallsp).ok_or_else(bad)?;
+        if ssp != 0 {
+            g.sp = ssp;
+            g.pc = le_u64(b, l.g_syscallpc).ok_or_else(bad)?;
+            g.bp = match l.g_syscallbp {
+                Some(o) => le_u64(b, o).ok_or_else(bad)?,
+                None => 0,
+            };
+        }
+    }
+    Ok(g)
+}
+
+/// `isSystemGoroutine(gp, false)`: the start function is in package runtime, except
+/// runtime.main / corostart / handleAsyncEvent. The finalizer and cleanup goroutines are
+/// treated as system goroutines (the runtime shows them only while they run user code).
+pub fn is_system_goroutine(bin: &GoBinary, startpc: u64) -> bool {
+    let t = bin.pclntab();
+    let Some(f) = t.find_func(startpc) else { return false };
+    let name = t.func_name(&f);
+    if matches!(name.as_str(), "runtime.main" | "runtime.corostart" | "runtime.handleAsyncEvent") {
+        return false;
+    }
+    name.starts_with("runtime.")
+}
+
+fn start_and_unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, l: &Layout, g: &mut Goroutine, threads: &[ThreadState], m_cache: &mut HashMap<u64, Option<MInfo>>) {
+    let bounds = Some((g.stack_lo, g.stack_hi));
+    match g.status {
+        GStatus::Running => {
+            let Some(tid) = g.thread else {
+                g.error = Some("goroutine running on other thread; stack unavailable".into());
+                return;
+            };
+            let Some(t) = threads.iter().find(|t| t.tid == tid).copied() else { return };
+            g.pc = t.rip;
+            g.sp = t.rsp;
+            g.bp = t.rbp;
+            // Is the thread on g0/gsignal rather than on g's own stack?
+            let tls_g = crate::tls::current_g(mem, t.fs_base).unwrap_or(0);
+            let mi = m_cache.get(&g.m_addr).copied().flatten();
+            let on_g0 = match mi {
+                Some(mi) if tls_g != 0 && tls_g != g.g_addr && (tls_g == mi.g0 || tls_g == mi.gsignal) => Some(tls_g),
+                _ => None,
+            };
+            let start = UnwindStart { pc: t.rip, sp: t.rsp, bp: t.rbp, trap: true };
+            let (frames, err) = if let Some(sysg) = on_g0 {
+                let mut sb = [0u8; 16];
+                let sys_bounds = mem.read_exact(sysg + l.g_stack_lo, &mut sb).ok().map(|_| (le_u64(&sb, 0).unwrap_or(0), le_u64(&sb, 8).unwrap_or(0)));
+                // curg's saved context, for systemstack/mcall/morestack.
+                let mut gb = [0u8; 64];
+                let sw = mem.read_exact(g.g_addr + l.g_sched, &mut gb[..(l.gobuf_bp + 8) as usize]).ok().map(|_| StackSwitch {
+                    pc: le_u64(&gb, l.gobuf_pc).unwrap_or(0),
+                    sp: le_u64(&gb, l.gobuf_sp).unwrap_or(0),
+                    bp: le_u64(&gb, l.gobuf_bp).unwrap_or(0),
+                    bounds: (g.stack_lo, g.stack_hi),
+                });
+                unwind(bin, mem, start, sys_bounds, sw)
+            } else {
+                unwind(bin, mem, start, bounds, None)
+            };
+            g.frames = frames;
+            g.error = err;
+        }
+        _ => {
+            if g.pc == 0 {
+                g.error = Some("no saved context".into());
+                return;
+            }
+            let start = UnwindStart { pc: g.pc, sp: g.sp, bp: g.bp, trap: false };
+            let (frames, err) = unwind(bin, mem, start, bounds, None);
+            g.frames = frames;
+            g.error = err;
+        }
+    }
+}
+
+/// Loads wait-reason strings from `runtime.waitReasonStrings` in the file, or the built-in table.
+pub(crate) fn load_wait_reasons(bin: &GoBinary) -> Vec<String> {
+    if let Some(sym) = bin.symbol("runtime.waitReasonStrings") {
+        let n = (sym.size / 16).min(256);
+        let mut v = Vec::new();
+        for i in 0..n {
+            let a = sym.addr + 16 * i;
+            let (Some(ptr), Some(len)) = (bin.image().read_u64(a), bin.image().read_u64(a + 8)) else { break };
+            if len > 256 {
+                break;
+            }
+            let s = if len == 0 { Some(&[][..]) } else { bin.image().bytes_at(ptr, len as usize) };
+            match s {
+                Some(b) if b.len() == len as usize => v.push(String::from_utf8_lossy(b).into_owned()),
+                _ => break,
+            }
+        }
+        if v.len() as u64 == n && n > 0 {
+            return v;
+        }
+    }
+    builtin_wait_reasons(bin.version().minor)
+}
+
+/// The per-version wait-reason table of reference §3.2 (used for stripped binaries).
+pub fn builtin_wait_reasons(minor: u32) -> Vec<String> {
+    const V19: &[&str] = &[
+        "", "GC assist marking", "IO wait", "chan receive (nil chan)", "chan send (nil chan)", "dumping heap", "garbage collection",
+        "garbage collection scan", "panicwait", "select", "select (no cases)", "GC assist wait", "GC sweep wait", "GC scavenge wait",
+        "chan receive", "chan send", "finalizer wait", "force gc (idle)", "semacquire", "sleep", "sync.Cond.Wait",
+        "timer goroutine (idle)", "trace reader (blocked)", "wait for GC cycle", "GC worker (idle)", "preempted", "debug call",
+    ];
+    const V21_TAIL: &[&str] = &[
+        "sync.Mutex.Lock", "sync.RWMutex.RLock", "sync.RWMutex.Lock", "trace reader (blocked)", "wait for GC cycle", "GC worker (idle)",
+        "GC worker (active)", "preempted", "debug call", "GC mark termination", "stopping the world",
+    ];
+    const V26: &[&str] = &[
+        "", "GC assist marking", "IO wait", "dumping heap", "garbage collection", "garbage collection scan", "panicwait",
+        "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait", "force gc (idle)", "GOMAXPROCS updater (idle)",
+        "semacquire", "sleep", "chan receive (nil chan)", "chan send (nil chan)", "select (no cases)", "select", "chan receive",
+        "chan send", "sync.Cond.Wait", "sync.Mutex.Lock", "sync.RWMutex.RLock", "sync.RWMutex.Lock", "sync.WaitGroup.Wait",
+        "trace reader (blocked)", "wait for GC cycle", "GC worker (idle)", "GC worker (active)", "preempted", "debug call",
+        "GC mark termination", "stopping the world", "flushing proc caches", "trace goroutine status", "trace proc status",
+        "page trace flush", "coroutine", "GC weak to strong wait", "synctest.Run", "synctest.Wait", "chan receive (durable)",
+        "chan send (durable)", "select (durable)", "sync.WaitGroup.Wait (durable)", "cleanup wait",
+    ];
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    if minor <= 19 {
+        return s(V19);
+    }
+    if minor >= 26 {
+        return s(V26);
+    }
+    let mut v = s(&V19[..21]);
+    v.extend(s(V21_TAIL));
+    if minor >= 22 {
+        v.extend(s(&["flushing proc caches", "trace goroutine status", "trace proc status", "page trace flush", "coroutine"]));
+    }
+    if minor >= 23 {
+        v.push("GC weak to strong wait".into());
+    }
+    if minor >= 24 {
+        v.insert(24, "sync.WaitGroup.Wait".into());
+        v.extend(s(&["synctest.Run", "synctest.Wait", "chan receive (synctest)", "chan send (synctest)", "select (synctest)"]));
+    }
+    if minor >= 25 {
+        v.truncate(39);
+        v.insert(18, "GOMAXPROCS updater (idle)".into());
+        v.extend(s(&[
+            "synctest.Run", "synctest.Wait", "chan receive (durable)", "chan send (durable)", "select (durable)",
+            "sync.WaitGroup.Wait (durable)", "cleanup wait",
+        ]));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_table_sizes() {
+        let sizes: Vec<usize> = [19, 20, 21, 22, 23, 24, 25, 26, 27].iter().map(|&m| builtin_wait_reasons(m).len()).collect();
+        assert_eq!(sizes, vec![27, 32, 32, 37, 38, 44, 47, 47, 47]);
+        assert_eq!(builtin_wait_reasons(24)[24], "sync.WaitGroup.Wait");
+        assert_eq!(builtin_wait_reasons(25)[18], "GOMAXPROCS updater (idle)");
+        assert_eq!(builtin_wait_reasons(25)[25], "sync.WaitGroup.Wait");
+    }
+
+    #[test]
+    fn status_decoding() {
+        assert_eq!(GStatus::from_raw(0x1004), GStatus::Waiting);
+        assert!(GStatus::from_raw(11).is_dead());
+        assert_eq!(GStatus::from_raw(77).as_str(), "???");
+    }
+}

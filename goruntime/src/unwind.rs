@@ -1,0 +1,123 @@
+//! The goroutine stack walk, Go-runtime style (reference §4.2, §4.4): frame size from pcsp,
+//! return address at `fp-8`, inline expansion per physical frame.
+//!
+//! Quirks handled: `sched.pc`/`syscallpc` are return addresses (symbolize at pc−1) while live
+//! thread registers and frames called by `sigpanic`/`asyncPreempt`/`debugCallV2` are exact PCs;
+//! `goexit`/`mstart`/`rt0_go`/`sigtramp` are TOPFRAME (bottom); an SPWRITE function other than
+//! the innermost stops the walk; on g0 `runtime.systemstack` continues at `curg.sched.sp` and
+//! `runtime.morestack`/`runtime.mcall` continue at `curg.sched`. Bounded by the stack range, a
+//! physical frame cap, and strictly increasing SP.
+
+use crate::binary::GoBinary;
+use crate::pclntab::{FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
+use crate::Frame;
+use memcache::{MemoryExt, MemorySource};
+
+/// Physical frame cap.
+pub const MAX_PHYSICAL_FRAMES: usize = 10_000;
+
+/// Where a walk starts.
+#[derive(Debug, Clone, Copy)]
+pub struct UnwindStart {
+    pub pc: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// `pc` is an exact (not return) address: live registers.
+    pub trap: bool,
+}
+
+/// The goroutine context to continue with when the walk reaches a stack switch on g0.
+#[derive(Debug, Clone, Copy)]
+pub struct StackSwitch {
+    pub pc: u64,
+    pub sp: u64,
+    pub bp: u64,
+    pub bounds: (u64, u64),
+}
+
+/// Walks the stack. Returns the frames found and, if the walk ended abnormally, why.
+pub fn unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, start: UnwindStart, bounds: Option<(u64, u64)>, mut switch: Option<StackSwitch>) -> (Vec<Frame>, Option<String>) {
+    let t = bin.pclntab();
+    let mut frames = Vec::new();
+    let (mut pc, mut sp) = (start.pc, start.sp);
+    let mut trap = start.trap;
+    let mut innermost = true;
+    let mut bounds = bounds.filter(|(lo, hi)| lo < hi && sp >= *lo && sp <= *hi);
+    for _ in 0..MAX_PHYSICAL_FRAMES {
+        let Some(f) = t.find_func(pc) else {
+            return (frames, Some(format!("unknown pc {pc:#x}")));
+        };
+        let name = t.func_name(&f);
+        // Stack switches on the system stack.
+        if let Some(sw) = switch {
+            match name.as_str() {
+                "runtime.morestack" | "runtime.mcall" => {
+                    if name == "runtime.mcall" {
+                        push_frames(bin, &mut frames, &f, pc, sp, sp + 8, trap);
+                    }
+                    pc = sw.pc;
+                    sp = sw.sp;
+                    bounds = Some(sw.bounds);
+                    switch = None;
+                    trap = false;
+                    innermost = false;
+                    continue;
+                }
+                "runtime.systemstack" => {
+                    sp = sw.sp;
+                    bounds = Some(sw.bounds);
+                    switch = None;
+                }
+                _ => {}
+            }
+        }
+        let Some(delta) = t.sp_delta(&f, pc) else {
+            return (frames, Some(format!("no frame size information for {name} at {pc:#x}")));
+        };
+        if delta < 0 {
+            return (frames, Some(format!("negative frame size in {name} at {pc:#x}")));
+        }
+        let fp = sp.saturating_add(delta as u64).saturating_add(8);
+        push_frames(bin, &mut frames, &f, pc, sp, fp, trap);
+        if f.flag & FUNC_FLAG_TOP_FRAME != 0 {
+            return (frames, None);
+        }
+        if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && name != "runtime.systemstack" {
+            return (frames, Some(format!("cannot unwind through SP-writing function {name}")));
+        }
+        if let Some((_, hi)) = bounds {
+            if fp > hi {
+                return (frames, Some(format!("frame of {name} at sp {sp:#x} leaves the stack (hi {hi:#x})")));
+            }
+        }
+        let lr = match mem.read_u64(fp - 8) {
+            Ok(v) => v,
+            Err(e) => return (frames, Some(e.to_string())),
+        };
+        if lr == 0 {
+            return (frames, None);
+        }
+        trap = matches!(name.as_str(), "runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2");
+        pc = lr;
+        sp = fp;
+        innermost = false;
+    }
+    (frames, Some(format!("more than {MAX_PHYSICAL_FRAMES} frames")))
+}
+
+fn push_frames(bin: &GoBinary, frames: &mut Vec<Frame>, f: &crate::pclntab::Func, pc: u64, sp: u64, fp: u64, trap: bool) {
+    let sym_pc = if !trap && pc > f.entry { pc - 1 } else { pc };
+    for lf in bin.pclntab().expand(f, sym_pc, bin.image()) {
+        frames.push(Frame {
+            pc,
+            sp,
+            fp,
+            function: lf.function,
+            file: lf.file,
+            line: lf.line,
+            inlined: lf.inlined,
+            entry: f.entry,
+            func_id: lf.func_id,
+        });
+    }
+}

@@ -1,0 +1,238 @@
+//! Glue from a stopped process to goruntime: the Go binary (loaded once per program), the
+//! goroutine list (computed once per stop and reused until resume), and the text of the Go
+//! monitor commands. A program that is not Go answers every Go command with "not a Go program".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use goruntime::{GoBinary, GoError, Goroutine, Policy, ThreadState};
+use memcache::{MemError, MemorySource, ReadRequest};
+use nix::unistd::Pid;
+
+use crate::process::Inferior;
+
+/// goruntime reads the target like the client does: through the cache, without our int3 bytes.
+impl MemorySource for Inferior {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        self.read_memory(addr, buf)
+    }
+
+    fn read_batch(&mut self, requests: &mut [ReadRequest<'_>]) -> Result<(), MemError> {
+        self.read_memory_batch(requests)
+    }
+}
+
+/// What the Go side of a session knows.
+#[derive(Default)]
+pub struct GoState {
+    /// The program the binary was loaded from, and the result of loading it.
+    binary: Option<(PathBuf, Result<GoBinary, String>)>,
+    /// The goroutine list of the current stop: (stop number, list).
+    list: Option<(u64, Vec<Goroutine>)>,
+    pub policy: Policy,
+}
+
+impl GoState {
+    pub fn new(policy: Policy) -> GoState {
+        GoState {
+            policy,
+            ..GoState::default()
+        }
+    }
+
+    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, String> {
+        if self.binary.as_ref().is_none_or(|(p, _)| p != exe) {
+            let loaded = GoBinary::load(exe).map_err(|e| match e {
+                GoError::NotGo => "not a Go program".to_string(),
+                other => other.to_string(),
+            });
+            self.binary = Some((exe.to_path_buf(), loaded));
+            self.list = None;
+        }
+        match &self.binary {
+            Some((_, Ok(bin))) => Ok(bin),
+            Some((_, Err(e))) => Err(e.clone()),
+            None => Err("no program".into()),
+        }
+    }
+
+    /// The goroutines of the stopped process, computed at most once per stop.
+    pub fn goroutines(&mut self, inf: &mut Inferior) -> Result<(&GoBinary, &[Goroutine]), String> {
+        let exe =
+            std::fs::read_link(format!("/proc/{}/exe", inf.pid())).map_err(|e| e.to_string())?;
+        let stop = inf.stop_count();
+        self.binary(&exe)?;
+        let Some((_, Ok(bin))) = &self.binary else {
+            unreachable!("loaded above")
+        };
+        if self.list.as_ref().is_none_or(|(s, _)| *s != stop) {
+            let threads = thread_states(inf);
+            let list = goruntime::list_goroutines(bin, inf, &threads).map_err(|e| e.to_string())?;
+            self.list = Some((stop, list));
+        }
+        let list = &self.list.as_ref().expect("filled above").1;
+        Ok((bin, list))
+    }
+}
+
+fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
+    let tids: Vec<Pid> = inf.thread_ids().collect();
+    tids.into_iter()
+        .filter_map(|tid| {
+            let g = *inf.thread(tid).ok()?.gprs().ok()?;
+            Some(ThreadState {
+                tid: tid.as_raw(),
+                rip: g.rip,
+                rsp: g.rsp,
+                rbp: g.rbp,
+                fs_base: g.fs_base,
+            })
+        })
+        .collect()
+}
+
+/// `function file:line` of the first frame the policy shows.
+pub fn top_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
+    match goruntime::visible_frames(bin, g, policy).first() {
+        Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
+        None => g.error.clone().unwrap_or_default(),
+    }
+}
+
+/// Filters of `monitor goroutines`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    status: Option<String>,
+    wait: Option<String>,
+    func: Option<String>,
+    label: Option<(String, String)>,
+    group: Option<GroupBy>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupBy {
+    TopFrame,
+    StartFunction,
+    GoStatement,
+    WaitReason,
+}
+
+impl ListFilter {
+    pub fn parse<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<ListFilter, String> {
+        let mut f = ListFilter::default();
+        while let Some(flag) = words.next() {
+            let mut value = || {
+                words
+                    .next()
+                    .map(str::to_string)
+                    .ok_or(format!("{flag} needs a value"))
+            };
+            match flag {
+                "-s" => f.status = Some(value()?),
+                "-w" => f.wait = Some(value()?),
+                "-f" => f.func = Some(value()?),
+                "-l" => {
+                    let v = value()?;
+                    let (k, val) = v.split_once('=').ok_or("-l takes KEY=VALUE")?;
+                    f.label = Some((k.to_string(), val.to_string()));
+                }
+                "-n" => f.limit = Some(value()?.parse().map_err(|_| "-n takes a number")?),
+                "-group" => {
+                    f.group = Some(match value()?.as_str() {
+                        "top" => GroupBy::TopFrame,
+                        "start" => GroupBy::StartFunction,
+                        "go" => GroupBy::GoStatement,
+                        "wait" => GroupBy::WaitReason,
+                        other => {
+                            return Err(format!("-group takes top, start, go or wait, not {other}"))
+                        }
+                    })
+                }
+                other => return Err(format!("unknown option {other}; see 'monitor help'")),
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, g: &Goroutine) -> bool {
+        let state = g
+            .wait_reason
+            .clone()
+            .unwrap_or_else(|| g.status.to_string());
+        self.status
+            .as_ref()
+            .is_none_or(|s| g.status.to_string().contains(s.as_str()) || state.contains(s.as_str()))
+            && self.wait.as_ref().is_none_or(|w| {
+                g.wait_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains(w.as_str()))
+            })
+            && self
+                .func
+                .as_ref()
+                .is_none_or(|f| g.frames.iter().any(|fr| fr.function.contains(f.as_str())))
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(k, v)| g.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+    }
+}
+
+fn pc_name(bin: &GoBinary, pc: u64) -> String {
+    match goruntime::symbolize(bin, pc) {
+        Some((func, file, line)) => format!("{func} {file}:{line}"),
+        None => format!("{pc:#x}"),
+    }
+}
+
+/// The text of `monitor goroutines`.
+pub fn list_text(
+    bin: &GoBinary,
+    list: &[Goroutine],
+    policy: Policy,
+    filter: &ListFilter,
+) -> String {
+    let shown: Vec<&Goroutine> = list
+        .iter()
+        .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g))
+        .collect();
+    let mut out = String::new();
+    if let Some(by) = filter.group {
+        let mut groups: BTreeMap<String, usize> = BTreeMap::new();
+        for g in &shown {
+            let key = match by {
+                GroupBy::TopFrame => top_frame(bin, g, policy),
+                GroupBy::StartFunction => pc_name(bin, g.startpc),
+                GroupBy::GoStatement => pc_name(bin, g.gopc),
+                GroupBy::WaitReason => g
+                    .wait_reason
+                    .clone()
+                    .unwrap_or_else(|| g.status.to_string()),
+            };
+            *groups.entry(key).or_default() += 1;
+        }
+        let mut sorted: Vec<(String, usize)> = groups.into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (key, count) in sorted.iter().take(filter.limit.unwrap_or(usize::MAX)) {
+            let _ = writeln!(out, "{count} @ {key}");
+        }
+    } else {
+        for g in shown.iter().take(filter.limit.unwrap_or(usize::MAX)) {
+            let _ = writeln!(
+                out,
+                "{} {}",
+                goruntime::header_line(g),
+                top_frame(bin, g, policy)
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "{} goroutines shown of {} (traceback {policy})",
+        shown.len(),
+        list.len()
+    );
+    out
+}
