@@ -40,6 +40,14 @@ fn serve(config: &Config) -> Result<(), String> {
     if let Some(warning) = cli::exposure_warning(config) {
         eprintln!("gostub: warning: {warning}");
     }
+    if config.comm == Comm::Stdio {
+        // `target remote | gostub - prog` puts the stub in gdb's process group: a Ctrl-C typed at
+        // gdb reaches the stub too. gdb forwards it as an interrupt packet; the stub ignores the
+        // signal itself, as gdbserver does.
+        // SAFETY: installing SIG_IGN has no handler to race with.
+        unsafe { nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigIgn) }
+            .map_err(|e| format!("cannot ignore SIGINT: {e}"))?;
+    }
     // SIGCHLD is read through a signalfd, so it must be blocked before any child exists.
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);

@@ -72,8 +72,10 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
             let _ = nix::unistd::read(&gate_read, &mut byte);
             unsafe {
                 libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
-                // Rust ignores SIGPIPE and children inherit that; the program gets the default.
+                // Rust ignores SIGPIPE, and a stdio stub ignores SIGINT; an ignored disposition
+                // survives exec, so the program gets the defaults back.
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
                 if stdio == Stdio::AwayFromProtocol {
                     let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
                     if fd >= 0 {
