@@ -11,6 +11,7 @@ use memcache::{MemError, MemorySource, ReadRequest};
 use nix::unistd::Pid;
 
 use crate::process::Inferior;
+use crate::tid_map::ThreadRef;
 
 /// goruntime reads the target like the client does: through the cache, without our int3 bytes.
 impl MemorySource for Inferior {
@@ -30,6 +31,8 @@ pub struct GoState {
     binary: Option<(PathBuf, Result<GoBinary, String>)>,
     /// The goroutine list of the current stop: (stop number, list).
     list: Option<(u64, Vec<Goroutine>)>,
+    /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
+    table: Option<(u64, Policy, usize, ThreadTable)>,
     pub policy: Policy,
 }
 
@@ -49,6 +52,7 @@ impl GoState {
             });
             self.binary = Some((exe.to_path_buf(), loaded));
             self.list = None;
+            self.table = None;
         }
         match &self.binary {
             Some((_, Ok(bin))) => Ok(bin),
@@ -61,7 +65,7 @@ impl GoState {
     pub fn goroutines(&mut self, inf: &mut Inferior) -> Result<(&GoBinary, &[Goroutine]), String> {
         let exe =
             std::fs::read_link(format!("/proc/{}/exe", inf.pid())).map_err(|e| e.to_string())?;
-        let stop = inf.stop_count();
+        let stop = inf.stop_id();
         self.binary(&exe)?;
         let Some((_, Ok(bin))) = &self.binary else {
             unreachable!("loaded above")
@@ -73,6 +77,39 @@ impl GoState {
         }
         let list = &self.list.as_ref().expect("filled above").1;
         Ok((bin, list))
+    }
+
+    /// Whether the process runs a Go program (its binary loads).
+    pub fn is_go(&mut self, inf: &Inferior) -> bool {
+        std::fs::read_link(format!("/proc/{}/exe", inf.pid()))
+            .is_ok_and(|exe| self.binary(&exe).is_ok())
+    }
+
+    /// The `goroutines` view of the current stop, built at most once per stop.
+    pub fn thread_table(
+        &mut self,
+        inf: &mut Inferior,
+        max_threads: usize,
+    ) -> Result<&ThreadTable, String> {
+        let stop = inf.stop_id();
+        let policy = self.policy;
+        let fresh = self
+            .table
+            .as_ref()
+            .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
+        if !fresh {
+            let os_threads: Vec<Pid> = inf.thread_ids().collect();
+            let (bin, list) = self.goroutines(inf)?;
+            let table = build_thread_table(bin, list, &os_threads, policy, max_threads);
+            if table.hidden > 0 {
+                log::info!(
+                    "{} goroutines not shown as threads (--max-threads {max_threads})",
+                    table.hidden
+                );
+            }
+            self.table = Some((stop, policy, max_threads, table));
+        }
+        Ok(&self.table.as_ref().expect("filled above").3)
     }
 }
 
@@ -235,4 +272,114 @@ pub fn list_text(
         list.len()
     );
     out
+}
+
+/// One thread the client sees in the `goroutines` view.
+#[derive(Debug, Clone)]
+pub struct ViewThread {
+    pub id: ThreadRef,
+    /// The OS thread whose live registers this thread has (a running goroutine or a bare thread).
+    pub os_tid: Option<Pid>,
+    /// For a parked goroutine: rip, rsp and rbp of the first frame the policy shows.
+    pub parked_at: Option<(u64, u64, u64)>,
+    /// `qThreadExtraInfo`: "goroutine 17 [chan receive, 3 minutes] main.worker".
+    pub label: String,
+}
+
+/// The `goroutines` view of one stop: running goroutines first, then the others in goid order,
+/// capped; then the OS threads that run no shown goroutine.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadTable {
+    pub threads: Vec<ViewThread>,
+    /// Goroutines the cap left out.
+    pub hidden: usize,
+}
+
+impl ThreadTable {
+    pub fn find(&self, id: ThreadRef) -> Option<&ViewThread> {
+        self.threads.iter().find(|t| t.id == id)
+    }
+
+    /// The client thread standing for OS thread `tid`: its goroutine's, or its own.
+    pub fn thread_of_os(&self, tid: Pid) -> ThreadRef {
+        self.threads
+            .iter()
+            .find(|t| t.os_tid == Some(tid))
+            .map_or(ThreadRef::Os(tid), |t| t.id)
+    }
+}
+
+/// The label of a goroutine: its header without the colon, and the top shown function.
+pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
+    let header = goruntime::header_line(g);
+    let header = header.trim_end_matches(':');
+    match goruntime::visible_frames(bin, g, policy).first() {
+        Some(f) => format!("{header} {}", f.function),
+        None => header.to_string(),
+    }
+}
+
+/// Where a parked goroutine's client registers point: its first shown frame. The innermost frame
+/// uses the saved scheduling registers; an outer frame's rbp is its frame pointer (CFA - 16, as
+/// Go's amd64 prologue pushes rbp right below the return address).
+fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64, u64) {
+    let visible = goruntime::visible_frames(bin, g, policy);
+    match (visible.first(), g.frames.first()) {
+        (Some(f), Some(innermost)) if !(f.pc == innermost.pc && f.sp == innermost.sp) => {
+            (f.pc, f.sp, f.fp.saturating_sub(16))
+        }
+        _ => (g.pc, g.sp, g.bp),
+    }
+}
+
+pub fn build_thread_table(
+    bin: &GoBinary,
+    list: &[Goroutine],
+    os_threads: &[Pid],
+    policy: Policy,
+    max_threads: usize,
+) -> ThreadTable {
+    let live = |g: &Goroutine| {
+        g.thread
+            .map(Pid::from_raw)
+            .filter(|t| os_threads.contains(t))
+    };
+    let mut shown: Vec<&Goroutine> = list
+        .iter()
+        .filter(|g| goruntime::is_shown(bin, g, policy))
+        .collect();
+    shown.sort_by_key(|g| (live(g).is_none(), g.goid));
+    let hidden = shown.len().saturating_sub(max_threads);
+    shown.truncate(max_threads);
+    let mut threads: Vec<ViewThread> = shown
+        .iter()
+        .map(|g| {
+            let os_tid = live(g);
+            ViewThread {
+                id: ThreadRef::Goroutine(g.goid),
+                os_tid,
+                parked_at: os_tid.is_none().then(|| parked_registers(bin, g, policy)),
+                label: goroutine_label(bin, g, policy),
+            }
+        })
+        .collect();
+    for &tid in os_threads {
+        if threads.iter().any(|t| t.os_tid == Some(tid)) {
+            continue;
+        }
+        let running = list
+            .iter()
+            .find(|g| g.thread == Some(tid.as_raw()) && !g.status.is_dead());
+        let label = match running {
+            Some(g) => format!("thread running hidden goroutine {}", g.goid),
+            None => "idle thread (no goroutine)".to_string(),
+        };
+        threads.push(ViewThread {
+            id: ThreadRef::Os(tid),
+            os_tid: Some(tid),
+            parked_at: None,
+            label,
+        });
+    }
+    ThreadTable { threads, hidden }
 }

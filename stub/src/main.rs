@@ -7,6 +7,7 @@ mod cli;
 mod gdb;
 mod goroutines;
 mod process;
+mod tid_map;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,8 @@ fn serve(config: &Config) -> Result<(), String> {
         },
         multi: matches!(config.mode, Mode::Multi),
         traceback: config.traceback.parse().map_err(|e: String| e)?,
+        threads: config.threads_view,
+        max_threads: config.max_threads,
     };
     let mut target = GdbTarget::new(options.clone());
     match &config.mode {

@@ -510,6 +510,19 @@ fn set_low32(dst: &mut u64, v: u32) {
 }
 
 impl Amd64Regs {
+    /// The registers of a parked goroutine: only rip, rsp and rbp are known (enough to unwind);
+    /// everything else reads as zero.
+    pub fn parked(rip: u64, rsp: u64, rbp: u64) -> Amd64Regs {
+        let mut regs = Amd64Regs {
+            has_avx: cpu_has_avx(),
+            ..Amd64Regs::default()
+        };
+        regs.gprs.rip = rip;
+        regs.gprs.regs[6] = rbp;
+        regs.gprs.regs[7] = rsp;
+        regs
+    }
+
     /// Builds the gdb view from `PTRACE_GETREGS` and [`XState`] images.
     pub fn from_ptrace(gprs: &libc::user_regs_struct, xs: &XState) -> Amd64Regs {
         let fip = xs.fip();

@@ -1,25 +1,29 @@
 //! Base packets: registers (`g`/`G`/`p`/`P`), memory (`m`/`M`/`X`) and the thread list.
 //!
 //! Memory reads go through the inferior's page cache and never show our int3 bytes. A read of
-//! which no byte is readable is an error reply (`E0e`), never an empty reply.
+//! which no byte is readable is an error reply (`E0e`), never an empty reply. Thread ids are the
+//! client's (see `threads.rs`): registers of a parked goroutine are read-only.
 
 use gdbstub::common::Tid;
 use gdbstub::target::ext::base::multithread::{MultiThreadBase, MultiThreadResumeOps};
 use gdbstub::target::ext::base::single_register_access::{
     SingleRegisterAccess, SingleRegisterAccessOps,
 };
+use gdbstub::target::ext::thread_extra_info::ThreadExtraInfoOps;
 use gdbstub::target::{TargetError, TargetResult};
+use nix::unistd::Pid;
 
 use super::arch::{Amd64RegId, Amd64Regs};
-use super::{errno_of, pid_to_tid, tid_to_pid, GdbTarget, EFAULT, EINVAL};
+use super::{errno_of, GdbTarget, EFAULT, EINVAL};
 use crate::process::ProcessError;
 
 impl GdbTarget {
-    fn thread_regs(&mut self, tid: Tid) -> Result<Amd64Regs, ProcessError> {
+    /// The live registers of OS thread `pid`.
+    pub fn live_regs(&mut self, pid: Pid) -> Result<Amd64Regs, ProcessError> {
         let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        let t = inf.thread(tid_to_pid(tid))?;
+        let t = inf.thread(pid)?;
         let ptrace = |source| ProcessError::Ptrace {
-            tid: tid.get() as i32,
+            tid: pid.as_raw(),
             source,
         };
         let gprs = *t.gprs().map_err(ptrace)?;
@@ -27,11 +31,13 @@ impl GdbTarget {
         Ok(Amd64Regs::from_ptrace(&gprs, xstate))
     }
 
+    /// Writes client thread `tid`'s registers; a parked goroutine refuses.
     fn store_regs(&mut self, tid: Tid, regs: &Amd64Regs) -> Result<(), ProcessError> {
+        let pid = self.os_tid(tid)?;
         let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        let t = inf.thread(tid_to_pid(tid))?;
+        let t = inf.thread(pid)?;
         let ptrace = |source| ProcessError::Ptrace {
-            tid: tid.get() as i32,
+            tid: pid.as_raw(),
             source,
         };
         let mut gprs = *t.gprs().map_err(ptrace)?;
@@ -46,7 +52,7 @@ impl GdbTarget {
 
 impl MultiThreadBase for GdbTarget {
     fn read_registers(&mut self, regs: &mut Amd64Regs, tid: Tid) -> TargetResult<(), Self> {
-        *regs = self.thread_regs(tid).map_err(errno_of)?;
+        *regs = self.client_regs(tid).map_err(errno_of)?;
         Ok(())
     }
 
@@ -65,10 +71,8 @@ impl MultiThreadBase for GdbTarget {
         _tid: Tid,
     ) -> TargetResult<usize, Self> {
         let inf = self.inferior()?;
-        match inf.read_memory(start_addr, data) {
-            Ok(n) => Ok(n),
-            Err(_) => Err(TargetError::Errno(EFAULT)),
-        }
+        inf.read_memory(start_addr, data)
+            .map_err(|_| TargetError::Errno(EFAULT))
     }
 
     fn write_addrs(&mut self, start_addr: u64, data: &[u8], _tid: Tid) -> TargetResult<(), Self> {
@@ -81,22 +85,23 @@ impl MultiThreadBase for GdbTarget {
         &mut self,
         thread_is_active: &mut dyn FnMut(Tid),
     ) -> Result<(), Self::Error> {
-        if let Some(inf) = &self.inferior {
-            for tid in inf.thread_ids().filter_map(pid_to_tid) {
-                thread_is_active(tid);
-            }
+        let threads = self.client_threads();
+        self.refresh_labels(&threads);
+        for tid in threads {
+            thread_is_active(tid);
         }
         Ok(())
     }
 
     fn is_thread_alive(&mut self, tid: Tid) -> Result<bool, Self::Error> {
-        Ok(self
-            .inferior
-            .as_ref()
-            .is_some_and(|i| i.has_thread(tid_to_pid(tid))))
+        Ok(self.has_client_thread(tid))
     }
 
     fn support_resume(&mut self) -> Option<MultiThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_thread_extra_info(&mut self) -> Option<ThreadExtraInfoOps<'_, Self>> {
         Some(self)
     }
 }
@@ -108,7 +113,7 @@ impl SingleRegisterAccess<Tid> for GdbTarget {
         reg_id: Amd64RegId,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let regs = self.thread_regs(tid).map_err(errno_of)?;
+        let regs = self.client_regs(tid).map_err(errno_of)?;
         Ok(regs.read_one(reg_id, buf))
     }
 
@@ -118,7 +123,7 @@ impl SingleRegisterAccess<Tid> for GdbTarget {
         reg_id: Amd64RegId,
         val: &[u8],
     ) -> TargetResult<(), Self> {
-        let mut regs = self.thread_regs(tid).map_err(errno_of)?;
+        let mut regs = self.client_regs(tid).map_err(errno_of)?;
         regs.write_one(reg_id, val)
             .map_err(|_| TargetError::Errno(EINVAL))?;
         self.store_regs(tid, &regs).map_err(errno_of)

@@ -120,7 +120,7 @@ pub fn run_session(
             }
             GdbStubStateMachine::Running(mut g) => {
                 if let Some(event) = target.poll_stop() {
-                    let reason = stop_reason(event);
+                    let reason = stop_reason(event, |os| target.client_tid(os));
                     let expedited = expedited_registers(target, event);
                     match expedited {
                         Some(regs) => {

@@ -34,6 +34,7 @@ impl ExtendedMode for GdbTarget {
             })?;
         let pid = inf.pid();
         self.inferior = Some(inf);
+        self.view = None;
         self.program = Some(program);
         to_gdb_pid(pid)
     }
@@ -50,6 +51,7 @@ impl ExtendedMode for GdbTarget {
         })?;
         self.program = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         self.inferior = Some(inf);
+        self.view = None;
         Ok(())
     }
 

@@ -14,8 +14,11 @@ mod lldb;
 mod monitor;
 mod resume;
 mod tap;
+mod thread_extra_info;
+mod threads;
 mod xfer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use gdbstub::common::Tid;
@@ -23,6 +26,7 @@ use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::{Target, TargetError};
 use nix::unistd::Pid;
 
+use crate::cli::ThreadsView;
 use crate::goroutines::GoState;
 use crate::process::launch::Stdio;
 use crate::process::signals::SignalSet;
@@ -40,6 +44,10 @@ pub struct SessionOptions {
     pub multi: bool,
     /// The traceback policy Go commands start with.
     pub traceback: goruntime::Policy,
+    /// What the client sees as threads (`--threads`, `monitor threads`).
+    pub threads: ThreadsView,
+    /// At most this many goroutines are shown as threads.
+    pub max_threads: usize,
 }
 
 /// The debugging session as gdbstub sees it: at most one process.
@@ -50,6 +58,10 @@ pub struct GdbTarget {
     pub program: Option<PathBuf>,
     host_files: HostFiles,
     go: GoState,
+    /// The thread view resolved for the current process (`None`: not yet decided).
+    view: Option<threads::View>,
+    /// `qThreadExtraInfo` texts of the stop named by the first field.
+    labels: (u64, HashMap<Tid, String>),
 }
 
 impl GdbTarget {
@@ -60,6 +72,8 @@ impl GdbTarget {
             options,
             program: None,
             host_files: HostFiles::new(),
+            view: None,
+            labels: (0, HashMap::new()),
         }
     }
 
@@ -116,14 +130,6 @@ pub const EFAULT: u8 = libc::EFAULT as u8;
 pub const EINVAL: u8 = libc::EINVAL as u8;
 pub const EIO: u8 = libc::EIO as u8;
 
-pub fn tid_to_pid(tid: Tid) -> Pid {
-    Pid::from_raw(i32::try_from(tid.get()).unwrap_or(i32::MAX))
-}
-
-pub fn pid_to_tid(pid: Pid) -> Option<Tid> {
-    usize::try_from(pid.as_raw()).ok().and_then(Tid::new)
-}
-
 /// A process error, as the client hears it: an errno reply (the session goes on).
 fn errno_of(e: ProcessError) -> TargetError<ProcessError> {
     log::debug!("request failed: {e}");
@@ -131,6 +137,7 @@ fn errno_of(e: ProcessError) -> TargetError<ProcessError> {
         ProcessError::NoSuchThread(_) | ProcessError::Exited => ESRCH,
         ProcessError::Memory(_) => EFAULT,
         ProcessError::Hardware(_) => EINVAL,
+        ProcessError::GoroutineParked { .. } => libc::EPERM as u8,
         _ => EIO,
     })
 }

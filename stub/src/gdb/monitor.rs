@@ -4,7 +4,9 @@
 use gdbstub::outputln;
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
 
+use super::threads::View;
 use super::GdbTarget;
+use crate::cli::ThreadsView;
 use crate::goroutines::{self, ListFilter};
 
 const HELP: &str = "\
@@ -15,7 +17,8 @@ gostub monitor commands:
                               one line per goroutine: the runtime's header and the top shown frame
   goroutine ID [bt]           the runtime's traceback text of one goroutine
   traceback [none|single|all|system|crash]
-                              show or set which frames and goroutines are shown";
+                              show or set which frames and goroutines are shown
+  threads [goroutines|os]     show or set what the client sees as threads";
 
 impl GdbTarget {
     /// The figures `monitor stats` prints and the per-stop debug log line carries.
@@ -87,6 +90,29 @@ impl MonitorCmd for GdbTarget {
                     Err(e) => outputln!(out, "{}", e),
                 },
             },
+            Some("threads") => {
+                let view = match words.next() {
+                    None => None,
+                    Some("goroutines") => Some(ThreadsView::Goroutines),
+                    Some("os") => Some(ThreadsView::Os),
+                    Some(other) => {
+                        outputln!(out, "unknown thread view '{}': goroutines or os", other);
+                        return Ok(());
+                    }
+                };
+                if let Some(view) = view {
+                    self.set_view(view);
+                }
+                let now = match self.view() {
+                    View::Goroutines => "goroutines",
+                    View::Os => "os",
+                };
+                outputln!(out, "threads {}", now);
+                let hidden = self.hidden_goroutines();
+                if hidden > 0 {
+                    outputln!(out, "{} goroutines hidden by --max-threads", hidden);
+                }
+            }
             Some("goroutines") => {
                 let text = ListFilter::parse(words).and_then(|filter| {
                     self.with_goroutines(|bin, list, policy| {

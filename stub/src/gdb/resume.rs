@@ -10,15 +10,20 @@ use gdbstub::target::ext::base::multithread::{
 };
 use gdbstub::target::ext::breakpoints::WatchKind;
 
-use super::{pid_to_tid, tid_to_pid, GdbTarget};
+use super::GdbTarget;
 use crate::process::debugregs::HwKind;
 use crate::process::threads::Action;
 use crate::process::{ProcessError, StopEvent};
 
 impl GdbTarget {
+    /// A thread-specific action. A parked goroutine cannot run alone: the error makes the whole
+    /// resume packet an error reply (see vendor/README.md), and nothing runs.
     fn set_action(&mut self, tid: Tid, action: Action) -> Result<(), ProcessError> {
+        let pid = self
+            .os_tid(tid)
+            .inspect_err(|e| log::warn!("resume refused: {e}"))?;
         let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        inf.set_action(tid_to_pid(tid), action)
+        inf.set_action(pid, action)
     }
 }
 
@@ -88,9 +93,11 @@ impl MultiThreadSchedulerLocking for GdbTarget {
     }
 }
 
-/// The stop reply for a process stop event.
-pub fn stop_reason(event: StopEvent) -> MultiThreadStopReason<u64> {
-    let tid = |pid| pid_to_tid(pid).unwrap_or(Tid::MIN);
+/// The stop reply for a process stop event; `tid` names the client thread of an OS thread.
+pub fn stop_reason(
+    event: StopEvent,
+    mut tid: impl FnMut(nix::unistd::Pid) -> Tid,
+) -> MultiThreadStopReason<u64> {
     match event {
         StopEvent::SwBreak { tid: t } => MultiThreadStopReason::SwBreak(tid(t)),
         StopEvent::HwBreak { tid: t } => MultiThreadStopReason::HwBreak(tid(t)),

@@ -76,6 +76,13 @@ pub enum ProcessError {
     OpenMemory { pid: i32, source: std::io::Error },
     #[error(transparent)]
     Hardware(#[from] HwError),
+    #[error("goroutine {goid} is parked: it cannot run alone or have its registers written")]
+    GoroutineParked { goid: u64 },
+}
+
+fn next_stop_id() -> u64 {
+    static STOP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    STOP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
 
 fn ptrace_err(tid: Pid) -> impl FnOnce(nix::Error) -> ProcessError {
@@ -100,7 +107,7 @@ pub struct Inferior {
     running: bool,
     scheduler_locked: bool,
     interrupt_requested: bool,
-    stops: u64,
+    stop_id: u64,
     /// Events met while stopping every thread, reported at later resumes.
     pending: VecDeque<StopEvent>,
     exited: bool,
@@ -161,7 +168,7 @@ impl Inferior {
             running: false,
             scheduler_locked: false,
             interrupt_requested: false,
-            stops: 0,
+            stop_id: next_stop_id(),
             pending: VecDeque::new(),
             exited: false,
         })
@@ -235,9 +242,10 @@ impl Inferior {
         Ok(())
     }
 
-    /// How many stops the process has made; cached views of a stop compare it.
-    pub fn stop_count(&self) -> u64 {
-        self.stops
+    /// Names the current stop, unique across every process of the session: views cached for a
+    /// stop compare it.
+    pub fn stop_id(&self) -> u64 {
+        self.stop_id
     }
 
     /// Writes target memory; bytes under an inserted breakpoint become its saved original.
@@ -425,7 +433,7 @@ impl Inferior {
         }
         self.running = false;
         self.interrupt_requested = false;
-        self.stops += 1;
+        self.stop_id = next_stop_id();
         self.begin_stop();
         if let Some(tid) = event.thread() {
             self.prefetch_stop_pages(tid);

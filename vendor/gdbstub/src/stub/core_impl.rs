@@ -214,6 +214,13 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                         res.write_str("E16")?;
                         None
                     }
+                    // gostub patch: a target error while handling a packet (a request the
+                    // target refuses, e.g. stepping a thread that cannot run alone) gets an
+                    // error reply; the target has already logged why.
+                    Err(InternalError::TargetError(_)) => {
+                        res.write_str("E01")?;
+                        None
+                    }
                     Err(e) => return Err(e),
                 };
 

@@ -1,0 +1,165 @@
+//! The thread view the client sees (`--threads`, `monitor threads`): Linux threads, or goroutines
+//! as threads. Every translation between client thread ids and OS threads goes through here and
+//! `crate::tid_map`.
+
+use gdbstub::common::Tid;
+use nix::unistd::Pid;
+
+use super::arch::Amd64Regs;
+use super::GdbTarget;
+use crate::cli::ThreadsView;
+use crate::goroutines::ThreadTable;
+use crate::process::ProcessError;
+use crate::tid_map::ThreadRef;
+
+/// The view in force for the current process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Os,
+    Goroutines,
+}
+
+impl GdbTarget {
+    /// The view in force; `auto` becomes `goroutines` for a Go program and `os` otherwise.
+    pub fn view(&mut self) -> View {
+        if let Some(view) = self.view {
+            return view;
+        }
+        let Some(inf) = self.inferior.as_ref() else {
+            return View::Os;
+        };
+        let view = match self.options.threads {
+            ThreadsView::Os => View::Os,
+            ThreadsView::Goroutines | ThreadsView::Auto if self.go.is_go(inf) => View::Goroutines,
+            ThreadsView::Goroutines => {
+                log::warn!("not a Go program: showing OS threads");
+                View::Os
+            }
+            ThreadsView::Auto => View::Os,
+        };
+        self.view = Some(view);
+        view
+    }
+
+    pub fn set_view(&mut self, view: ThreadsView) {
+        self.options.threads = view;
+        self.view = None;
+    }
+
+    /// The goroutines view of this stop, or `None` in the os view. A view that cannot be built
+    /// (unreadable runtime state) falls back to OS threads for this stop.
+    fn table(&mut self) -> Option<&ThreadTable> {
+        if self.view() != View::Goroutines {
+            return None;
+        }
+        let inf = self.inferior.as_mut()?;
+        match self.go.thread_table(inf, self.options.max_threads) {
+            Ok(table) => Some(table),
+            Err(e) => {
+                log::warn!("goroutine threads unavailable at this stop: {e}");
+                None
+            }
+        }
+    }
+
+    /// The client's thread ids, in the order the client lists them.
+    pub fn client_threads(&mut self) -> Vec<Tid> {
+        if let Some(table) = self.table() {
+            return table.threads.iter().filter_map(|t| t.id.to_tid()).collect();
+        }
+        let Some(inf) = self.inferior.as_ref() else {
+            return Vec::new();
+        };
+        inf.thread_ids()
+            .filter_map(|t| ThreadRef::Os(t).to_tid())
+            .collect()
+    }
+
+    /// The client thread standing for OS thread `tid` (the one reported in a stop reply).
+    pub fn client_tid(&mut self, tid: Pid) -> Tid {
+        let id = self
+            .table()
+            .map_or(ThreadRef::Os(tid), |t| t.thread_of_os(tid));
+        id.to_tid()
+            .or_else(|| ThreadRef::Os(tid).to_tid())
+            .unwrap_or(Tid::MIN)
+    }
+
+    /// The OS thread that runs client thread `tid`; a parked goroutine has none.
+    pub fn os_tid(&mut self, tid: Tid) -> Result<Pid, ProcessError> {
+        match ThreadRef::from_tid(tid) {
+            ThreadRef::Os(pid) => Ok(pid),
+            ThreadRef::Goroutine(goid) => {
+                let thread = self
+                    .table()
+                    .and_then(|t| t.find(ThreadRef::Goroutine(goid)).cloned());
+                match thread {
+                    Some(t) => t.os_tid.ok_or(ProcessError::GoroutineParked { goid }),
+                    None => Err(ProcessError::NoSuchThread(tid.get() as i32)),
+                }
+            }
+        }
+    }
+
+    /// The registers the client sees for thread `tid`: live for an OS thread or running goroutine,
+    /// the first shown frame for a parked goroutine.
+    pub fn client_regs(&mut self, tid: Tid) -> Result<Amd64Regs, ProcessError> {
+        match self.os_tid(tid) {
+            Ok(pid) => self.live_regs(pid),
+            Err(ProcessError::GoroutineParked { goid }) => {
+                let parked = self
+                    .table()
+                    .and_then(|t| t.find(ThreadRef::Goroutine(goid)))
+                    .and_then(|t| t.parked_at);
+                let (rip, rsp, rbp) = parked.ok_or(ProcessError::GoroutineParked { goid })?;
+                Ok(Amd64Regs::parked(rip, rsp, rbp))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Computes the `qThreadExtraInfo` texts of `threads` once per stop.
+    pub fn refresh_labels(&mut self, threads: &[Tid]) {
+        let stop = self.inferior.as_ref().map_or(0, |i| i.stop_id());
+        if self.labels.0 == stop && threads.iter().all(|t| self.labels.1.contains_key(t)) {
+            return;
+        }
+        let mut labels = std::collections::HashMap::new();
+        for &tid in threads {
+            if let Some(label) = self.thread_label(tid) {
+                labels.insert(tid, label);
+            }
+        }
+        self.labels = (stop, labels);
+    }
+
+    fn thread_label(&mut self, tid: Tid) -> Option<String> {
+        let id = ThreadRef::from_tid(tid);
+        if let Some(table) = self.table() {
+            return table.find(id).map(|t| t.label.clone());
+        }
+        // In the os view the label still names the goroutine a thread runs.
+        let ThreadRef::Os(pid) = id else { return None };
+        let inf = self.inferior.as_mut()?;
+        let policy = self.go.policy;
+        let (bin, list) = self.go.goroutines(inf).ok()?;
+        let g = list
+            .iter()
+            .find(|g| g.thread == Some(pid.as_raw()) && !g.status.is_dead())?;
+        Some(crate::goroutines::goroutine_label(bin, g, policy))
+    }
+
+    /// Goroutines the `--max-threads` cap leaves out of the thread list at this stop.
+    pub fn hidden_goroutines(&mut self) -> usize {
+        self.table().map_or(0, |t| t.hidden)
+    }
+
+    pub fn has_client_thread(&mut self, tid: Tid) -> bool {
+        match ThreadRef::from_tid(tid) {
+            ThreadRef::Goroutine(_) => self
+                .table()
+                .is_some_and(|t| t.find(ThreadRef::from_tid(tid)).is_some()),
+            ThreadRef::Os(pid) => self.inferior.as_ref().is_some_and(|i| i.has_thread(pid)),
+        }
+    }
+}
