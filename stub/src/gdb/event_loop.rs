@@ -16,7 +16,9 @@ use super::arch::Amd64RegId;
 use super::conn::{BufferedConn, Incoming};
 use super::resume::stop_reason;
 use super::tap::{PacketTap, Tapped};
-use super::{lldb, GdbTarget};
+use gdbstub::common::Tid;
+
+use super::{lldb, GdbTarget, StopKind};
 use crate::process::StopEvent;
 
 /// gdbstub's packet buffer, which it advertises as PacketSize. gdbserver 13 offers 0x47ff.
@@ -87,6 +89,15 @@ pub fn run_session(
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes) if bytes == b"$?#3f" && target.client_is_lldb => {
+                        // gdbstub answers `?` with T05. lldb takes a SIGTRAP at the pc of a
+                        // breakpoint it has just planted (its entry-point probe) as a hit and
+                        // resumes on its own; lldb-server reports the first stop as SIGSTOP.
+                        log::trace!("<- ?");
+                        let reply = target.initial_stop_reply();
+                        send(g.borrow_conn(), &tap.reply(&reply))?;
+                        GdbStubStateMachine::Idle(g)
+                    }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$k#") => {
                         // gdbstub answers `k` with OK (extended mode) or nothing; lldb waits for
                         // the exit status, and gdb reads no reply at all. Kill and say `X09`.
@@ -121,6 +132,7 @@ pub fn run_session(
             GdbStubStateMachine::Running(mut g) => {
                 if let Some(event) = target.poll_stop() {
                     let reason = stop_reason(event, |os| target.client_tid(os));
+                    target.last_stop = stopped_thread(event, reason);
                     let expedited = expedited_registers(target, event);
                     match expedited {
                         Some(regs) => {
@@ -172,6 +184,26 @@ pub fn run_session(
                 g.return_to_idle()
             }
         };
+    }
+}
+
+/// The client thread, signal and kind a stop reply names, for lldb's thread questions.
+fn stopped_thread(
+    event: StopEvent,
+    reason: MultiThreadStopReason<u64>,
+) -> Option<(Tid, u8, StopKind)> {
+    let kind = match event {
+        StopEvent::SwBreak { .. } | StopEvent::HwBreak { .. } => StopKind::Breakpoint,
+        StopEvent::Watch { .. } => StopKind::Watchpoint,
+        StopEvent::Step { .. } => StopKind::Trace,
+        _ => StopKind::Signal,
+    };
+    match reason {
+        MultiThreadStopReason::SwBreak(tid)
+        | MultiThreadStopReason::HwBreak(tid)
+        | MultiThreadStopReason::Watch { tid, .. } => Some((tid, libc::SIGTRAP as u8, kind)),
+        MultiThreadStopReason::SignalWithThread { tid, signal } => Some((tid, signal.0, kind)),
+        _ => None,
     }
 }
 

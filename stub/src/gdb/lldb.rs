@@ -2,7 +2,10 @@
 //! `qProcessInfo` (with `ostype:linux`, the real pid and the hex-encoded triple, as lldb-server
 //! sends them) and `qMemoryRegionInfo` (from /proc/PID/maps, which lldb uses while unwinding).
 
-use super::GdbTarget;
+use std::fmt::Write as _;
+
+use super::arch::Amd64RegId;
+use super::{GdbTarget, StopKind};
 
 /// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
 pub const INTERCEPTS: &[&str] = &[
@@ -26,10 +29,36 @@ fn common_keys() -> String {
 }
 
 impl GdbTarget {
+    /// The stop reply for `?` to lldb: SIGSTOP on the first thread, as lldb-server says it.
+    pub fn initial_stop_reply(&mut self) -> String {
+        match self.client_threads().first() {
+            Some(&tid) => {
+                self.last_stop = Some((tid, libc::SIGSTOP as u8, StopKind::Signal));
+                format!("T13thread:{:x};reason:signal;", tid.get())
+            }
+            None => "W00".to_string(),
+        }
+    }
+
+    /// `qThreadStopInfo`: the stopping thread gets the last stop's signal, every other `T00`, as
+    /// lldb-server answers. Without it lldb sees no stop reason and resumes on its own.
+    fn thread_stop_info(&self, tid_hex: &str) -> String {
+        let Ok(tid) = usize::from_str_radix(tid_hex, 16) else {
+            return "E16".into();
+        };
+        let sig = match self.last_stop {
+            Some((t, sig, _)) if t.get() == tid => sig,
+            _ => 0,
+        };
+        format!("T{sig:02x}thread:{tid:x};")
+    }
+
     /// The reply payload for an intercepted packet.
-    pub fn answer_lldb(&self, payload: &str) -> String {
+    pub fn answer_lldb(&mut self, payload: &str) -> String {
         let pid = self.pid();
         if payload == "qHostInfo" {
+            // Only lldb asks for qHostInfo.
+            self.client_is_lldb = true;
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
             let host = host.trim();
             return format!(
@@ -37,6 +66,12 @@ impl GdbTarget {
                 common_keys(),
                 hex(host)
             );
+        }
+        if let Some(tid) = payload.strip_prefix("qThreadStopInfo") {
+            return self.thread_stop_info(tid);
+        }
+        if payload == "jThreadsInfo" {
+            return self.threads_info();
         }
         let Some(pid) = pid else { return "E03".into() };
         if payload == "qProcessInfo" {
@@ -66,6 +101,61 @@ impl GdbTarget {
         }
         String::new()
     }
+}
+
+impl GdbTarget {
+    /// `jThreadsInfo`: every thread with its stop reason and pc, sp, fp, as lldb-server sends it.
+    /// lldb takes the stop reasons from here; without them it may resume on its own.
+    fn threads_info(&mut self) -> String {
+        let mut out = String::from("[");
+        for tid in self.client_threads() {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            let _ = write!(out, "{{\"tid\":{}", tid.get());
+            if let Some((t, sig, kind)) = self.last_stop {
+                if t == tid {
+                    let _ = write!(
+                        out,
+                        ",\"reason\":\"{}\",\"signal\":{sig}",
+                        kind.lldb_reason()
+                    );
+                }
+            }
+            if let Ok(regs) = self.client_regs(tid) {
+                let reg = |id| {
+                    let mut b = [0u8; 8];
+                    regs.read_one(id, &mut b);
+                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                };
+                let _ = write!(
+                    out,
+                    ",\"registers\":{{\"16\":\"{}\",\"6\":\"{}\",\"7\":\"{}\"}}",
+                    reg(Amd64RegId::Rip),
+                    reg(Amd64RegId::Gpr(6)),
+                    reg(Amd64RegId::Gpr(7))
+                );
+            }
+            out.push('}');
+        }
+        out.push(']');
+        // The reply is JSON: escape the bytes the protocol reserves.
+        escape_binary(&out)
+    }
+}
+
+/// Escapes `#`, `$`, `}` and `*` as the protocol's binary data requires (`}` then byte ^ 0x20).
+fn escape_binary(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '#' | '$' | '}' | '*') {
+            out.push('}');
+            out.push(char::from(c as u8 ^ 0x20));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn status_field(pid: i32, key: &str) -> Option<u32> {

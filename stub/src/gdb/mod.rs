@@ -60,6 +60,10 @@ pub struct GdbTarget {
     go: GoState,
     /// The thread view resolved for the current process (`None`: not yet decided).
     view: Option<threads::View>,
+    /// The client asked an lldb-only question (qHostInfo).
+    pub client_is_lldb: bool,
+    /// The client thread, signal and kind of the last stop reported (for lldb's questions).
+    pub last_stop: Option<(Tid, u8, StopKind)>,
     /// `qThreadExtraInfo` texts of the stop named by the first field.
     labels: (u64, HashMap<Tid, String>),
 }
@@ -74,6 +78,8 @@ impl GdbTarget {
             host_files: HostFiles::new(),
             view: None,
             labels: (0, HashMap::new()),
+            client_is_lldb: false,
+            last_stop: None,
         }
     }
 
@@ -121,6 +127,26 @@ impl GdbTarget {
     pub fn kill(&mut self) {
         if let Some(mut inf) = self.inferior.take() {
             inf.kill();
+        }
+    }
+}
+
+/// What kind of stop the last stop reply told, in lldb's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopKind {
+    Breakpoint,
+    Watchpoint,
+    Trace,
+    Signal,
+}
+
+impl StopKind {
+    pub fn lldb_reason(self) -> &'static str {
+        match self {
+            StopKind::Breakpoint => "breakpoint",
+            StopKind::Watchpoint => "watchpoint",
+            StopKind::Trace => "trace",
+            StopKind::Signal => "signal",
         }
     }
 }

@@ -1,0 +1,189 @@
+//! Signals: reported, delivered, passed; exit codes (W) and fatal signals
+//! (X); Ctrl-C.
+
+use gostub_tests::*;
+use std::time::Duration;
+
+/// Waits until PID runs (its threads are not in a ptrace stop).
+fn wait_running(pid: i32) {
+    assert!(
+        wait_until(Duration::from_secs(30), || thread_count(pid) > 0
+            && !any_thread_stopped(pid)),
+        "process {pid} did not start running"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+fn thread_states(pid: i32) -> Vec<char> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let tid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+                    stat[stat.rfind(')')? + 2..].chars().next()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn any_thread_stopped(pid: i32) -> bool {
+    thread_states(pid).iter().any(|&c| c == 't' || c == 'T')
+}
+
+fn all_threads_stopped(pid: i32) -> bool {
+    let s = thread_states(pid);
+    !s.is_empty() && s.iter().all(|&c| c == 't' || c == 'T')
+}
+
+#[test]
+fn sigusr1_reported_and_delivered() {
+    gdb_server_only!();
+    let prog = fixture("threads_lib");
+    // "0 usr1": main raises SIGUSR1 at itself, exits 0 once the handler ran.
+    let server = Server::start(Mode::Launch(&prog, &["0", "usr1"]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("continue")
+        .cmd("break on_usr1")
+        .cmd("signal SIGUSR1")
+        .cmd("bt 3")
+        .cmd("continue")
+        .run();
+    run.expect_finished().expect(&[
+        r"received signal SIGUSR1, User defined signal 1",
+        r"hit Breakpoint 1, on_usr1 \(sig=10\)",
+        r"#1\s+<signal handler called>",
+        r"\[Inferior 1 \(process \d+\) exited normally\]",
+    ]);
+}
+
+/// A signal gdb is told not to stop for still reaches the program.
+#[test]
+fn nostop_signal_is_passed() {
+    gdb_server_only!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Launch(&prog, &["0", "usr1"]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("handle SIGUSR1 nostop noprint pass")
+        .cmd("continue")
+        .run();
+    run.expect_finished()
+        .expect(&[r"\[Inferior 1 \(process \d+\) exited normally\]"])
+        .expect_not(&[r"received signal SIGUSR1"]);
+    let out = server.proc.stdout_text() + &server.proc.stderr_text();
+    assert!(
+        out.contains("usr1_count=1"),
+        "handler did not run once: {}",
+        server.log()
+    );
+}
+
+#[test]
+fn sigsegv_reported_then_fatal() {
+    gdb_server_only!();
+    let prog = fixture("c_segv");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("continue")
+        .cmd("bt")
+        .cmd("continue")
+        .run();
+    run.expect_finished().expect(&[
+        r"Program received signal SIGSEGV, Segmentation fault\.",
+        r"#0\s+(0x[0-9a-f]+ in )?main \(\) at .*c_segv\.c:\d+",
+        r"Program terminated with signal SIGSEGV, Segmentation fault\.",
+    ]);
+}
+
+#[test]
+fn exit_code_reported() {
+    gdb_server_only!();
+    let prog = fixture("c_exit");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("break before_exit")
+        .cmd("continue")
+        .cmd("finish")
+        .cmd("continue")
+        .run();
+    run.expect_finished().expect(&[
+        r"Breakpoint 1, before_exit \(code=7\)",
+        r"Value returned is \$1 = 7",
+        r"\[Inferior 1 \(process \d+\) exited with code 07\]",
+    ]);
+}
+
+#[test]
+fn killed_by_signal_reported() {
+    gdb_server_only!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let pid = server.inferior_pid();
+    // SIGTERM from outside while running: gdb stops for it, then the
+    // program dies of it.
+    let mut bg = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("continue")
+        .cmd("continue")
+        .spawn();
+    wait_running(pid);
+    kill(pid, libc::SIGTERM);
+    let run = bg.wait();
+    run.expect_finished().expect(&[
+        r"received signal SIGTERM, Terminated\.",
+        r"Program terminated with signal SIGTERM, Terminated\.",
+    ]);
+}
+
+/// Ctrl-C: SIGINT to gdb while the program runs makes gdb interrupt the
+/// target; the session then goes on.
+#[test]
+fn ctrl_c_interrupts() {
+    gdb_server_only!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let pid = server.inferior_pid();
+    let mut bg = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("continue")
+        .cmd("info threads")
+        .cmd("p counter > 0")
+        .cmd("continue")
+        .cmd("echo SECOND-STOP\\n")
+        .spawn();
+    wait_running(pid);
+    assert!(wait_until(Duration::from_secs(10), || thread_count(pid) == 5));
+    bg.proc.signal(libc::SIGINT);
+    // gdb's output is buffered in a file: watch the process instead. All
+    // threads stop (all-stop), then run again at the second continue.
+    assert!(
+        wait_until(Duration::from_secs(20), || all_threads_stopped(pid)),
+        "Ctrl-C did not stop every thread\n{}",
+        server.log()
+    );
+    wait_running(pid);
+    bg.proc.signal(libc::SIGINT);
+    let run = bg.wait();
+    run.expect_finished().expect(&[
+        r"received signal SIGINT, Interrupt\.",
+        r"(?s)\$1 = 1.*received signal SIGINT.*SECOND-STOP",
+    ]);
+    assert_eq!(
+        run.count(r"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "),
+        5,
+        "{}",
+        run.all()
+    );
+}
