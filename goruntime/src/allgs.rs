@@ -22,12 +22,18 @@ pub const MAX_GOROUTINES: u64 = 4 << 20;
 pub(crate) fn locate(bin: &GoBinary, dwarf: Option<&DwarfInfo>) -> Option<AllgsLocation> {
     if let (Some(a), Some(l)) = (bin.symbol("runtime.allgs"), bin.symbol("runtime.allglen")) {
         if a.addr != 0 && l.addr != 0 {
-            return Some(AllgsLocation { allgs: a.addr, allglen: l.addr });
+            return Some(AllgsLocation {
+                allgs: a.addr,
+                allglen: l.addr,
+            });
         }
     }
     if let Some(d) = dwarf {
         if let (Some(&a), Some(&l)) = (d.vars.get("runtime.allgs"), d.vars.get("runtime.allglen")) {
-            return Some(AllgsLocation { allgs: a, allglen: l });
+            return Some(AllgsLocation {
+                allgs: a,
+                allglen: l,
+            });
         }
     }
     locate_by_disassembly(bin)
@@ -62,7 +68,9 @@ pub fn decode_allgadd(code: &[u8], ip: u64) -> Option<AllgsLocation> {
         }
         if ins.mnemonic() == Mnemonic::Xchg {
             if let Some((reg, t)) = pending_lea {
-                if (0..ins.op_count()).any(|i| ins.op_kind(i) == OpKind::Memory && ins.memory_base() == reg) {
+                if (0..ins.op_count())
+                    .any(|i| ins.op_kind(i) == OpKind::Memory && ins.memory_base() == reg)
+                {
                     allglen = Some(t);
                 }
             }
@@ -77,19 +85,31 @@ pub fn decode_allgadd(code: &[u8], ip: u64) -> Option<AllgsLocation> {
             }
         }
     }
-    let allgs = order.iter().copied().find(|t| targets.contains(&(t + 8)) && targets.contains(&(t + 16)))?;
-    Some(AllgsLocation { allgs, allglen: allglen? })
+    let allgs = order
+        .iter()
+        .copied()
+        .find(|t| targets.contains(&(t + 8)) && targets.contains(&(t + 16)))?;
+    Some(AllgsLocation {
+        allgs,
+        allglen: allglen?,
+    })
 }
 
 /// Reads the list of g pointers (including dead gs), at most [`MAX_GOROUTINES`].
-pub fn read_allg_pointers<M: MemorySource>(mem: &mut M, loc: AllgsLocation) -> Result<Vec<u64>, GoError> {
+pub fn read_allg_pointers<M: MemorySource>(
+    mem: &mut M,
+    loc: AllgsLocation,
+) -> Result<Vec<u64>, GoError> {
     let allglen = mem.read_u64(loc.allglen)?;
     let mut hdr = [0u8; 24];
     mem.read_exact(loc.allgs, &mut hdr)?;
     let word = |i: usize| u64::from_le_bytes(hdr[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
     let (ptr, len, cap) = (word(0), word(1), word(2));
     if allglen > MAX_GOROUTINES || len > cap {
-        return Err(GoError::Corrupt { what: "runtime.allglen", addr: loc.allglen });
+        return Err(GoError::Corrupt {
+            what: "runtime.allglen",
+            addr: loc.allglen,
+        });
     }
     let n = allglen.min(len);
     if n == 0 {
@@ -97,15 +117,26 @@ pub fn read_allg_pointers<M: MemorySource>(mem: &mut M, loc: AllgsLocation) -> R
     }
     let mut buf = vec![0u8; (n * 8) as usize];
     let got = mem.read(ptr, &mut buf)?;
-    Ok(buf[..got - got % 8].chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect())
+    Ok(buf[..got - got % 8]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect())
 }
 
 /// Reads `size` bytes for each address in one batch; unreadable ones come back short.
-pub fn read_structs<M: MemorySource>(mem: &mut M, addrs: &[u64], size: usize) -> Result<Vec<Vec<u8>>, GoError> {
+pub fn read_structs<M: MemorySource>(
+    mem: &mut M,
+    addrs: &[u64],
+    size: usize,
+) -> Result<Vec<Vec<u8>>, GoError> {
     let mut bufs: Vec<Vec<u8>> = addrs.iter().map(|_| vec![0u8; size]).collect();
     let mut got = vec![0usize; addrs.len()];
     {
-        let mut reqs: Vec<ReadRequest<'_>> = addrs.iter().zip(bufs.iter_mut()).map(|(&a, b)| ReadRequest::new(a, b)).collect();
+        let mut reqs: Vec<ReadRequest<'_>> = addrs
+            .iter()
+            .zip(bufs.iter_mut())
+            .map(|(&a, b)| ReadRequest::new(a, b))
+            .collect();
         mem.read_batch(&mut reqs)?;
         for (g, r) in got.iter_mut().zip(reqs.iter()) {
             *g = r.got;
@@ -131,8 +162,14 @@ mod tests {
         d[16..24].copy_from_slice(&3_000_000_000u64.to_le_bytes());
         d[24..32].copy_from_slice(&3_000_000_000u64.to_le_bytes());
         mem.add_region(0x1000, d);
-        let loc = AllgsLocation { allgs: 0x1008, allglen: 0x1000 };
-        assert!(matches!(read_allg_pointers(&mut mem, loc), Err(GoError::Corrupt { addr: 0x1000, .. })));
+        let loc = AllgsLocation {
+            allgs: 0x1008,
+            allglen: 0x1000,
+        };
+        assert!(matches!(
+            read_allg_pointers(&mut mem, loc),
+            Err(GoError::Corrupt { addr: 0x1000, .. })
+        ));
     }
 
     #[test]
@@ -145,7 +182,10 @@ mod tests {
         d[24..32].copy_from_slice(&4u64.to_le_bytes());
         mem.add_region(0x1000, d);
         mem.add_region(0x2000, vec![1u8; 12]);
-        let loc = AllgsLocation { allgs: 0x1008, allglen: 0x1000 };
+        let loc = AllgsLocation {
+            allgs: 0x1008,
+            allglen: 0x1000,
+        };
         assert_eq!(read_allg_pointers(&mut mem, loc).unwrap().len(), 1);
     }
 
@@ -156,7 +196,7 @@ mod tests {
         let ip = 0x400000u64;
         let x = 0x500000u64;
         let y = 0x500100u64;
-        let mut emit = |code: &mut Vec<u8>, prefix: &[u8], target: u64| {
+        let emit = |code: &mut Vec<u8>, prefix: &[u8], target: u64| {
             let next = ip + code.len() as u64 + prefix.len() as u64 + 4;
             code.extend_from_slice(prefix);
             code.extend_from_slice(&((target as i64 - next as i64) as i32).to_le_bytes());
@@ -167,7 +207,13 @@ mod tests {
         emit(&mut code, &[0x48, 0x8d, 0x15], y);
         code.extend_from_slice(&[0x48, 0x87, 0x02]);
         let loc = decode_allgadd(&code, ip).unwrap();
-        assert_eq!(loc, AllgsLocation { allgs: x, allglen: y });
+        assert_eq!(
+            loc,
+            AllgsLocation {
+                allgs: x,
+                allglen: y
+            }
+        );
         assert!(decode_allgadd(&[0xff; 7], ip).is_none());
     }
 }

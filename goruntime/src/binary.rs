@@ -31,16 +31,27 @@ pub struct Section {
 }
 
 /// The file's bytes plus its section map, addressable by virtual address.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Image {
     pub data: Vec<u8>,
     pub sections: Vec<Section>,
 }
 
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("bytes", &self.data.len())
+            .field("sections", &self.sections.len())
+            .finish()
+    }
+}
+
 impl Image {
     /// The section containing `addr`.
     pub fn section_for(&self, addr: u64) -> Option<&Section> {
-        self.sections.iter().find(|s| s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
+        self.sections
+            .iter()
+            .find(|s| s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
     }
     /// The section named `name`.
     pub fn section(&self, name: &str) -> Option<&Section> {
@@ -62,7 +73,8 @@ impl ImageBytes for Image {
         let s = self.section_for(addr)?;
         let off = s.file_off? + (addr - s.addr);
         let avail = (s.size - (addr - s.addr)).min(len as u64) as usize;
-        self.data.get(off as usize..(off as usize).checked_add(avail)?)
+        self.data
+            .get(off as usize..(off as usize).checked_add(avail)?)
     }
 }
 
@@ -83,7 +95,6 @@ pub struct AllgsLocation {
 }
 
 /// A parsed Go executable. Cheap to query; load once per program.
-#[derive(Debug)]
 pub struct GoBinary {
     pub(crate) image: Image,
     version: GoVersion,
@@ -96,12 +107,29 @@ pub struct GoBinary {
     pub(crate) has_dwarf: bool,
 }
 
+impl std::fmt::Debug for GoBinary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoBinary")
+            .field("version", &self.version.raw)
+            .field("image", &self.image)
+            .field("symbols", &self.symbols.len())
+            .field("pclntab", &self.pcln)
+            .field("layout_from_dwarf", &self.layout_from_dwarf)
+            .field("allgs", &self.allgs)
+            .field("wait_reasons", &self.wait_reasons.len())
+            .finish()
+    }
+}
+
 const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
 
 impl GoBinary {
     /// Loads and parses the executable at `path`.
     pub fn load(path: &Path) -> Result<GoBinary, GoError> {
-        let data = std::fs::read(path).map_err(|source| GoError::Io { path: path.display().to_string(), source })?;
+        let data = std::fs::read(path).map_err(|source| GoError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         GoBinary::parse(data)
     }
 
@@ -111,21 +139,41 @@ impl GoBinary {
             let file = object::File::parse(&*data).map_err(|e| GoError::Elf(e.to_string()))?;
             if file.architecture() != object::Architecture::X86_64 {
                 // Could still be Go, but this crate only knows amd64 layouts.
-                let is_go = file.section_by_name(".go.buildinfo").is_some() || file.section_by_name(".gopclntab").is_some();
-                return Err(if is_go { GoError::Elf("only linux/amd64 Go programs are supported".into()) } else { GoError::NotGo });
+                let is_go = file.section_by_name(".go.buildinfo").is_some()
+                    || file.section_by_name(".gopclntab").is_some();
+                return Err(if is_go {
+                    GoError::Elf("only linux/amd64 Go programs are supported".into())
+                } else {
+                    GoError::NotGo
+                });
             }
             let mut sections = Vec::new();
             for s in file.sections() {
                 let name = s.name().unwrap_or("").to_string();
-                let compressed = s.compressed_file_range().map(|r| r.format != object::CompressionFormat::None).unwrap_or(true);
-                let file_off = if compressed { None } else { s.file_range().map(|(o, _)| o) };
-                sections.push(Section { name, addr: s.address(), size: s.size(), file_off });
+                let compressed = s
+                    .compressed_file_range()
+                    .map(|r| r.format != object::CompressionFormat::None)
+                    .unwrap_or(true);
+                let file_off = if compressed {
+                    None
+                } else {
+                    s.file_range().map(|(o, _)| o)
+                };
+                sections.push(Section {
+                    name,
+                    addr: s.address(),
+                    size: s.size(),
+                    file_off,
+                });
             }
             let mut symbols = HashMap::new();
             for sym in file.symbols() {
                 if let Ok(name) = sym.name() {
                     if !name.is_empty() {
-                        symbols.entry(name.to_string()).or_insert(Symbol { addr: sym.address(), size: sym.size() });
+                        symbols.entry(name.to_string()).or_insert(Symbol {
+                            addr: sym.address(),
+                            size: sym.size(),
+                        });
                     }
                 }
             }
@@ -139,11 +187,15 @@ impl GoBinary {
         let version = match (version, pcln_loc.is_some()) {
             (Some(v), _) => v,
             (None, true) => {
-                return Err(GoError::UnsupportedVersion { found: "unknown (no .go.buildinfo)".into() });
+                return Err(GoError::UnsupportedVersion {
+                    found: "unknown (no .go.buildinfo)".into(),
+                });
             }
             (None, false) => {
                 if symbols.contains_key("runtime.main") {
-                    return Err(GoError::UnsupportedVersion { found: "unknown".into() });
+                    return Err(GoError::UnsupportedVersion {
+                        found: "unknown".into(),
+                    });
                 }
                 return Err(GoError::NotGo);
             }
@@ -242,14 +294,20 @@ impl GoBinary {
 
 /// Reads the version string from `.go.buildinfo`.
 fn find_version(image: &Image) -> Option<GoVersion> {
-    let bytes: &[u8] = match image.section(".go.buildinfo").and_then(|s| image.section_bytes(s)) {
+    let bytes: &[u8] = match image
+        .section(".go.buildinfo")
+        .and_then(|s| image.section_bytes(s))
+    {
         Some(b) => b,
         None => {
             // Scan data sections for the magic (some linkers merge the section away).
             let mut found = None;
             for s in &image.sections {
                 if let Some(b) = image.section_bytes(s) {
-                    if let Some(p) = b.windows(BUILDINFO_MAGIC.len()).position(|w| w == BUILDINFO_MAGIC) {
+                    if let Some(p) = b
+                        .windows(BUILDINFO_MAGIC.len())
+                        .position(|w| w == BUILDINFO_MAGIC)
+                    {
                         if p % 16 == 0 {
                             found = b.get(p..);
                             break;
@@ -284,7 +342,12 @@ fn find_version(image: &Image) -> Option<GoVersion> {
         let b = image.bytes_at(ptr, len as usize)?;
         String::from_utf8_lossy(b).into_owned()
     };
-    GoVersion::parse(&s).or(Some(GoVersion { major: 0, minor: 0, patch: 0, raw: s }))
+    GoVersion::parse(&s).or(Some(GoVersion {
+        major: 0,
+        minor: 0,
+        patch: 0,
+        raw: s,
+    }))
 }
 
 /// Finds the pclntab: its section, a symbol, or by scanning for a header.
@@ -309,11 +372,15 @@ fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64
         if s.addr == 0 || !(s.name.contains("rel.ro") || s.name.contains("rodata")) {
             continue;
         }
-        let Some(b) = image.section_bytes(s) else { continue };
+        let Some(b) = image.section_bytes(s) else {
+            continue;
+        };
         let mut p = 0usize;
         while p + 8 <= b.len() {
             let m = crate::pclntab::u32_at(b, p).unwrap_or(0);
-            if (m == crate::pclntab::MAGIC_118 || m == crate::pclntab::MAGIC_120) && b.get(4 + p..8 + p) == Some(&[0, 0, 1, 8][..]) {
+            if (m == crate::pclntab::MAGIC_118 || m == crate::pclntab::MAGIC_120)
+                && b.get(4 + p..8 + p) == Some(&[0, 0, 1, 8][..])
+            {
                 return Some((s.addr + p as u64, b.get(p..)?.to_vec()));
             }
             p += 8;
@@ -323,7 +390,11 @@ fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64
 }
 
 /// Finds `runtime.firstmoduledata`.
-fn find_moduledata(image: &Image, symbols: &HashMap<String, Symbol>, pcln_addr: u64) -> Option<u64> {
+fn find_moduledata(
+    image: &Image,
+    symbols: &HashMap<String, Symbol>,
+    pcln_addr: u64,
+) -> Option<u64> {
     if let Some(s) = symbols.get("runtime.firstmoduledata") {
         return Some(s.addr);
     }
@@ -333,8 +404,12 @@ fn find_moduledata(image: &Image, symbols: &HashMap<String, Symbol>, pcln_addr: 
         }
     }
     for name in [".noptrdata", ".data", ".data.rel.ro"] {
-        let Some(s) = image.section(name) else { continue };
-        let Some(b) = image.section_bytes(s) else { continue };
+        let Some(s) = image.section(name) else {
+            continue;
+        };
+        let Some(b) = image.section_bytes(s) else {
+            continue;
+        };
         let mut p = 0usize;
         while p + 16 <= b.len() {
             if u64_at(b, p) == Some(pcln_addr) {

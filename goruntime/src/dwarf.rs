@@ -14,7 +14,12 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 const STRUCTS: &[&str] = &["runtime.g", "runtime.gobuf", "runtime.m"];
-const VARS: &[&str] = &["runtime.allgs", "runtime.allglen", "runtime.waitReasonStrings", "runtime.allm"];
+const VARS: &[&str] = &[
+    "runtime.allgs",
+    "runtime.allglen",
+    "runtime.waitReasonStrings",
+    "runtime.allm",
+];
 
 /// Struct members (name → offset) and sizes, plus variable addresses.
 #[derive(Debug, Default, Clone)]
@@ -40,7 +45,9 @@ impl DwarfInfo {
         let mut units = dwarf.units();
         // Bounded by the section size: each header consumes bytes.
         while let Ok(Some(header)) = units.next() {
-            let Ok(unit) = dwarf.unit(header) else { continue };
+            let Ok(unit) = dwarf.unit(header) else {
+                continue;
+            };
             let mut entries = unit.entries();
             let mut current: Option<(String, u64, HashMap<String, u64>)> = None;
             let mut depth: isize = 0;
@@ -67,15 +74,27 @@ impl DwarfInfo {
                     }
                     gimli::DW_TAG_structure_type => {
                         if let Some(n) = name() {
-                            if STRUCTS.contains(&n.as_str()) && !info.structs.contains_key(&n) && entry.has_children() {
-                                let size = entry.attr_value(gimli::DW_AT_byte_size).ok().flatten().and_then(|v| v.udata_value()).unwrap_or(0);
+                            if STRUCTS.contains(&n.as_str())
+                                && !info.structs.contains_key(&n)
+                                && entry.has_children()
+                            {
+                                let size = entry
+                                    .attr_value(gimli::DW_AT_byte_size)
+                                    .ok()
+                                    .flatten()
+                                    .and_then(|v| v.udata_value())
+                                    .unwrap_or(0);
                                 current = Some((n, size, HashMap::new()));
                                 struct_depth = depth;
                             }
                         }
                     }
                     gimli::DW_TAG_member if current.is_some() && depth == struct_depth + 1 => {
-                        let off = entry.attr_value(gimli::DW_AT_data_member_location).ok().flatten().and_then(|v| v.udata_value());
+                        let off = entry
+                            .attr_value(gimli::DW_AT_data_member_location)
+                            .ok()
+                            .flatten()
+                            .and_then(|v| v.udata_value());
                         if let (Some(n), Some(off)) = (name(), off) {
                             if let Some((_, _, m)) = current.as_mut() {
                                 m.insert(n, off);
@@ -85,7 +104,9 @@ impl DwarfInfo {
                     gimli::DW_TAG_variable => {
                         if let Some(n) = name() {
                             if VARS.contains(&n.as_str()) && !info.vars.contains_key(&n) {
-                                if let Ok(Some(gimli::AttributeValue::Exprloc(e))) = entry.attr_value(gimli::DW_AT_location) {
+                                if let Ok(Some(gimli::AttributeValue::Exprloc(e))) =
+                                    entry.attr_value(gimli::DW_AT_location)
+                                {
                                     let b = e.0.slice();
                                     if b.len() == 9 && b[0] == 0x03 {
                                         let mut a = [0u8; 8];

@@ -157,7 +157,10 @@ pub struct ListOptions {
 
 impl Default for ListOptions {
     fn default() -> Self {
-        ListOptions { now_nanotime: monotonic_now_ns(), unwind: true }
+        ListOptions {
+            now_nanotime: monotonic_now_ns(),
+            unwind: true,
+        }
     }
 }
 
@@ -177,13 +180,24 @@ fn le_u32(b: &[u8], off: u64) -> Option<u32> {
 }
 
 /// Lists goroutines (ordered by goid; dead gs skipped).
-pub fn list_goroutines<M: MemorySource>(bin: &GoBinary, mem: &mut M, threads: &[ThreadState]) -> Result<Vec<Goroutine>, GoError> {
+pub fn list_goroutines<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+) -> Result<Vec<Goroutine>, GoError> {
     list_goroutines_with(bin, mem, threads, &ListOptions::default())
 }
 
 /// [`list_goroutines`] with explicit options.
-pub fn list_goroutines_with<M: MemorySource>(bin: &GoBinary, mem: &mut M, threads: &[ThreadState], opts: &ListOptions) -> Result<Vec<Goroutine>, GoError> {
-    let loc = bin.allgs_location().ok_or(GoError::Missing("runtime.allgs"))?;
+pub fn list_goroutines_with<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+    opts: &ListOptions,
+) -> Result<Vec<Goroutine>, GoError> {
+    let loc = bin
+        .allgs_location()
+        .ok_or(GoError::Missing("runtime.allgs"))?;
     let ptrs = read_allg_pointers(mem, loc)?;
     let l = bin.layout().clone();
     let raw = read_structs(mem, &ptrs, l.g_size as usize)?;
@@ -196,7 +210,11 @@ pub fn list_goroutines_with<M: MemorySource>(bin: &GoBinary, mem: &mut M, thread
         let mut g = match decode_g(bin, &l, addr, bytes, opts) {
             Ok(g) => g,
             Err(e) => {
-                out.push(Goroutine { g_addr: addr, error: Some(e.to_string()), ..Default::default() });
+                out.push(Goroutine {
+                    g_addr: addr,
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                });
                 continue;
             }
         };
@@ -204,12 +222,24 @@ pub fn list_goroutines_with<M: MemorySource>(bin: &GoBinary, mem: &mut M, thread
             continue;
         }
         if g.m_addr != 0 {
-            let mi = m_cache.entry(g.m_addr).or_insert_with(|| read_m(mem, &l, g.m_addr)).clone();
+            let mi = *m_cache
+                .entry(g.m_addr)
+                .or_insert_with(|| read_m(mem, &l, g.m_addr));
             if let Some(mi) = mi {
                 g.m_id = Some(mi.id);
                 if mi.curg == addr {
-                    g.thread = threads.iter().find(|t| t.tid as i64 as u64 == mi.procid).map(|t| t.tid);
+                    g.thread = threads
+                        .iter()
+                        .find(|t| t.tid as i64 as u64 == mi.procid)
+                        .map(|t| t.tid);
                 }
+            }
+        }
+        let labels_ptr = le_u64(bytes, l.g_labels).unwrap_or(0);
+        if labels_ptr != 0 {
+            match crate::labels::read_labels(mem, bin.version().minor, labels_ptr) {
+                Ok(v) => g.labels = v,
+                Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
             }
         }
         if opts.unwind {
@@ -232,7 +262,10 @@ struct MInfo {
 }
 
 fn read_m<M: MemorySource>(mem: &mut M, l: &Layout, m: u64) -> Option<MInfo> {
-    let size = [l.m_procid, l.m_curg, l.m_g0, l.m_gsignal, l.m_id].into_iter().max()? + 8;
+    let size = [l.m_procid, l.m_curg, l.m_g0, l.m_gsignal, l.m_id]
+        .into_iter()
+        .max()?
+        + 8;
     let mut b = vec![0u8; size as usize];
     mem.read_exact(m, &mut b).ok()?;
     Some(MInfo {
@@ -245,17 +278,32 @@ fn read_m<M: MemorySource>(mem: &mut M, l: &Layout, m: u64) -> Option<MInfo> {
 }
 
 /// Decodes one g record.
-pub fn decode_g(bin: &GoBinary, l: &Layout, addr: u64, b: &[u8], opts: &ListOptions) -> Result<Goroutine, GoError> {
+pub fn decode_g(
+    bin: &GoBinary,
+    l: &Layout,
+    addr: u64,
+    b: &[u8],
+    opts: &ListOptions,
+) -> Result<Goroutine, GoError> {
     if (b.len() as u64) < l.g_size {
-        return Err(GoError::Mem(memcache::MemError::Unreadable { addr: addr + b.len() as u64 }));
+        return Err(GoError::Mem(memcache::MemError::Unreadable {
+            addr: addr + b.len() as u64,
+        }));
     }
-    let bad = || GoError::Corrupt { what: "runtime.g", addr };
+    let bad = || GoError::Corrupt {
+        what: "runtime.g",
+        addr,
+    };
     let raw_status = le_u32(b, l.g_atomicstatus).ok_or_else(bad)?;
     let status = GStatus::from_raw(raw_status);
     let goid = le_u64(b, l.g_goid).ok_or_else(bad)?;
     let waitsince = le_u64(b, l.g_waitsince).ok_or_else(bad)? as i64;
     let wr = *b.get(l.g_waitreason as usize).ok_or_else(bad)?;
-    let wait_reason = if matches!(status, GStatus::Waiting | GStatus::Leaked) && wr != 0 { Some(bin.wait_reason_text(wr)) } else { None };
+    let wait_reason = if matches!(status, GStatus::Waiting | GStatus::Leaked) && wr != 0 {
+        Some(bin.wait_reason_text(wr))
+    } else {
+        None
+    };
     let wait_minutes = match (status, opts.now_nanotime) {
         (GStatus::Waiting | GStatus::Syscall, Some(now)) if waitsince != 0 => {
             let m = (now as i64).saturating_sub(waitsince) / 60_000_000_000;
@@ -309,15 +357,27 @@ pub fn decode_g(bin: &GoBinary, l: &Layout, addr: u64, b: &[u8], opts: &ListOpti
 /// treated as system goroutines (the runtime shows them only while they run user code).
 pub fn is_system_goroutine(bin: &GoBinary, startpc: u64) -> bool {
     let t = bin.pclntab();
-    let Some(f) = t.find_func(startpc) else { return false };
+    let Some(f) = t.find_func(startpc) else {
+        return false;
+    };
     let name = t.func_name(&f);
-    if matches!(name.as_str(), "runtime.main" | "runtime.corostart" | "runtime.handleAsyncEvent") {
+    if matches!(
+        name.as_str(),
+        "runtime.main" | "runtime.corostart" | "runtime.handleAsyncEvent"
+    ) {
         return false;
     }
     name.starts_with("runtime.")
 }
 
-fn start_and_unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, l: &Layout, g: &mut Goroutine, threads: &[ThreadState], m_cache: &mut HashMap<u64, Option<MInfo>>) {
+fn start_and_unwind<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    l: &Layout,
+    g: &mut Goroutine,
+    threads: &[ThreadState],
+    m_cache: &mut HashMap<u64, Option<MInfo>>,
+) {
     let bounds = Some((g.stack_lo, g.stack_hi));
     match g.status {
         GStatus::Running => {
@@ -325,29 +385,66 @@ fn start_and_unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, l: &Layout, g:
                 g.error = Some("goroutine running on other thread; stack unavailable".into());
                 return;
             };
-            let Some(t) = threads.iter().find(|t| t.tid == tid).copied() else { return };
+            let Some(t) = threads.iter().find(|t| t.tid == tid).copied() else {
+                return;
+            };
             g.pc = t.rip;
             g.sp = t.rsp;
             g.bp = t.rbp;
-            // Is the thread on g0/gsignal rather than on g's own stack?
-            let tls_g = crate::tls::current_g(mem, t.fs_base).unwrap_or(0);
+            // Is the thread on g0/gsignal rather than on g's own stack? TLS says so when fs_base
+            // is known; otherwise the SP tells which stack it is on.
             let mi = m_cache.get(&g.m_addr).copied().flatten();
-            let on_g0 = match mi {
-                Some(mi) if tls_g != 0 && tls_g != g.g_addr && (tls_g == mi.g0 || tls_g == mi.gsignal) => Some(tls_g),
-                _ => None,
+            let on_g0 = mi.and_then(|mi| {
+                let tls_g = if t.fs_base != 0 {
+                    crate::tls::current_g(mem, t.fs_base)
+                        .ok()
+                        .filter(|&x| x != 0)
+                } else {
+                    None
+                };
+                match tls_g {
+                    Some(x) if x == g.g_addr => None,
+                    Some(x) if x == mi.g0 || x == mi.gsignal => Some(x),
+                    _ => {
+                        let on_own = t.rsp >= g.stack_lo && t.rsp < g.stack_hi;
+                        if on_own {
+                            return None;
+                        }
+                        [mi.g0, mi.gsignal]
+                            .into_iter()
+                            .filter(|&x| x != 0)
+                            .find(|&x| {
+                                let mut sb = [0u8; 16];
+                                mem.read_exact(x + l.g_stack_lo, &mut sb).is_ok()
+                                    && (le_u64(&sb, 0).unwrap_or(0)..le_u64(&sb, 8).unwrap_or(0))
+                                        .contains(&t.rsp)
+                            })
+                    }
+                }
+            });
+            let start = UnwindStart {
+                pc: t.rip,
+                sp: t.rsp,
+                bp: t.rbp,
+                trap: true,
             };
-            let start = UnwindStart { pc: t.rip, sp: t.rsp, bp: t.rbp, trap: true };
             let (frames, err) = if let Some(sysg) = on_g0 {
                 let mut sb = [0u8; 16];
-                let sys_bounds = mem.read_exact(sysg + l.g_stack_lo, &mut sb).ok().map(|_| (le_u64(&sb, 0).unwrap_or(0), le_u64(&sb, 8).unwrap_or(0)));
+                let sys_bounds = mem
+                    .read_exact(sysg + l.g_stack_lo, &mut sb)
+                    .ok()
+                    .map(|_| (le_u64(&sb, 0).unwrap_or(0), le_u64(&sb, 8).unwrap_or(0)));
                 // curg's saved context, for systemstack/mcall/morestack.
                 let mut gb = [0u8; 64];
-                let sw = mem.read_exact(g.g_addr + l.g_sched, &mut gb[..(l.gobuf_bp + 8) as usize]).ok().map(|_| StackSwitch {
-                    pc: le_u64(&gb, l.gobuf_pc).unwrap_or(0),
-                    sp: le_u64(&gb, l.gobuf_sp).unwrap_or(0),
-                    bp: le_u64(&gb, l.gobuf_bp).unwrap_or(0),
-                    bounds: (g.stack_lo, g.stack_hi),
-                });
+                let sw = mem
+                    .read_exact(g.g_addr + l.g_sched, &mut gb[..(l.gobuf_bp + 8) as usize])
+                    .ok()
+                    .map(|_| StackSwitch {
+                        pc: le_u64(&gb, l.gobuf_pc).unwrap_or(0),
+                        sp: le_u64(&gb, l.gobuf_sp).unwrap_or(0),
+                        bp: le_u64(&gb, l.gobuf_bp).unwrap_or(0),
+                        bounds: (g.stack_lo, g.stack_hi),
+                    });
                 unwind(bin, mem, start, sys_bounds, sw)
             } else {
                 unwind(bin, mem, start, bounds, None)
@@ -360,7 +457,12 @@ fn start_and_unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, l: &Layout, g:
                 g.error = Some("no saved context".into());
                 return;
             }
-            let start = UnwindStart { pc: g.pc, sp: g.sp, bp: g.bp, trap: false };
+            let start = UnwindStart {
+                pc: g.pc,
+                sp: g.sp,
+                bp: g.bp,
+                trap: false,
+            };
             let (frames, err) = unwind(bin, mem, start, bounds, None);
             g.frames = frames;
             g.error = err;
@@ -375,13 +477,22 @@ pub(crate) fn load_wait_reasons(bin: &GoBinary) -> Vec<String> {
         let mut v = Vec::new();
         for i in 0..n {
             let a = sym.addr + 16 * i;
-            let (Some(ptr), Some(len)) = (bin.image().read_u64(a), bin.image().read_u64(a + 8)) else { break };
+            let (Some(ptr), Some(len)) = (bin.image().read_u64(a), bin.image().read_u64(a + 8))
+            else {
+                break;
+            };
             if len > 256 {
                 break;
             }
-            let s = if len == 0 { Some(&[][..]) } else { bin.image().bytes_at(ptr, len as usize) };
+            let s = if len == 0 {
+                Some(&[][..])
+            } else {
+                bin.image().bytes_at(ptr, len as usize)
+            };
             match s {
-                Some(b) if b.len() == len as usize => v.push(String::from_utf8_lossy(b).into_owned()),
+                Some(b) if b.len() == len as usize => {
+                    v.push(String::from_utf8_lossy(b).into_owned())
+                }
                 _ => break,
             }
         }
@@ -395,24 +506,95 @@ pub(crate) fn load_wait_reasons(bin: &GoBinary) -> Vec<String> {
 /// The per-version wait-reason table of reference §3.2 (used for stripped binaries).
 pub fn builtin_wait_reasons(minor: u32) -> Vec<String> {
     const V19: &[&str] = &[
-        "", "GC assist marking", "IO wait", "chan receive (nil chan)", "chan send (nil chan)", "dumping heap", "garbage collection",
-        "garbage collection scan", "panicwait", "select", "select (no cases)", "GC assist wait", "GC sweep wait", "GC scavenge wait",
-        "chan receive", "chan send", "finalizer wait", "force gc (idle)", "semacquire", "sleep", "sync.Cond.Wait",
-        "timer goroutine (idle)", "trace reader (blocked)", "wait for GC cycle", "GC worker (idle)", "preempted", "debug call",
+        "",
+        "GC assist marking",
+        "IO wait",
+        "chan receive (nil chan)",
+        "chan send (nil chan)",
+        "dumping heap",
+        "garbage collection",
+        "garbage collection scan",
+        "panicwait",
+        "select",
+        "select (no cases)",
+        "GC assist wait",
+        "GC sweep wait",
+        "GC scavenge wait",
+        "chan receive",
+        "chan send",
+        "finalizer wait",
+        "force gc (idle)",
+        "semacquire",
+        "sleep",
+        "sync.Cond.Wait",
+        "timer goroutine (idle)",
+        "trace reader (blocked)",
+        "wait for GC cycle",
+        "GC worker (idle)",
+        "preempted",
+        "debug call",
     ];
     const V21_TAIL: &[&str] = &[
-        "sync.Mutex.Lock", "sync.RWMutex.RLock", "sync.RWMutex.Lock", "trace reader (blocked)", "wait for GC cycle", "GC worker (idle)",
-        "GC worker (active)", "preempted", "debug call", "GC mark termination", "stopping the world",
+        "sync.Mutex.Lock",
+        "sync.RWMutex.RLock",
+        "sync.RWMutex.Lock",
+        "trace reader (blocked)",
+        "wait for GC cycle",
+        "GC worker (idle)",
+        "GC worker (active)",
+        "preempted",
+        "debug call",
+        "GC mark termination",
+        "stopping the world",
     ];
     const V26: &[&str] = &[
-        "", "GC assist marking", "IO wait", "dumping heap", "garbage collection", "garbage collection scan", "panicwait",
-        "GC assist wait", "GC sweep wait", "GC scavenge wait", "finalizer wait", "force gc (idle)", "GOMAXPROCS updater (idle)",
-        "semacquire", "sleep", "chan receive (nil chan)", "chan send (nil chan)", "select (no cases)", "select", "chan receive",
-        "chan send", "sync.Cond.Wait", "sync.Mutex.Lock", "sync.RWMutex.RLock", "sync.RWMutex.Lock", "sync.WaitGroup.Wait",
-        "trace reader (blocked)", "wait for GC cycle", "GC worker (idle)", "GC worker (active)", "preempted", "debug call",
-        "GC mark termination", "stopping the world", "flushing proc caches", "trace goroutine status", "trace proc status",
-        "page trace flush", "coroutine", "GC weak to strong wait", "synctest.Run", "synctest.Wait", "chan receive (durable)",
-        "chan send (durable)", "select (durable)", "sync.WaitGroup.Wait (durable)", "cleanup wait",
+        "",
+        "GC assist marking",
+        "IO wait",
+        "dumping heap",
+        "garbage collection",
+        "garbage collection scan",
+        "panicwait",
+        "GC assist wait",
+        "GC sweep wait",
+        "GC scavenge wait",
+        "finalizer wait",
+        "force gc (idle)",
+        "GOMAXPROCS updater (idle)",
+        "semacquire",
+        "sleep",
+        "chan receive (nil chan)",
+        "chan send (nil chan)",
+        "select (no cases)",
+        "select",
+        "chan receive",
+        "chan send",
+        "sync.Cond.Wait",
+        "sync.Mutex.Lock",
+        "sync.RWMutex.RLock",
+        "sync.RWMutex.Lock",
+        "sync.WaitGroup.Wait",
+        "trace reader (blocked)",
+        "wait for GC cycle",
+        "GC worker (idle)",
+        "GC worker (active)",
+        "preempted",
+        "debug call",
+        "GC mark termination",
+        "stopping the world",
+        "flushing proc caches",
+        "trace goroutine status",
+        "trace proc status",
+        "page trace flush",
+        "coroutine",
+        "GC weak to strong wait",
+        "synctest.Run",
+        "synctest.Wait",
+        "chan receive (durable)",
+        "chan send (durable)",
+        "select (durable)",
+        "sync.WaitGroup.Wait (durable)",
+        "cleanup wait",
     ];
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     if minor <= 19 {
@@ -424,21 +606,38 @@ pub fn builtin_wait_reasons(minor: u32) -> Vec<String> {
     let mut v = s(&V19[..21]);
     v.extend(s(V21_TAIL));
     if minor >= 22 {
-        v.extend(s(&["flushing proc caches", "trace goroutine status", "trace proc status", "page trace flush", "coroutine"]));
+        v.extend(s(&[
+            "flushing proc caches",
+            "trace goroutine status",
+            "trace proc status",
+            "page trace flush",
+            "coroutine",
+        ]));
     }
     if minor >= 23 {
         v.push("GC weak to strong wait".into());
     }
     if minor >= 24 {
         v.insert(24, "sync.WaitGroup.Wait".into());
-        v.extend(s(&["synctest.Run", "synctest.Wait", "chan receive (synctest)", "chan send (synctest)", "select (synctest)"]));
+        v.extend(s(&[
+            "synctest.Run",
+            "synctest.Wait",
+            "chan receive (synctest)",
+            "chan send (synctest)",
+            "select (synctest)",
+        ]));
     }
     if minor >= 25 {
         v.truncate(39);
         v.insert(18, "GOMAXPROCS updater (idle)".into());
         v.extend(s(&[
-            "synctest.Run", "synctest.Wait", "chan receive (durable)", "chan send (durable)", "select (durable)",
-            "sync.WaitGroup.Wait (durable)", "cleanup wait",
+            "synctest.Run",
+            "synctest.Wait",
+            "chan receive (durable)",
+            "chan send (durable)",
+            "select (durable)",
+            "sync.WaitGroup.Wait (durable)",
+            "cleanup wait",
         ]));
     }
     v
@@ -450,7 +649,10 @@ mod tests {
 
     #[test]
     fn builtin_table_sizes() {
-        let sizes: Vec<usize> = [19, 20, 21, 22, 23, 24, 25, 26, 27].iter().map(|&m| builtin_wait_reasons(m).len()).collect();
+        let sizes: Vec<usize> = [19, 20, 21, 22, 23, 24, 25, 26, 27]
+            .iter()
+            .map(|&m| builtin_wait_reasons(m).len())
+            .collect();
         assert_eq!(sizes, vec![27, 32, 32, 37, 38, 44, 47, 47, 47]);
         assert_eq!(builtin_wait_reasons(24)[24], "sync.WaitGroup.Wait");
         assert_eq!(builtin_wait_reasons(25)[18], "GOMAXPROCS updater (idle)");

@@ -52,8 +52,22 @@ impl Layout {
         // g offsets: [size, lockedm, parentGoid, gopc, startpc, labels]
         let (size, lockedm, parent, gopc, startpc, labels) = match minor {
             19 | 20 => (392, 232, None, 296, 312, 360),
-            21 | 22 => (if minor == 21 { 408 } else { 424 }, 208, Some(272), 280, 296, 344),
-            23 | 24 => (if minor == 23 { 432 } else { 440 }, 216, Some(280), 288, 304, 352),
+            21 | 22 => (
+                if minor == 21 { 408 } else { 424 },
+                208,
+                Some(272),
+                280,
+                296,
+                344,
+            ),
+            23 | 24 => (
+                if minor == 23 { 432 } else { 440 },
+                216,
+                Some(280),
+                288,
+                304,
+                352,
+            ),
             25 => (440, 208, Some(272), 280, 296, 344),
             _ => (456, 208, Some(280), 288, 304, 352),
         };
@@ -135,15 +149,27 @@ mod tests {
     #[test]
     fn table_matches_reference_rows() {
         // goid row of reference §2.2.
-        let goid: Vec<u64> = (19..=27).map(|m| Layout::for_version(&v(m)).g_goid).collect();
+        let goid: Vec<u64> = (19..=27)
+            .map(|m| Layout::for_version(&v(m)).g_goid)
+            .collect();
         assert_eq!(goid, vec![152, 152, 152, 152, 160, 160, 152, 152, 152]);
-        let status: Vec<u64> = (19..=27).map(|m| Layout::for_version(&v(m)).g_atomicstatus).collect();
+        let status: Vec<u64> = (19..=27)
+            .map(|m| Layout::for_version(&v(m)).g_atomicstatus)
+            .collect();
         assert_eq!(status, vec![144, 144, 144, 144, 152, 152, 144, 144, 144]);
-        let wr: Vec<u64> = (19..=27).map(|m| Layout::for_version(&v(m)).g_waitreason).collect();
+        let wr: Vec<u64> = (19..=27)
+            .map(|m| Layout::for_version(&v(m)).g_waitreason)
+            .collect();
         assert_eq!(wr, vec![176, 176, 176, 176, 184, 184, 176, 176, 176]);
         let l = Layout::for_version(&v(23));
-        assert_eq!((l.g_stktopsp, l.g_waitsince, l.g_syscallbp), (136, 176, Some(128)));
+        assert_eq!(
+            (l.g_stktopsp, l.g_waitsince, l.g_syscallbp),
+            (136, 176, Some(128))
+        );
         let l = Layout::for_version(&v(25));
-        assert_eq!((l.g_stktopsp, l.g_syscallsp, l.gobuf_bp, l.m_id), (128, 104, 40, 224));
+        assert_eq!(
+            (l.g_stktopsp, l.g_syscallsp, l.gobuf_bp, l.m_id),
+            (128, 104, 40, 224)
+        );
     }
 }

