@@ -134,7 +134,7 @@ fn step_over_breakpoint_with_several_threads() {
     );
     // hits come from more than one thread
     let threads: std::collections::BTreeSet<String> =
-        Regex::new(r"Thread (\d+) \S+ hit Breakpoint 1")
+        Regex::new(r#"Thread (\d+)(?: "[^"]*")? hit Breakpoint 1"#)
             .unwrap()
             .captures_iter(&run.all())
             .map(|c| c[1].to_string())

@@ -85,9 +85,7 @@ impl MultiThreadBase for GdbTarget {
         &mut self,
         thread_is_active: &mut dyn FnMut(Tid),
     ) -> Result<(), Self::Error> {
-        let threads = self.client_threads();
-        self.refresh_labels(&threads);
-        for tid in threads {
+        for tid in self.client_threads() {
             thread_is_active(tid);
         }
         Ok(())

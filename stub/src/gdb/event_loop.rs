@@ -98,6 +98,15 @@ pub fn run_session(
                         send(g.borrow_conn(), &tap.reply(&reply))?;
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes)
+                        if selected_thread(&bytes)
+                            .is_some_and(|t| !target.has_client_thread(t)) =>
+                    {
+                        // gdbstub accepts any thread id in `H`; an unknown one is an error.
+                        log::trace!("<- {} (no such thread)", String::from_utf8_lossy(&bytes));
+                        send(g.borrow_conn(), &tap.reply("E02"))?;
+                        GdbStubStateMachine::Idle(g)
+                    }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$k#") => {
                         // gdbstub answers `k` with OK (extended mode) or nothing; lldb waits for
                         // the exit status, and gdb reads no reply at all. Kill and say `X09`.
@@ -187,6 +196,19 @@ pub fn run_session(
     }
 }
 
+/// The specific thread an `Hg`/`Hc` packet selects (`None` for "any" or "all", or another packet).
+fn selected_thread(packet: &[u8]) -> Option<Tid> {
+    let body = packet.strip_prefix(b"$H")?;
+    let body = &body[..body.iter().position(|&b| b == b'#')?];
+    let id = body.get(1..)?;
+    let id = match id.strip_prefix(b"p") {
+        Some(multi) => &multi[multi.iter().position(|&b| b == b'.')? + 1..],
+        None => id,
+    };
+    let id = std::str::from_utf8(id).ok()?;
+    usize::from_str_radix(id, 16).ok().and_then(Tid::new)
+}
+
 /// The client thread, signal and kind a stop reply names, for lldb's thread questions.
 fn stopped_thread(
     event: StopEvent,
@@ -222,6 +244,28 @@ fn expedited_registers(
             .map(|(id, v)| (*id, v.to_le_bytes()))
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selected_thread;
+
+    #[test]
+    fn thread_selection_is_parsed_in_both_forms() {
+        assert_eq!(
+            selected_thread(b"$Hg1a2b#00").map(|t| t.get()),
+            Some(0x1a2b)
+        );
+        assert_eq!(
+            selected_thread(b"$Hcp10.7ffffff#00").map(|t| t.get()),
+            Some(0x7ffffff)
+        );
+        assert_eq!(selected_thread(b"$Hg-1#00"), None);
+        assert_eq!(selected_thread(b"$Hg0#00"), None);
+        assert_eq!(selected_thread(b"$Hgp10.-1#00"), None);
+        assert_eq!(selected_thread(b"$m10,4#00"), None);
+        assert_eq!(selected_thread(b"$Hgzz#00"), None);
+    }
 }
 
 fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {

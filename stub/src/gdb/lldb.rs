@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::arch::Amd64RegId;
-use super::{GdbTarget, StopKind};
+use super::{signal_numbers, GdbTarget, StopKind};
 
 /// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
 pub const INTERCEPTS: &[&str] = &[
@@ -33,8 +33,9 @@ impl GdbTarget {
     pub fn initial_stop_reply(&mut self) -> String {
         match self.client_threads().first() {
             Some(&tid) => {
-                self.last_stop = Some((tid, libc::SIGSTOP as u8, StopKind::Signal));
-                format!("T13thread:{:x};reason:signal;", tid.get())
+                let sig = signal_numbers::to_gdb(libc::SIGSTOP);
+                self.last_stop = Some((tid, sig, StopKind::Signal));
+                format!("T{sig:02x}thread:{:x};reason:signal;", tid.get())
             }
             None => "W00".to_string(),
         }

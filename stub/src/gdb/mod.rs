@@ -13,12 +13,12 @@ mod host_io;
 mod lldb;
 mod monitor;
 mod resume;
+mod signal_numbers;
 mod tap;
 mod thread_extra_info;
 mod threads;
 mod xfer;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use gdbstub::common::Tid;
@@ -64,8 +64,6 @@ pub struct GdbTarget {
     pub client_is_lldb: bool,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
     pub last_stop: Option<(Tid, u8, StopKind)>,
-    /// `qThreadExtraInfo` texts of the stop named by the first field.
-    labels: (u64, HashMap<Tid, String>),
 }
 
 impl GdbTarget {
@@ -77,7 +75,6 @@ impl GdbTarget {
             program: None,
             host_files: HostFiles::new(),
             view: None,
-            labels: (0, HashMap::new()),
             client_is_lldb: false,
             last_stop: None,
         }

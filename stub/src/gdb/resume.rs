@@ -10,6 +10,7 @@ use gdbstub::target::ext::base::multithread::{
 };
 use gdbstub::target::ext::breakpoints::WatchKind;
 
+use super::signal_numbers::{from_gdb, to_gdb};
 use super::GdbTarget;
 use crate::process::debugregs::HwKind;
 use crate::process::threads::Action;
@@ -47,7 +48,7 @@ impl MultiThreadResume for GdbTarget {
         tid: Tid,
         signal: Option<Signal>,
     ) -> Result<(), Self::Error> {
-        self.set_action(tid, Action::Continue(signal.map(|s| s.0 as i32)))
+        self.set_action(tid, Action::Continue(signal.and_then(|s| from_gdb(s.0))))
     }
 
     fn support_single_step(&mut self) -> Option<MultiThreadSingleStepOps<'_, Self>> {
@@ -69,7 +70,7 @@ impl MultiThreadSingleStep for GdbTarget {
         tid: Tid,
         signal: Option<Signal>,
     ) -> Result<(), Self::Error> {
-        self.set_action(tid, Action::Step(signal.map(|s| s.0 as i32)))
+        self.set_action(tid, Action::Step(signal.and_then(|s| from_gdb(s.0))))
     }
 }
 
@@ -117,9 +118,9 @@ pub fn stop_reason(
         },
         StopEvent::Signal { tid: t, sig } => MultiThreadStopReason::SignalWithThread {
             tid: tid(t),
-            signal: Signal(sig as u8),
+            signal: Signal(to_gdb(sig)),
         },
         StopEvent::Exited(code) => MultiThreadStopReason::Exited(code as u8),
-        StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(sig as u8)),
+        StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(to_gdb(sig))),
     }
 }

@@ -118,22 +118,7 @@ impl GdbTarget {
         }
     }
 
-    /// Computes the `qThreadExtraInfo` texts of `threads` once per stop.
-    pub fn refresh_labels(&mut self, threads: &[Tid]) {
-        let stop = self.inferior.as_ref().map_or(0, |i| i.stop_id());
-        if self.labels.0 == stop && threads.iter().all(|t| self.labels.1.contains_key(t)) {
-            return;
-        }
-        let mut labels = std::collections::HashMap::new();
-        for &tid in threads {
-            if let Some(label) = self.thread_label(tid) {
-                labels.insert(tid, label);
-            }
-        }
-        self.labels = (stop, labels);
-    }
-
-    fn thread_label(&mut self, tid: Tid) -> Option<String> {
+    pub fn thread_label(&mut self, tid: Tid) -> Option<String> {
         let id = ThreadRef::from_tid(tid);
         if let Some(table) = self.table() {
             return table.find(id).map(|t| t.label.clone());

@@ -80,6 +80,27 @@ pub enum ProcessError {
     GoroutineParked { goid: u64 },
 }
 
+/// Whether SIGTRAP is queued for thread `tid` (`SigPnd` in its /proc status).
+fn sigtrap_pending(tid: Pid) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
+        return false;
+    };
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigPnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    mask & (1 << (libc::SIGTRAP - 1)) != 0
+}
+
+/// A random index below `len` (len > 0), from the standard library's per-process random keys.
+fn random_index(len: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(len);
+    (h.finish() % len as u64) as usize
+}
+
 fn next_stop_id() -> u64 {
     static STOP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     STOP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
@@ -427,9 +448,17 @@ impl Inferior {
         }
     }
 
-    fn finish_stop(&mut self, event: StopEvent) -> Result<StopEvent, ProcessError> {
+    fn finish_stop(&mut self, mut event: StopEvent) -> Result<StopEvent, ProcessError> {
         if !matches!(event, StopEvent::Exited(_) | StopEvent::Killed(_)) {
-            self.stop_all()?;
+            let also_hit = self.stop_all()?;
+            if let StopEvent::SwBreak { tid } = event {
+                // As gdbserver: report a random one of the threads that hit a breakpoint, so
+                // one busy thread cannot starve the others in the client's view.
+                let candidates = [&[tid][..], &also_hit].concat();
+                event = StopEvent::SwBreak {
+                    tid: candidates[random_index(candidates.len())],
+                };
+            }
         }
         self.running = false;
         self.interrupt_requested = false;
@@ -464,7 +493,9 @@ impl Inferior {
 
     /// Stops every running thread and waits until each is in a ptrace-stop (bounded by the
     /// threads that exist; a thread that exits meanwhile is dropped).
-    fn stop_all(&mut self) -> Result<(), ProcessError> {
+    /// Returns the threads that hit a software breakpoint meanwhile (each rewound to it).
+    fn stop_all(&mut self) -> Result<Vec<Pid>, ProcessError> {
+        let mut also_hit = Vec::new();
         for t in self
             .threads
             .values()
@@ -483,11 +514,15 @@ impl Inferior {
                 }
                 Err(source) => return Err(ProcessError::Ptrace { tid: -1, source }),
             };
-            if let Some(event) = self.on_status(status, true)? {
-                self.pending.push_back(event);
+            match self.on_status(status, true)? {
+                // Rewound already: the thread hits the breakpoint again when resumed, if the
+                // breakpoint is still wanted.
+                Some(StopEvent::SwBreak { tid }) => also_hit.push(tid),
+                Some(event) => self.pending.push_back(event),
+                None => {}
             }
         }
-        Ok(())
+        Ok(also_hit)
     }
 
     fn mark_exited(&mut self) {
@@ -504,6 +539,7 @@ impl Inferior {
         status: WaitStatus,
         stopping: bool,
     ) -> Result<Option<StopEvent>, ProcessError> {
+        log::trace!("wait status {status:?} (stopping: {stopping})");
         match status {
             WaitStatus::Exited(tid, code) => Ok(self.on_thread_gone(tid, StopEvent::Exited(code))),
             WaitStatus::Signaled(tid, sig, _) => {
@@ -544,6 +580,10 @@ impl Inferior {
                 if first && !self.debug_regs.is_empty() {
                     self.debug_regs.write_to(tid).map_err(ptrace_err(tid))?;
                 }
+                if !first && self.collect_pending_breakpoint_trap(tid)? {
+                    // The thread runs on into its SIGTRAP stop, handled there.
+                    return Ok(None);
+                }
                 if stopping {
                     return Ok(None);
                 }
@@ -553,10 +593,10 @@ impl Inferior {
                         sig: libc::SIGINT,
                     }));
                 }
-                // A new thread starts running; a spurious interrupt or group stop is resumed.
-                self.thread(tid)?
-                    .run(false, None)
-                    .map_err(ptrace_err(tid))?;
+                // A new thread starts running; a spurious interrupt (left pending by a stop-all
+                // that the thread answered with another stop) or a group stop is resumed as the
+                // thread was running: a stepping thread keeps stepping.
+                self.rerun(tid)?;
                 Ok(None)
             }
             WaitStatus::PtraceEvent(tid, _, _) | WaitStatus::PtraceSyscall(tid) => {
@@ -589,6 +629,21 @@ impl Inferior {
             }
             WaitStatus::Continued(_) | WaitStatus::StillAlive => Ok(None),
         }
+    }
+
+    /// A thread interrupted right after it executed one of our int3s reports the interrupt
+    /// first and still has the SIGTRAP queued; left alone, the signal would reach the program
+    /// after a detach and kill it. Such a thread is resumed to take the SIGTRAP under ptrace,
+    /// where `on_sigtrap` rewinds it. Returns whether the thread was resumed.
+    fn collect_pending_breakpoint_trap(&mut self, tid: Pid) -> Result<bool, ProcessError> {
+        let pc = self.thread(tid)?.pc().map_err(ptrace_err(tid))?;
+        if !self.breakpoints.is_inserted(pc.wrapping_sub(1)) || !sigtrap_pending(tid) {
+            return Ok(false);
+        }
+        self.thread(tid)?
+            .run(false, None)
+            .map_err(ptrace_err(tid))?;
+        Ok(true)
     }
 
     fn on_thread_gone(&mut self, tid: Pid, leader_event: StopEvent) -> Option<StopEvent> {
@@ -629,7 +684,7 @@ impl Inferior {
                     // Always report a software breakpoint with the pc AT the breakpoint, whether
                     // or not the client offered swbreak+ (lldb does not).
                     self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
-                    return Ok((!stopping).then_some(StopEvent::SwBreak { tid }));
+                    return Ok(Some(StopEvent::SwBreak { tid }));
                 }
                 if stepping {
                     // x86 reports a step over `syscall` as TRAP_BRKPT.
@@ -705,6 +760,7 @@ impl Inferior {
             self.stop_all()?;
             self.running = false;
         }
+        // Breakpoint hits met while stopping were rewound; they simply do not happen.
         for (addr, byte) in self.breakpoints.plan_remove_all() {
             self.write_raw(addr, &[byte])?;
         }

@@ -304,30 +304,21 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 let addr = <T::Arch as Arch>::Usize::from_be_bytes(cmd.addr)
                     .ok_or(Error::TargetMismatch)?;
 
-                let mut i = 0;
-                let mut n = cmd.len;
-                while n != 0 {
-                    let chunk_size = n.min(buf.len());
-
-                    use num_traits::NumCast;
-
-                    let addr = addr + NumCast::from(i).ok_or(Error::TargetMismatch)?;
-                    let data = &mut buf[..chunk_size];
-                    let data_len = match target.base_ops() {
-                        BaseOps::SingleThread(ops) => ops.read_addrs(addr, data),
-                        BaseOps::MultiThread(ops) => {
-                            ops.read_addrs(addr, data, self.current_mem_tid)
-                        }
-                    }
-                    .handle_error()?;
-
-                    n -= chunk_size;
-                    i += chunk_size;
-
-                    // TODO: add more specific error variant?
-                    let data = data.get(..data_len).ok_or(Error::PacketBufferOverflow)?;
-                    res.write_hex_buf(data)?;
+                // gostub patch: one buffer's worth at most (the reply may be shorter than the
+                // request), so a huge length cannot grow the reply without bound; and a read
+                // that comes back short ends the reply, instead of reading on and appending an
+                // error code after the data.
+                let chunk_size = cmd.len.min(buf.len());
+                let data = &mut buf[..chunk_size];
+                let data_len = match target.base_ops() {
+                    BaseOps::SingleThread(ops) => ops.read_addrs(addr, data),
+                    BaseOps::MultiThread(ops) => ops.read_addrs(addr, data, self.current_mem_tid),
                 }
+                .handle_error()?;
+
+                // TODO: add more specific error variant?
+                let data = data.get(..data_len).ok_or(Error::PacketBufferOverflow)?;
+                res.write_hex_buf(data)?;
                 HandlerStatus::Handled
             }
             Base::M(cmd) => {

@@ -61,11 +61,13 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
             // annoying...
             //
             // TODO: add `support_legacy_s_c_packets` flag (similar to `use_X_packet`)
+            // gostub patch: a plain `c` resumes every thread (all-stop), as gdbserver does;
+            // upstream continued only the last-selected thread, under scheduler locking.
             Resume::c(cmd) => {
                 let _addr = cmd.addr;
                 Actions::new_continue(SpecificThreadId {
                     pid: None,
-                    tid: self.current_resume_tid,
+                    tid: SpecificIdKind::All,
                 })
             }
             Resume::s(cmd) => {
