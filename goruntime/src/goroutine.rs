@@ -189,6 +189,11 @@ pub fn list_goroutines<M: MemorySource>(
 }
 
 /// [`list_goroutines`] with explicit options.
+/// Goroutines whose stack tops are fetched in one batch before they are unwound.
+const UNWIND_PREFETCH_CHUNK: usize = 512;
+/// How much of each parked stack, from its saved sp, that batch fetches.
+const UNWIND_PREFETCH_BYTES: u64 = 2048;
+
 pub fn list_goroutines_with<M: MemorySource>(
     bin: &GoBinary,
     mem: &mut M,
@@ -242,10 +247,24 @@ pub fn list_goroutines_with<M: MemorySource>(
                 Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
             }
         }
-        if opts.unwind {
-            start_and_unwind(bin, mem, &l, &mut g, threads, &mut m_cache);
-        }
         out.push(g);
+    }
+    if opts.unwind {
+        // Stacks are read frame by frame; fetch the top of every parked stack of a chunk in one
+        // batch first (a chunk's pages stay well inside the cache bound).
+        for chunk in out.chunks_mut(UNWIND_PREFETCH_CHUNK) {
+            let tops: Vec<(u64, u64)> = chunk
+                .iter()
+                .filter(|g| g.error.is_none() && g.sp != 0 && g.stack_hi > g.sp)
+                .map(|g| (g.sp, (g.stack_hi - g.sp).min(UNWIND_PREFETCH_BYTES)))
+                .collect();
+            if let Err(e) = mem.prefetch(&tops) {
+                log::debug!("stack prefetch: {e}");
+            }
+            for g in chunk.iter_mut().filter(|g| g.error.is_none()) {
+                start_and_unwind(bin, mem, &l, g, threads, &mut m_cache);
+            }
+        }
     }
     out.sort_by_key(|g| (g.goid, g.g_addr));
     Ok(out)

@@ -166,25 +166,6 @@ impl<S: MemorySource> PageCache<S> {
         }
     }
 
-    /// Fetches, in one batch, all missing pages of the `(addr, len)` ranges, as far as they fit in
-    /// the cache. Each range is capped at [`MAX_READ_LEN`]; ranges that wrap are ignored.
-    pub fn prefetch(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
-        let spans: Vec<(u64, usize)> = ranges
-            .iter()
-            .map(|&(addr, len)| {
-                (
-                    addr,
-                    usize::try_from(len).unwrap_or(usize::MAX).min(MAX_READ_LEN),
-                )
-            })
-            .filter(|&(addr, len)| last_byte(addr, len).is_ok())
-            .collect();
-        let mut fetched = Fetched::new();
-        self.fill(&spans, &mut fetched, self.max_pages())?;
-        self.keep(fetched);
-        Ok(())
-    }
-
     fn is_immutable(&self, page: u64) -> bool {
         let base = page_addr(page);
         let i = self.immutable.partition_point(|&(start, _)| start <= base);
@@ -314,6 +295,25 @@ impl<S: MemorySource> PageCache<S> {
 }
 
 impl<S: MemorySource> MemorySource for PageCache<S> {
+    /// Fetches, in one batch, all missing pages of the `(addr, len)` ranges, as far as they fit in
+    /// the cache. Each range is capped at [`MAX_READ_LEN`]; ranges that wrap are ignored.
+    fn prefetch(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        let spans: Vec<(u64, usize)> = ranges
+            .iter()
+            .map(|&(addr, len)| {
+                (
+                    addr,
+                    usize::try_from(len).unwrap_or(usize::MAX).min(MAX_READ_LEN),
+                )
+            })
+            .filter(|&(addr, len)| last_byte(addr, len).is_ok())
+            .collect();
+        let mut fetched = Fetched::new();
+        self.fill(&spans, &mut fetched, self.max_pages())?;
+        self.keep(fetched);
+        Ok(())
+    }
+
     /// Reads at most [`MAX_READ_LEN`] bytes.
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
         let mut reqs = [ReadRequest::new(addr, buf)];

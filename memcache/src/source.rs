@@ -54,6 +54,12 @@ pub trait MemorySource {
         }
         Ok(())
     }
+
+    /// A hint that the `(addr, len)` ranges will be read soon: a caching source fetches what it
+    /// lacks of them in one batch. Sources without a cache ignore it.
+    fn prefetch(&mut self, _ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        Ok(())
+    }
 }
 
 impl<T: MemorySource + ?Sized> MemorySource for &mut T {
@@ -62,6 +68,9 @@ impl<T: MemorySource + ?Sized> MemorySource for &mut T {
     }
     fn read_batch(&mut self, requests: &mut [ReadRequest<'_>]) -> Result<(), MemError> {
         (**self).read_batch(requests)
+    }
+    fn prefetch(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        (**self).prefetch(ranges)
     }
 }
 

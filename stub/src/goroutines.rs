@@ -22,6 +22,10 @@ impl MemorySource for Inferior {
     fn read_batch(&mut self, requests: &mut [ReadRequest<'_>]) -> Result<(), MemError> {
         self.read_memory_batch(requests)
     }
+
+    fn prefetch(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        self.prefetch_memory(ranges)
+    }
 }
 
 /// What the Go side of a session knows.

@@ -263,6 +263,12 @@ impl Inferior {
         Ok(())
     }
 
+    /// Fetches what the cache lacks of these `(addr, len)` ranges in one batch.
+    pub fn prefetch_memory(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        self.refresh_maps_once_per_stop();
+        self.memory.prefetch(ranges)
+    }
+
     /// Names the current stop, unique across every process of the session: views cached for a
     /// stop compare it.
     pub fn stop_id(&self) -> u64 {
