@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use gdbstub::common::Tid;
+
 use super::arch::Amd64RegId;
 use super::{signal_numbers, GdbTarget, StopKind};
 
@@ -13,6 +15,8 @@ pub const INTERCEPTS: &[&str] = &[
     "qProcessInfo",
     "qMemoryRegionInfo",
     "qGetWorkingDir",
+    "qThreadStopInfo",
+    "jThreadsInfo",
 ];
 
 const TRIPLE: &str = "x86_64-pc-linux-gnu";
@@ -43,15 +47,29 @@ impl GdbTarget {
 
     /// `qThreadStopInfo`: the stopping thread gets the last stop's signal, every other `T00`, as
     /// lldb-server answers. Without it lldb sees no stop reason and resumes on its own.
-    fn thread_stop_info(&self, tid_hex: &str) -> String {
-        let Ok(tid) = usize::from_str_radix(tid_hex, 16) else {
+    fn thread_stop_info(&mut self, tid_hex: &str) -> String {
+        let Some(tid) = usize::from_str_radix(tid_hex, 16).ok().and_then(Tid::new) else {
             return "E16".into();
         };
-        let sig = match self.last_stop {
-            Some((t, sig, _)) if t.get() == tid => sig,
-            _ => 0,
-        };
-        format!("T{sig:02x}thread:{tid:x};")
+        match self.stop_of(tid) {
+            Some((sig, kind)) => format!("T{sig:02x}thread:{tid:x};reason:{};", kind.lldb_reason()),
+            None => format!("T00thread:{tid:x};"),
+        }
+    }
+
+    /// The signal and kind of stop client thread `tid` made at this stop, if it made one: the
+    /// reported thread, or another thread that hit a breakpoint meanwhile.
+    fn stop_of(&mut self, tid: Tid) -> Option<(u8, StopKind)> {
+        if let Some((t, sig, kind)) = self.last_stop {
+            if t == tid {
+                return Some((sig, kind));
+            }
+        }
+        let others = self.inferior.as_ref()?.other_breakpoint_hits().to_vec();
+        others
+            .into_iter()
+            .any(|os| self.client_tid(os) == tid)
+            .then_some((libc::SIGTRAP as u8, StopKind::Breakpoint))
     }
 
     /// The reply payload for an intercepted packet.
@@ -114,14 +132,12 @@ impl GdbTarget {
                 out.push(',');
             }
             let _ = write!(out, "{{\"tid\":{}", tid.get());
-            if let Some((t, sig, kind)) = self.last_stop {
-                if t == tid {
-                    let _ = write!(
-                        out,
-                        ",\"reason\":\"{}\",\"signal\":{sig}",
-                        kind.lldb_reason()
-                    );
-                }
+            if let Some((sig, kind)) = self.stop_of(tid) {
+                let _ = write!(
+                    out,
+                    ",\"reason\":\"{}\",\"signal\":{sig}",
+                    kind.lldb_reason()
+                );
             }
             if let Ok(regs) = self.client_regs(tid) {
                 let reg = |id| {

@@ -129,6 +129,9 @@ pub struct Inferior {
     scheduler_locked: bool,
     interrupt_requested: bool,
     stop_id: u64,
+    /// Threads other than the reported one that hit a software breakpoint at this stop (each
+    /// rewound to it). lldb is told, so that it does not step them over a hit it never saw.
+    other_breakpoint_hits: Vec<Pid>,
     /// Events met while stopping every thread, reported at later resumes.
     pending: VecDeque<StopEvent>,
     exited: bool,
@@ -190,6 +193,7 @@ impl Inferior {
             scheduler_locked: false,
             interrupt_requested: false,
             stop_id: next_stop_id(),
+            other_breakpoint_hits: Vec::new(),
             pending: VecDeque::new(),
             exited: false,
         })
@@ -261,6 +265,11 @@ impl Inferior {
             self.breakpoints.shadow(r.addr, &mut r.buf[..got]);
         }
         Ok(())
+    }
+
+    /// Threads besides the reported one that hit a software breakpoint at this stop.
+    pub fn other_breakpoint_hits(&self) -> &[Pid] {
+        &self.other_breakpoint_hits
     }
 
     /// Fetches what the cache lacks of these `(addr, len)` ranges in one batch.
@@ -381,6 +390,7 @@ impl Inferior {
         self.sync_breakpoints()?;
         self.memory.invalidate_volatile();
         self.maps_checked_this_stop = false;
+        self.other_breakpoint_hits.clear();
         self.running = true;
         if !self.pending.is_empty() {
             return Ok(());
@@ -456,15 +466,15 @@ impl Inferior {
 
     fn finish_stop(&mut self, mut event: StopEvent) -> Result<StopEvent, ProcessError> {
         if !matches!(event, StopEvent::Exited(_) | StopEvent::Killed(_)) {
-            let also_hit = self.stop_all()?;
+            let mut also_hit = self.stop_all()?;
             if let StopEvent::SwBreak { tid } = event {
                 // As gdbserver: report a random one of the threads that hit a breakpoint, so
                 // one busy thread cannot starve the others in the client's view.
-                let candidates = [&[tid][..], &also_hit].concat();
-                event = StopEvent::SwBreak {
-                    tid: candidates[random_index(candidates.len())],
-                };
+                also_hit.push(tid);
+                let chosen = also_hit.swap_remove(random_index(also_hit.len()));
+                event = StopEvent::SwBreak { tid: chosen };
             }
+            self.other_breakpoint_hits = also_hit;
         }
         self.running = false;
         self.interrupt_requested = false;
