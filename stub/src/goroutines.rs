@@ -28,6 +28,9 @@ impl MemorySource for Inferior {
     }
 }
 
+/// How much of each OS thread's stack, from its rsp, is fetched before goroutines are listed.
+const STACK_TOP_BYTES: u64 = 2048;
+
 /// What the Go side of a session knows.
 #[derive(Default)]
 pub struct GoState {
@@ -76,6 +79,11 @@ impl GoState {
         };
         if self.list.as_ref().is_none_or(|(s, _)| *s != stop) {
             let threads = thread_states(inf);
+            // Running goroutines are unwound from their threads' stacks: fetch those in one batch.
+            let tops: Vec<(u64, u64)> = threads.iter().map(|t| (t.rsp, STACK_TOP_BYTES)).collect();
+            if let Err(e) = inf.prefetch_memory(&tops) {
+                log::debug!("thread stack prefetch: {e}");
+            }
             let list = goruntime::list_goroutines(bin, inf, &threads).map_err(|e| e.to_string())?;
             self.list = Some((stop, list));
         }
@@ -85,8 +93,7 @@ impl GoState {
 
     /// Whether the process runs a Go program (its binary loads).
     pub fn is_go(&mut self, inf: &Inferior) -> bool {
-        std::fs::read_link(format!("/proc/{}/exe", inf.pid()))
-            .is_ok_and(|exe| self.binary(&exe).is_ok())
+        inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
     }
 
     /// The `goroutines` view of the current stop, built at most once per stop.

@@ -93,7 +93,7 @@ fn serve(config: &Config) -> Result<(), String> {
             )
             .map_err(|e| e.to_string())?;
             eprintln!("Attached; pid = {pid}");
-            target.program = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+            target.program = inf.exe().map(std::path::Path::to_path_buf);
             target.inferior = Some(inf);
         }
         Mode::Multi => {}

@@ -84,19 +84,17 @@ impl BufferedConn {
         self.rpos < self.rbuf.len()
     }
 
-    /// Takes the next byte without blocking: from the buffer, or by one read when the fd is
-    /// readable. Call it when poll reports the fd readable (or [`has_buffered_input`]).
-    ///
-    /// [`has_buffered_input`]: BufferedConn::has_buffered_input
-    pub fn try_read(&mut self) -> io::Result<Incoming> {
-        let next = self.fill_nonblocking()?;
-        if let Incoming::Byte(_) = next {
-            self.rpos += 1;
+    /// Ensures a byte is buffered if one can be had without blocking; does not consume it.
+    /// Takes the next byte after the caller's own poll found the fd readable: from the buffer,
+    /// or by one read, with no second poll. `None` means the peer closed the connection.
+    pub fn read_polled(&mut self) -> io::Result<Option<u8>> {
+        if !self.has_buffered_input() && self.refill()? == 0 {
+            return Ok(None);
         }
-        Ok(next)
+        self.rpos += 1;
+        Ok(Some(self.rbuf[self.rpos - 1]))
     }
 
-    /// Ensures a byte is buffered if one can be had without blocking; does not consume it.
     fn fill_nonblocking(&mut self) -> io::Result<Incoming> {
         if !self.has_buffered_input() {
             let mut fds = [PollFd::new(self.input.as_fd(), PollFlags::POLLIN)];
@@ -349,7 +347,6 @@ mod tests {
     fn read_and_peek() {
         let (mut conn, mut gdb) = pair();
         assert_eq!(conn.peek().unwrap(), None);
-        assert_eq!(conn.try_read().unwrap(), Incoming::Empty);
         assert!(!conn.has_buffered_input());
 
         Write::write_all(&mut gdb, b"$g#67").unwrap();
@@ -361,7 +358,7 @@ mod tests {
             "one read(2) buffered the whole packet"
         );
         assert_eq!(conn.read().unwrap(), b'$');
-        assert_eq!(conn.try_read().unwrap(), Incoming::Byte(b'g'));
+        assert_eq!(conn.read_polled().unwrap(), Some(b'g'));
         assert_eq!(conn.read().unwrap(), b'#');
         assert_eq!(conn.read().unwrap(), b'6');
         assert_eq!(conn.read().unwrap(), b'7');
@@ -377,7 +374,7 @@ mod tests {
         drop(writer.join().unwrap());
 
         // EOF: distinguishable from "nothing yet" in every API.
-        assert_eq!(conn.try_read().unwrap(), Incoming::Closed);
+        assert_eq!(conn.read_polled().unwrap(), None);
         assert_eq!(
             conn.peek().unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof

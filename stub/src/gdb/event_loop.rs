@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
 use super::arch::Amd64RegId;
-use super::conn::{BufferedConn, Incoming};
+use super::conn::BufferedConn;
 use super::resume::stop_reason;
 use super::tap::{PacketTap, Tapped};
 use gdbstub::common::Tid;
@@ -69,13 +69,8 @@ pub fn run_session(
                 if !conn.has_buffered_input() {
                     wait_for(conn.as_fd(), None)?;
                 }
-                let byte = match conn.try_read()? {
-                    Incoming::Byte(b) => b,
-                    Incoming::Empty => {
-                        sm = GdbStubStateMachine::Idle(g);
-                        continue;
-                    }
-                    Incoming::Closed => return Ok(SessionEnd::ClientGone),
+                let Some(byte) = conn.read_polled()? else {
+                    return Ok(SessionEnd::ClientGone);
                 };
                 match tap.push(byte) {
                     Tapped::Pending => GdbStubStateMachine::Idle(g),
@@ -156,10 +151,9 @@ pub fn run_session(
                     let input =
                         conn.has_buffered_input() || wait_for(conn.as_fd(), Some(sigchld.as_fd()))?;
                     if input {
-                        match g.borrow_conn().try_read()? {
-                            Incoming::Byte(b) => g.incoming_data(target, b).map_err(protocol)?,
-                            Incoming::Empty => GdbStubStateMachine::Running(g),
-                            Incoming::Closed => return Ok(SessionEnd::ClientGone),
+                        match g.borrow_conn().read_polled()? {
+                            Some(b) => g.incoming_data(target, b).map_err(protocol)?,
+                            None => return Ok(SessionEnd::ClientGone),
                         }
                     } else {
                         drain(sigchld);
@@ -297,7 +291,14 @@ fn wait_for(conn: BorrowedFd<'_>, sigchld: Option<BorrowedFd<'_>>) -> Result<boo
     }
 }
 
-/// Empties the signalfd (it is non-blocking); the waitpid drain happens in `poll_stop`.
+/// Empties the signalfd (it is non-blocking) in one read where it can; the waitpid drain
+/// happens in `poll_stop`. (SIGCHLD does not queue, so a few records at most are pending.)
 fn drain(sigchld: &SignalFd) {
-    while let Ok(Some(_)) = sigchld.read_signal() {}
+    const RECORD: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+    let mut buf = [0u8; 16 * RECORD];
+    while let Ok(n) = nix::unistd::read(sigchld.as_fd(), &mut buf) {
+        if n < buf.len() {
+            break;
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use gdbstub::common::Pid as GdbPid;
 use gdbstub::target::ext::extended_mode::{
@@ -49,7 +49,7 @@ impl ExtendedMode for GdbTarget {
             log::warn!("attach failed: {e}");
             TargetError::Errno(libc::EPERM as u8)
         })?;
-        self.program = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        self.program = inf.exe().map(Path::to_path_buf);
         self.inferior = Some(inf);
         self.view = None;
         Ok(())

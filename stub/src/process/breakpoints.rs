@@ -18,6 +18,9 @@ pub struct SwBreakpoints {
     wanted: BTreeSet<u64>,
     /// The addresses holding an int3 in the target right now, with the byte it replaced.
     inserted: BTreeMap<u64, u8>,
+    /// The addresses the last sync took an int3 out of. A thread that executed one of them just
+    /// before it was stopped still has the SIGTRAP queued and reports it after the resume.
+    just_removed: BTreeSet<u64>,
 }
 
 impl SwBreakpoints {
@@ -27,6 +30,11 @@ impl SwBreakpoints {
 
     pub fn remove(&mut self, addr: u64) -> bool {
         self.wanted.remove(&addr)
+    }
+
+    /// Whether the last sync took an int3 out of `addr`.
+    pub fn was_just_removed(&self, addr: u64) -> bool {
+        self.just_removed.contains(&addr)
     }
 
     /// Whether an int3 of ours sits at `addr` in the target now.
@@ -45,9 +53,11 @@ impl SwBreakpoints {
             .filter(|a| !self.wanted.contains(a))
             .copied()
             .collect();
+        self.just_removed.clear();
         for addr in stale {
             if let Some(orig) = self.inserted.remove(&addr) {
                 patch.push((addr, orig));
+                self.just_removed.insert(addr);
             }
         }
         let fresh: Vec<u64> = self
@@ -121,6 +131,9 @@ mod tests {
         bps.remove(0x1000);
         assert_eq!(bps.plan_sync(|_| None), vec![(0x1000, 0x55)]);
         assert!(!bps.is_inserted(0x1000));
+        assert!(bps.was_just_removed(0x1000));
+        bps.plan_sync(|_| None);
+        assert!(!bps.was_just_removed(0x1000), "only the last sync counts");
     }
 
     #[test]

@@ -13,9 +13,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use memcache::{LiveMemory, MemError, MemorySource, PageCache};
+use memcache::{LiveMemory, MemError, PageCache};
 use nix::sys::ptrace;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use super::breakpoints::SwBreakpoints;
 use super::debugregs::{DebugRegs, HwError, HwKind};
 use super::launch::{self, StartError, Stdio};
+use super::memory::TargetMemory;
 use super::signals::SignalSet;
 use super::threads::{Action, Thread};
 
@@ -117,11 +118,9 @@ pub struct Inferior {
     pid: Pid,
     origin: Origin,
     threads: BTreeMap<Pid, Thread>,
-    memory: PageCache<LiveMemory>,
-    /// /proc/PID/maps as last read; pages of immutable file mappings survive a resume only while
-    /// it is unchanged.
-    maps_seen: Option<String>,
-    maps_checked_this_stop: bool,
+    memory: TargetMemory,
+    /// The program file, as /proc/PID/exe names it (read at start and after each exec).
+    exe: Option<PathBuf>,
     breakpoints: SwBreakpoints,
     debug_regs: DebugRegs,
     quiet: SignalSet,
@@ -175,17 +174,17 @@ impl Inferior {
         quiet: SignalSet,
         cache_pages: usize,
     ) -> Result<Inferior, ProcessError> {
-        let live = LiveMemory::new(pid.as_raw()).map_err(|source| ProcessError::OpenMemory {
-            pid: pid.as_raw(),
-            source,
-        })?;
+        let memory =
+            TargetMemory::new(pid, cache_pages).map_err(|source| ProcessError::OpenMemory {
+                pid: pid.as_raw(),
+                source,
+            })?;
         Ok(Inferior {
             pid,
             origin,
             threads: BTreeMap::new(),
-            memory: PageCache::new(live, cache_pages),
-            maps_seen: None,
-            maps_checked_this_stop: false,
+            memory,
+            exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok(),
             breakpoints: SwBreakpoints::default(),
             debug_regs: DebugRegs::default(),
             quiet,
@@ -225,20 +224,24 @@ impl Inferior {
             .ok_or(ProcessError::NoSuchThread(tid.as_raw()))
     }
 
+    pub fn exe(&self) -> Option<&Path> {
+        self.exe.as_deref()
+    }
+
     pub fn cache(&self) -> &PageCache<LiveMemory> {
-        &self.memory
+        self.memory.cache()
     }
 
     /// Starts the per-stop cache figures (the debug log carries the last stop's).
     fn begin_stop(&mut self) {
-        let last = self.memory.stats_last_stop();
+        let last = self.memory.cache().stats_last_stop();
         log::debug!(
             "stop figures: {} hits, {} misses, {} pages in {} batches; syscalls {:?}",
             last.hits,
             last.misses,
             last.pages_fetched,
             last.batches,
-            self.memory.source().counters()
+            self.memory.cache().source().counters()
         );
         self.memory.begin_stop();
     }
@@ -247,7 +250,6 @@ impl Inferior {
 
     /// Reads target memory as the program sees it: our int3 bytes never show.
     pub fn read_memory(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        self.refresh_maps_once_per_stop();
         let n = self.memory.read(addr, buf)?;
         self.breakpoints.shadow(addr, &mut buf[..n]);
         Ok(n)
@@ -258,7 +260,6 @@ impl Inferior {
         &mut self,
         requests: &mut [memcache::ReadRequest<'_>],
     ) -> Result<(), MemError> {
-        self.refresh_maps_once_per_stop();
         self.memory.read_batch(requests)?;
         for r in requests.iter_mut() {
             let got = r.got.min(r.buf.len());
@@ -274,7 +275,6 @@ impl Inferior {
 
     /// Fetches what the cache lacks of these `(addr, len)` ranges in one batch.
     pub fn prefetch_memory(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
-        self.refresh_maps_once_per_stop();
         self.memory.prefetch(ranges)
     }
 
@@ -291,33 +291,7 @@ impl Inferior {
     }
 
     fn write_raw(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
-        let n = self.memory.source_mut().write(addr, data)?;
-        self.memory.note_write(addr, &data[..n]);
-        if n < data.len() {
-            return Err(MemError::Unwritable {
-                addr: addr.wrapping_add(n as u64),
-            });
-        }
-        Ok(())
-    }
-
-    /// Pages of immutable file mappings are kept across resumes only while /proc/PID/maps is
-    /// unchanged: it is read once per stop, at the first memory read.
-    fn refresh_maps_once_per_stop(&mut self) {
-        if self.maps_checked_this_stop {
-            return;
-        }
-        self.maps_checked_this_stop = true;
-        let Ok(maps) = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)) else {
-            self.memory.invalidate_all();
-            return;
-        };
-        if self.maps_seen.as_deref() != Some(maps.as_str()) {
-            self.memory.invalidate_all();
-            self.memory
-                .set_immutable_ranges(memcache::immutable_file_ranges(&maps));
-            self.maps_seen = Some(maps);
-        }
+        self.memory.write(addr, data)
     }
 
     // ----- breakpoints -----
@@ -388,8 +362,7 @@ impl Inferior {
             return Err(ProcessError::Exited);
         }
         self.sync_breakpoints()?;
-        self.memory.invalidate_volatile();
-        self.maps_checked_this_stop = false;
+        self.memory.on_resume();
         self.other_breakpoint_hits.clear();
         self.running = true;
         if !self.pending.is_empty() {
@@ -495,7 +468,6 @@ impl Inferior {
         else {
             return;
         };
-        self.refresh_maps_once_per_stop();
         let page = |a: u64| a & !0xfff;
         let ranges = [
             (page(regs.rsp), 0x2000),
@@ -582,8 +554,8 @@ impl Inferior {
                 leader.stopped = true;
                 self.threads.insert(self.pid, leader);
                 self.breakpoints.forget_inserted();
-                self.memory.invalidate_all();
-                self.maps_seen = None;
+                self.memory.forget_all();
+                self.exe = std::fs::read_link(format!("/proc/{}/exe", self.pid)).ok();
                 let _ = tid;
                 Ok(Some(StopEvent::Signal {
                     tid: self.pid,
@@ -595,10 +567,6 @@ impl Inferior {
                 self.mark_stopped(tid);
                 if first && !self.debug_regs.is_empty() {
                     self.debug_regs.write_to(tid).map_err(ptrace_err(tid))?;
-                }
-                if !first && self.collect_pending_breakpoint_trap(tid)? {
-                    // The thread runs on into its SIGTRAP stop, handled there.
-                    return Ok(None);
                 }
                 if stopping {
                     return Ok(None);
@@ -662,6 +630,31 @@ impl Inferior {
         Ok(true)
     }
 
+    /// Blocks until `tid` is in a ptrace-stop again (or gone); other threads' statuses met
+    /// meanwhile are handled as during a stop-all.
+    fn wait_for_thread_stop(&mut self, tid: Pid) -> Result<(), ProcessError> {
+        while self.threads.get(&tid).is_some_and(|t| !t.stopped) && !self.exited {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
+                Ok(status) => {
+                    if let Some(event) = self.on_status(status, true)? {
+                        if !matches!(event, StopEvent::SwBreak { .. }) {
+                            self.pending.push_back(event);
+                        }
+                    }
+                }
+                Err(nix::Error::EINTR) => {}
+                Err(nix::Error::ECHILD) => self.mark_exited(),
+                Err(source) => {
+                    return Err(ProcessError::Ptrace {
+                        tid: tid.as_raw(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn on_thread_gone(&mut self, tid: Pid, leader_event: StopEvent) -> Option<StopEvent> {
         if tid == self.pid {
             self.mark_exited();
@@ -701,6 +694,15 @@ impl Inferior {
                     // or not the client offered swbreak+ (lldb does not).
                     self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
                     return Ok(Some(StopEvent::SwBreak { tid }));
+                }
+                if self.breakpoints.was_just_removed(bp) {
+                    // A late report of a breakpoint the client has removed since: the
+                    // instruction under it has not run yet.
+                    self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
+                    if !stopping {
+                        self.rerun(tid)?;
+                    }
+                    return Ok(None);
                 }
                 if stepping {
                     // x86 reports a step over `syscall` as TRAP_BRKPT.
@@ -776,7 +778,14 @@ impl Inferior {
             self.stop_all()?;
             self.running = false;
         }
-        // Breakpoint hits met while stopping were rewound; they simply do not happen.
+        // Breakpoint hits met while stopping were rewound; they simply do not happen. A hit
+        // still queued behind an interrupt stop is taken now, while the int3 is there to see.
+        let tids: Vec<Pid> = self.threads.keys().copied().collect();
+        for tid in tids {
+            if self.collect_pending_breakpoint_trap(tid)? {
+                self.wait_for_thread_stop(tid)?;
+            }
+        }
         for (addr, byte) in self.breakpoints.plan_remove_all() {
             self.write_raw(addr, &[byte])?;
         }

@@ -5,6 +5,7 @@ pub mod breakpoints;
 pub mod debugregs;
 pub mod inferior;
 pub mod launch;
+mod memory;
 pub mod regs;
 pub mod signals;
 pub mod svr4;
