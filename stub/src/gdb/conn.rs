@@ -85,9 +85,10 @@ impl BufferedConn {
     }
 
     /// Ensures a byte is buffered if one can be had without blocking; does not consume it.
-    /// Takes the next byte after the caller's own poll found the fd readable: from the buffer,
-    /// or by one read, with no second poll. `None` means the peer closed the connection.
-    pub fn read_polled(&mut self) -> io::Result<Option<u8>> {
+    /// Takes the next byte: from the buffer, or by one read, which blocks until the client sends
+    /// something (call it after a poll to be sure it does not). `None` means the peer closed the
+    /// connection.
+    pub fn read_byte(&mut self) -> io::Result<Option<u8>> {
         if !self.has_buffered_input() && self.refill()? == 0 {
             return Ok(None);
         }
@@ -358,7 +359,7 @@ mod tests {
             "one read(2) buffered the whole packet"
         );
         assert_eq!(conn.read().unwrap(), b'$');
-        assert_eq!(conn.read_polled().unwrap(), Some(b'g'));
+        assert_eq!(conn.read_byte().unwrap(), Some(b'g'));
         assert_eq!(conn.read().unwrap(), b'#');
         assert_eq!(conn.read().unwrap(), b'6');
         assert_eq!(conn.read().unwrap(), b'7');
@@ -374,7 +375,7 @@ mod tests {
         drop(writer.join().unwrap());
 
         // EOF: distinguishable from "nothing yet" in every API.
-        assert_eq!(conn.read_polled().unwrap(), None);
+        assert_eq!(conn.read_byte().unwrap(), None);
         assert_eq!(
             conn.peek().unwrap_err().kind(),
             io::ErrorKind::UnexpectedEof

@@ -65,11 +65,8 @@ pub fn run_session(
     loop {
         sm = match sm {
             GdbStubStateMachine::Idle(mut g) => {
-                let conn = g.borrow_conn();
-                if !conn.has_buffered_input() {
-                    wait_for(conn.as_fd(), None)?;
-                }
-                let Some(byte) = conn.read_polled()? else {
+                // Stopped: only the client can say anything, so a blocking read (no poll) waits.
+                let Some(byte) = g.borrow_conn().read_byte()? else {
                     return Ok(SessionEnd::ClientGone);
                 };
                 match tap.push(byte) {
@@ -149,9 +146,9 @@ pub fn run_session(
                 } else {
                     let conn = g.borrow_conn();
                     let input =
-                        conn.has_buffered_input() || wait_for(conn.as_fd(), Some(sigchld.as_fd()))?;
+                        conn.has_buffered_input() || wait_for(conn.as_fd(), sigchld.as_fd())?;
                     if input {
-                        match g.borrow_conn().read_polled()? {
+                        match g.borrow_conn().read_byte()? {
                             Some(b) => g.incoming_data(target, b).map_err(protocol)?,
                             None => return Ok(SessionEnd::ClientGone),
                         }
@@ -269,13 +266,13 @@ fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {
     Ok(())
 }
 
-/// Blocks until the connection is readable (true) or, when given, SIGCHLD arrived (false).
-fn wait_for(conn: BorrowedFd<'_>, sigchld: Option<BorrowedFd<'_>>) -> Result<bool, SessionError> {
+/// Blocks until the connection is readable (true) or SIGCHLD arrived (false).
+fn wait_for(conn: BorrowedFd<'_>, sigchld: BorrowedFd<'_>) -> Result<bool, SessionError> {
     loop {
-        let mut fds = vec![PollFd::new(conn, PollFlags::POLLIN)];
-        if let Some(fd) = sigchld {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        }
+        let mut fds = [
+            PollFd::new(conn, PollFlags::POLLIN),
+            PollFd::new(sigchld, PollFlags::POLLIN),
+        ];
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::Error::EINTR) => continue,
@@ -285,7 +282,7 @@ fn wait_for(conn: BorrowedFd<'_>, sigchld: Option<BorrowedFd<'_>>) -> Result<boo
         if ready(&fds[0]) {
             return Ok(true);
         }
-        if fds.get(1).is_some_and(ready) {
+        if ready(&fds[1]) {
             return Ok(false);
         }
     }

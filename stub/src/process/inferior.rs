@@ -459,8 +459,8 @@ impl Inferior {
         Ok(event)
     }
 
-    /// Fetches, in one batch, the pages the client reads at every stop: the stack near rsp and
-    /// rbp of the reporting thread and the code at its pc. Failures are left to the real reads.
+    /// Plans the pages the client reads at almost every stop (the stack near rsp and rbp of the
+    /// reporting thread, and the code at its pc) to come in one batch with the first read.
     fn prefetch_stop_pages(&mut self, tid: Pid) {
         let Ok(regs) = self
             .thread(tid)
@@ -469,14 +469,11 @@ impl Inferior {
             return;
         };
         let page = |a: u64| a & !0xfff;
-        let ranges = [
+        self.memory.prefetch_with_first_read(vec![
             (page(regs.rsp), 0x2000),
             (page(regs.rbp), 0x1000),
             (page(regs.rip.saturating_sub(64)), 0x1000),
-        ];
-        if let Err(e) = self.memory.prefetch(&ranges) {
-            log::debug!("stop prefetch: {e}");
-        }
+        ]);
     }
 
     /// Stops every running thread and waits until each is in a ptrace-stop (bounded by the

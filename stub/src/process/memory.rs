@@ -75,6 +75,9 @@ pub struct TargetMemory {
     cache: PageCache<LiveMemory>,
     maps: Option<Maps>,
     checked_this_stop: bool,
+    /// Ranges to fetch with the first read of this stop (none is made when the client reads
+    /// nothing, as when gdb steps over a breakpoint).
+    stop_prefetch: Vec<(u64, u64)>,
 }
 
 impl TargetMemory {
@@ -85,6 +88,7 @@ impl TargetMemory {
             cache: PageCache::new(live, cache_pages),
             maps: None,
             checked_this_stop: false,
+            stop_prefetch: Vec::new(),
         })
     }
 
@@ -101,6 +105,26 @@ impl TargetMemory {
     pub fn on_resume(&mut self) {
         self.cache.invalidate_volatile();
         self.checked_this_stop = false;
+        self.stop_prefetch.clear();
+    }
+
+    /// Fetches `ranges` together with the first read of this stop, in the same batch.
+    pub fn prefetch_with_first_read(&mut self, ranges: Vec<(u64, u64)>) {
+        self.stop_prefetch = ranges;
+    }
+
+    /// Runs before every access: the maps are checked, and the first access of a stop takes
+    /// the planned ranges along with what it `wants`.
+    fn before_access(&mut self, wants: &[(u64, u64)]) {
+        self.refresh_maps();
+        if self.stop_prefetch.is_empty() {
+            return;
+        }
+        let mut ranges = std::mem::take(&mut self.stop_prefetch);
+        ranges.extend_from_slice(wants);
+        if let Err(e) = self.prefetch(&ranges) {
+            log::debug!("stop prefetch: {e}");
+        }
     }
 
     /// The program was replaced (exec): nothing cached holds.
@@ -148,6 +172,7 @@ impl TargetMemory {
         if n == 0 && !buf.is_empty() {
             return Err(MemError::Unreadable { addr });
         }
+        self.before_access(&[(addr, n as u64)]);
         self.cache.read(addr, &mut buf[..n])
     }
 
@@ -156,6 +181,12 @@ impl TargetMemory {
             .iter()
             .map(|r| self.mapped_len(r.addr, r.buf.len()))
             .collect();
+        let wants: Vec<(u64, u64)> = requests
+            .iter()
+            .zip(&lens)
+            .map(|(r, &n)| (r.addr, n as u64))
+            .collect();
+        self.before_access(&wants);
         let mut mapped: Vec<ReadRequest<'_>> = requests
             .iter_mut()
             .zip(&lens)
