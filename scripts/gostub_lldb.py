@@ -38,7 +38,7 @@ def gtraceback(debugger, command, result, internal_dict):
 
 
 def gthreads(debugger, command, result, internal_dict):
-    """gthreads [goroutines|os]: show or set what lldb sees as threads"""
+    """gthreads [goroutines|os]: show or set what lldb sees as threads (lldb shows a new view from the next stop on)"""
     _monitor(debugger, ("threads " + command).strip(), result)
 
 

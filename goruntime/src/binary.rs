@@ -69,6 +69,7 @@ impl Image {
 }
 
 impl ImageBytes for Image {
+    /// Up to `len` bytes at a virtual address, from the file image (fewer at a section's end).
     fn bytes_at(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let s = self.section_for(addr)?;
         let off = s.file_off? + (addr - s.addr);

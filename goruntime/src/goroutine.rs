@@ -208,7 +208,11 @@ pub fn list_goroutines_with<M: MemorySource>(
     let raw = read_structs(mem, &ptrs, l.g_size as usize)?;
     // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
     let m_span = m_read_size(&l);
-    let mut ms: Vec<u64> = raw.iter().filter_map(|b| le_u64(b, l.g_m)).filter(|&m| m != 0).collect();
+    let mut ms: Vec<u64> = raw
+        .iter()
+        .filter_map(|b| le_u64(b, l.g_m))
+        .filter(|&m| m != 0)
+        .collect();
     ms.sort_unstable();
     ms.dedup();
     let m_ranges: Vec<(u64, u64)> = ms.iter().map(|&m| (m, m_span)).collect();
@@ -291,7 +295,11 @@ struct MInfo {
 
 /// How much of an m `read_m` reads: up to the end of the last field it needs.
 fn m_read_size(l: &Layout) -> u64 {
-    [l.m_procid, l.m_curg, l.m_g0, l.m_gsignal, l.m_id].into_iter().max().unwrap_or(0) + 8
+    [l.m_procid, l.m_curg, l.m_g0, l.m_gsignal, l.m_id]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+        + 8
 }
 
 fn read_m<M: MemorySource>(mem: &mut M, l: &Layout, m: u64) -> Option<MInfo> {

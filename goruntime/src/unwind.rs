@@ -10,8 +10,9 @@
 //! the new child on an empty stack, so the walk ends there.
 
 use crate::binary::GoBinary;
-use crate::pclntab::{FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
+use crate::pclntab::{ImageBytes, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
 use crate::Frame;
+use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use memcache::{MemoryExt, MemorySource};
 
 /// Physical frame cap.
@@ -185,4 +186,28 @@ fn push_frames(
             func_id: lf.func_id,
         });
     }
+}
+
+/// The address of the call instruction whose return address is `ret`, decoded from the binary's
+/// own text (memory may hold a debugger's int3 bytes). A debugger showing an outer frame as the
+/// innermost one should point at the call, as the runtime's traceback does (it symbolizes
+/// `ret - 1`); the stack is the same at the call as after it returns.
+pub fn call_site(bin: &GoBinary, ret: u64) -> Option<u64> {
+    // x86 calls are 2 (`call reg`) to 7 bytes long; the common `call rel32` first.
+    for len in [5u64, 2, 3, 6, 7, 4] {
+        let start = ret.checked_sub(len)?;
+        let Some(code) = bin
+            .image()
+            .bytes_at(start, len as usize)
+            .filter(|c| c.len() as u64 == len)
+        else {
+            continue;
+        };
+        let mut decoder = Decoder::with_ip(64, code, start, DecoderOptions::NONE);
+        let ins = decoder.decode();
+        if !ins.is_invalid() && ins.len() as u64 == len && ins.mnemonic() == Mnemonic::Call {
+            return Some(start);
+        }
+    }
+    None
 }

@@ -204,6 +204,7 @@ impl ListFilter {
         Ok(f)
     }
 
+    /// `-s`, `-w` and `-f` match substrings (like grep); `-l` matches a label exactly.
     fn matches(&self, g: &Goroutine) -> bool {
         let state = g
             .wait_reason
@@ -267,7 +268,8 @@ pub fn list_text(
             let _ = writeln!(out, "{count} @ {key}");
         }
     } else {
-        for g in shown.iter().take(filter.limit.unwrap_or(usize::MAX)) {
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        for g in shown.iter().take(limit) {
             let _ = writeln!(
                 out,
                 "{} {}",
@@ -275,6 +277,10 @@ pub fn list_text(
                 top_frame(bin, g, policy)
             );
         }
+    }
+    if filter.group.is_none() && shown.len() > filter.limit.unwrap_or(usize::MAX) {
+        let more = shown.len() - filter.limit.unwrap_or(0);
+        let _ = writeln!(out, "... {more} more not listed (-n)");
     }
     let _ = write!(
         out,
@@ -331,13 +337,22 @@ pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String 
 }
 
 /// Where a parked goroutine's client registers point: its first shown frame. The innermost frame
-/// uses the saved scheduling registers; an outer frame's rbp is its frame pointer (CFA - 16, as
-/// Go's amd64 prologue pushes rbp right below the return address).
+/// uses the saved scheduling registers. An outer frame points at its call instruction, not the
+/// return address, so the client shows the line (and inlined function) the runtime shows; its
+/// rbp is its frame pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return
+/// address).
 fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64, u64) {
     let visible = goruntime::visible_frames(bin, g, policy);
     match (visible.first(), g.frames.first()) {
         (Some(f), Some(innermost)) if !(f.pc == innermost.pc && f.sp == innermost.sp) => {
-            (f.pc, f.sp, f.fp.saturating_sub(16))
+            // The call instruction, unless a hidden runtime function inlined there would then
+            // show as the innermost frame; the return address lies in the shown function.
+            let pc = goruntime::unwind::call_site(bin, f.pc)
+                .filter(|&call| {
+                    goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| func == f.function)
+                })
+                .unwrap_or(f.pc);
+            (pc, f.sp, f.fp.saturating_sub(16))
         }
         _ => (g.pc, g.sp, g.bp),
     }

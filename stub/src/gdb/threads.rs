@@ -118,13 +118,26 @@ impl GdbTarget {
         }
     }
 
-    pub fn thread_label(&mut self, tid: Tid) -> Option<String> {
+    /// The text shown beside a thread. Never empty: gdb stops asking for the whole session after
+    /// one empty `qThreadExtraInfo` reply.
+    pub fn thread_label(&mut self, tid: Tid) -> String {
         let id = ThreadRef::from_tid(tid);
-        if let Some(table) = self.table() {
-            return table.find(id).map(|t| t.label.clone());
+        if let Some(label) = self
+            .table()
+            .and_then(|t| t.find(id))
+            .map(|t| t.label.clone())
+        {
+            return label;
         }
-        // In the os view the label still names the goroutine a thread runs.
-        let ThreadRef::Os(pid) = id else { return None };
+        let ThreadRef::Os(pid) = id else {
+            return format!("goroutine {}", tid.get());
+        };
+        // In the os view the label names the goroutine a thread runs, else the thread's name.
+        self.goroutine_on(pid)
+            .unwrap_or_else(|| thread_name(self.pid(), pid))
+    }
+
+    fn goroutine_on(&mut self, pid: Pid) -> Option<String> {
         let inf = self.inferior.as_mut()?;
         let policy = self.go.policy;
         let (bin, list) = self.go.goroutines(inf).ok()?;
@@ -146,5 +159,15 @@ impl GdbTarget {
                 .is_some_and(|t| t.find(ThreadRef::from_tid(tid)).is_some()),
             ThreadRef::Os(pid) => self.inferior.as_ref().is_some_and(|i| i.has_thread(pid)),
         }
+    }
+}
+
+/// The kernel's name of a thread (`/proc/PID/task/TID/comm`), as gdbserver names threads.
+fn thread_name(pid: Option<Pid>, tid: Pid) -> String {
+    let name =
+        pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok());
+    match name {
+        Some(name) if !name.trim().is_empty() => name.trim().to_string(),
+        _ => format!("thread {tid}"),
     }
 }
