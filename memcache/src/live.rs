@@ -11,7 +11,7 @@ use std::io;
 use crate::counters::SyscallCounters;
 use crate::proc_mem::ProcMem;
 use crate::vm_readv::VmReadv;
-use crate::{MemError, MemorySource, ReadRequest};
+use crate::{source::read_through_batch, MemError, MemorySource, ReadRequest};
 
 /// Memory of a live process.
 #[derive(Debug)]
@@ -43,12 +43,7 @@ impl LiveMemory {
 
 impl MemorySource for LiveMemory {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        let mut reqs = [ReadRequest::new(addr, buf)];
-        self.read_batch(&mut reqs)?;
-        match reqs[0].got {
-            0 if !reqs[0].buf.is_empty() => Err(MemError::Unreadable { addr }),
-            n => Ok(n),
-        }
+        read_through_batch(self, addr, buf)
     }
 
     fn read_batch(&mut self, requests: &mut [ReadRequest<'_>]) -> Result<(), MemError> {

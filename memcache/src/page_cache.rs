@@ -23,7 +23,7 @@ use lru::LruCache;
 
 use crate::addr::{last_byte, offset_in_page, page_addr, page_of, PageSpan, PAGE_SIZE};
 use crate::batch::page_runs;
-use crate::{MemError, MemorySource, ReadRequest};
+use crate::{source::read_through_batch, MemError, MemorySource, ReadRequest};
 
 /// Default bound of the cache: 16384 pages, 64 MiB of target memory.
 pub const DEFAULT_MAX_PAGES: usize = 16384;
@@ -316,12 +316,7 @@ impl<S: MemorySource> MemorySource for PageCache<S> {
 
     /// Reads at most [`MAX_READ_LEN`] bytes.
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        let mut reqs = [ReadRequest::new(addr, buf)];
-        self.read_batch(&mut reqs)?;
-        match reqs[0].got {
-            0 if !reqs[0].buf.is_empty() => Err(MemError::Unreadable { addr }),
-            n => Ok(n),
-        }
+        read_through_batch(self, addr, buf)
     }
 
     /// Serves all requests with one source batch for all their missing pages (plus one more per

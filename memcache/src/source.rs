@@ -74,6 +74,21 @@ impl<T: MemorySource + ?Sized> MemorySource for &mut T {
     }
 }
 
+/// `MemorySource::read` for a source whose real work is `read_batch`: one request, and
+/// `Unreadable` when not even its first byte could be read.
+pub fn read_through_batch<S: MemorySource + ?Sized>(
+    source: &mut S,
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<usize, MemError> {
+    let mut reqs = [ReadRequest::new(addr, buf)];
+    source.read_batch(&mut reqs)?;
+    match reqs[0].got {
+        0 if !reqs[0].buf.is_empty() => Err(MemError::Unreadable { addr }),
+        n => Ok(n),
+    }
+}
+
 /// Convenience reads on any source.
 pub trait MemoryExt: MemorySource {
     /// Reads exactly `buf.len()` bytes or fails with the first unreadable address.

@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 use crate::addr::{last_byte, offset_in_page, PAGE_SIZE};
 use crate::batch::next_group;
 use crate::counters::SyscallCounters;
-use crate::{MemError, MemorySource, ReadRequest};
+use crate::{source::read_through_batch, MemError, MemorySource, ReadRequest};
 
 /// Reads a process's memory with `process_vm_readv`.
 #[derive(Debug)]
@@ -105,12 +105,7 @@ impl VmReadv {
 
 impl MemorySource for VmReadv {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        let mut reqs = [ReadRequest::new(addr, buf)];
-        self.read_batch(&mut reqs)?;
-        match reqs[0].got {
-            0 if !reqs[0].buf.is_empty() => Err(MemError::Unreadable { addr }),
-            n => Ok(n),
-        }
+        read_through_batch(self, addr, buf)
     }
 
     /// Every request gets its readable prefix; a request whose range wraps fails the whole batch

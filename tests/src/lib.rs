@@ -1237,7 +1237,7 @@ pub fn decode_rle(data: &[u8]) -> Vec<u8> {
         if data[i] == b'*' && i + 1 < data.len() && !out.is_empty() {
             let n = data[i + 1] as usize - 29;
             let last = *out.last().unwrap();
-            out.extend(std::iter::repeat(last).take(n));
+            out.extend(std::iter::repeat_n(last, n));
             i += 2;
         } else {
             out.push(data[i]);

@@ -868,6 +868,7 @@ fn lldb_states_session(version: &str) -> (Run, Vec<GoBlock>) {
 #[test]
 fn lldb_thread_list_tids_bt_and_monitor_goroutines_match_runtime_dump() {
     gostub_only!();
+    let tid_re = Regex::new(r"thread #\d+: tid = (\d+)").unwrap();
     for version in [GO_OLDEST, GO_NEWEST] {
         let (run, dump) = lldb_states_session(version);
         let ctx = run.all();
@@ -879,8 +880,7 @@ fn lldb_thread_list_tids_bt_and_monitor_goroutines_match_runtime_dump() {
             r"\d+ goroutines shown of \d+ \(traceback all\)",
         ]);
         // thread list: the dump's goroutines, as 2^30 + goid tids.
-        let tids: BTreeSet<u64> = Regex::new(r"thread #\d+: tid = (\d+)")
-            .unwrap()
+        let tids: BTreeSet<u64> = tid_re
             .captures_iter(&ctx)
             .map(|c| c[1].parse::<u64>().unwrap())
             .filter(|&t| t >= GOROUTINE_TID_BASE)

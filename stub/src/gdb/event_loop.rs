@@ -237,28 +237,6 @@ fn expedited_registers(
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::selected_thread;
-
-    #[test]
-    fn thread_selection_is_parsed_in_both_forms() {
-        assert_eq!(
-            selected_thread(b"$Hg1a2b#00").map(|t| t.get()),
-            Some(0x1a2b)
-        );
-        assert_eq!(
-            selected_thread(b"$Hcp10.7ffffff#00").map(|t| t.get()),
-            Some(0x7ffffff)
-        );
-        assert_eq!(selected_thread(b"$Hg-1#00"), None);
-        assert_eq!(selected_thread(b"$Hg0#00"), None);
-        assert_eq!(selected_thread(b"$Hgp10.-1#00"), None);
-        assert_eq!(selected_thread(b"$m10,4#00"), None);
-        assert_eq!(selected_thread(b"$Hgzz#00"), None);
-    }
-}
-
 fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {
     use gdbstub::conn::Connection;
     conn.write_all(bytes)?;
@@ -297,5 +275,27 @@ fn drain(sigchld: &SignalFd) {
         if n < buf.len() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selected_thread;
+
+    #[test]
+    fn thread_selection_is_parsed_in_both_forms() {
+        assert_eq!(
+            selected_thread(b"$Hg1a2b#00").map(|t| t.get()),
+            Some(0x1a2b)
+        );
+        assert_eq!(
+            selected_thread(b"$Hcp10.7ffffff#00").map(|t| t.get()),
+            Some(0x7ffffff)
+        );
+        assert_eq!(selected_thread(b"$Hg-1#00"), None);
+        assert_eq!(selected_thread(b"$Hg0#00"), None);
+        assert_eq!(selected_thread(b"$Hgp10.-1#00"), None);
+        assert_eq!(selected_thread(b"$m10,4#00"), None);
+        assert_eq!(selected_thread(b"$Hgzz#00"), None);
     }
 }
