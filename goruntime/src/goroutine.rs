@@ -263,24 +263,44 @@ pub fn list_goroutines_with<M: MemorySource>(
         out.push(g);
     }
     if opts.unwind {
-        // Stacks are read frame by frame; fetch the top of every parked stack of a chunk in one
-        // batch first (a chunk's pages stay well inside the cache bound).
-        for chunk in out.chunks_mut(UNWIND_PREFETCH_CHUNK) {
-            let tops: Vec<(u64, u64)> = chunk
-                .iter()
-                .filter(|g| g.error.is_none() && g.sp != 0 && g.stack_hi > g.sp)
-                .map(|g| (g.sp, (g.stack_hi - g.sp).min(UNWIND_PREFETCH_BYTES)))
-                .collect();
-            if let Err(e) = mem.prefetch(&tops) {
-                log::debug!("stack prefetch: {e}");
-            }
-            for g in chunk.iter_mut().filter(|g| g.error.is_none()) {
-                start_and_unwind(bin, mem, &l, g, threads, &mut m_cache);
-            }
-        }
+        let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
+        unwind_goroutines(bin, mem, &mut all, threads);
     }
     out.sort_by_key(|g| (g.goid, g.g_addr));
     Ok(out)
+}
+
+/// Unwinds the stacks of goroutines listed without unwinding (`ListOptions::unwind` false).
+/// The top of every parked stack of a chunk is fetched in one batch first (stacks are read frame
+/// by frame; a chunk's pages stay well inside a cache's bound). Goroutines already unwound or
+/// in error are left as they are.
+pub fn unwind_goroutines<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    gs: &mut [&mut Goroutine],
+    threads: &[ThreadState],
+) {
+    let l = bin.layout().clone();
+    let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
+    for chunk in gs.chunks_mut(UNWIND_PREFETCH_CHUNK) {
+        let todo = |g: &Goroutine| g.error.is_none() && g.frames.is_empty();
+        let tops: Vec<(u64, u64)> = chunk
+            .iter()
+            .filter(|g| todo(g) && g.sp != 0 && g.stack_hi > g.sp)
+            .map(|g| (g.sp, (g.stack_hi - g.sp).min(UNWIND_PREFETCH_BYTES)))
+            .collect();
+        if let Err(e) = mem.prefetch(&tops) {
+            log::debug!("stack prefetch: {e}");
+        }
+        for g in chunk.iter_mut().filter(|g| todo(g)) {
+            if g.m_addr != 0 {
+                m_cache
+                    .entry(g.m_addr)
+                    .or_insert_with(|| read_m(mem, &l, g.m_addr));
+            }
+            start_and_unwind(bin, mem, &l, g, threads, &mut m_cache);
+        }
+    }
 }
 
 /// Fields of `runtime.m` the walk needs.

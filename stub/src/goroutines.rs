@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use goruntime::{GoBinary, GoError, Goroutine, Policy, ThreadState};
+use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ThreadState};
 use memcache::{MemError, MemorySource, ReadRequest};
 use nix::unistd::Pid;
 
@@ -68,27 +68,55 @@ impl GoState {
         }
     }
 
-    /// The goroutines of the stopped process, computed at most once per stop.
-    pub fn goroutines(&mut self, inf: &mut Inferior) -> Result<(&GoBinary, &[Goroutine]), String> {
-        let exe =
-            std::fs::read_link(format!("/proc/{}/exe", inf.pid())).map_err(|e| e.to_string())?;
+    /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
+    /// threads' registers the unwinding needs.
+    fn decoded(
+        &mut self,
+        inf: &mut Inferior,
+    ) -> Result<(&GoBinary, &mut Vec<Goroutine>, Vec<ThreadState>), String> {
+        let exe = inf
+            .exe()
+            .ok_or("the program file is unknown")?
+            .to_path_buf();
         let stop = inf.stop_id();
         self.binary(&exe)?;
         let Some((_, Ok(bin))) = &self.binary else {
             unreachable!("loaded above")
         };
+        let threads = thread_states(inf);
         if self.list.as_ref().is_none_or(|(s, _)| *s != stop) {
-            let threads = thread_states(inf);
             // Running goroutines are unwound from their threads' stacks: fetch those in one batch.
             let tops: Vec<(u64, u64)> = threads.iter().map(|t| (t.rsp, STACK_TOP_BYTES)).collect();
             if let Err(e) = inf.prefetch_memory(&tops) {
                 log::debug!("thread stack prefetch: {e}");
             }
-            let list = goruntime::list_goroutines(bin, inf, &threads).map_err(|e| e.to_string())?;
+            let opts = ListOptions {
+                unwind: false,
+                ..ListOptions::default()
+            };
+            let list = goruntime::list_goroutines_with(bin, inf, &threads, &opts)
+                .map_err(|e| e.to_string())?;
             self.list = Some((stop, list));
         }
-        let list = &self.list.as_ref().expect("filled above").1;
+        let list = &mut self.list.as_mut().expect("filled above").1;
+        Ok((bin, list, threads))
+    }
+
+    /// Every goroutine of this stop, unwound (computed at most once per stop).
+    pub fn goroutines(&mut self, inf: &mut Inferior) -> Result<(&GoBinary, &[Goroutine]), String> {
+        let (bin, list, threads) = self.decoded(inf)?;
+        let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
+        goruntime::unwind_goroutines(bin, inf, &mut all, &threads);
         Ok((bin, list))
+    }
+
+    /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
+    pub fn goroutine_thread(&mut self, inf: &mut Inferior, goid: u64) -> Option<Option<Pid>> {
+        let (_, list, _) = self.decoded(inf).ok()?;
+        let g = list
+            .iter()
+            .find(|g| g.goid == goid && !g.status.is_dead())?;
+        Some(g.thread.map(Pid::from_raw))
     }
 
     /// Whether the process runs a Go program (its binary loads).
@@ -96,7 +124,8 @@ impl GoState {
         inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
     }
 
-    /// The `goroutines` view of the current stop, built at most once per stop.
+    /// The `goroutines` view of the current stop, built at most once per stop. Only the
+    /// goroutines the cap lets through are unwound.
     pub fn thread_table(
         &mut self,
         inf: &mut Inferior,
@@ -110,12 +139,22 @@ impl GoState {
             .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
         if !fresh {
             let os_threads: Vec<Pid> = inf.thread_ids().collect();
-            let (bin, list) = self.goroutines(inf)?;
-            let table = build_thread_table(bin, list, &os_threads, policy, max_threads);
-            if table.hidden > 0 {
+            let (bin, list, threads) = self.decoded(inf)?;
+            let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
+            let hidden = chosen.len().saturating_sub(max_threads);
+            chosen.truncate(max_threads);
+            chosen.sort_unstable();
+            let mut to_unwind: Vec<&mut Goroutine> = list
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| chosen.binary_search(i).is_ok())
+                .map(|(_, g)| g)
+                .collect();
+            goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
+            let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
+            if hidden > 0 {
                 log::info!(
-                    "{} goroutines not shown as threads (--max-threads {max_threads})",
-                    table.hidden
+                    "{hidden} goroutines not shown as threads (--max-threads {max_threads})"
                 );
             }
             self.table = Some((stop, policy, max_threads, table));
@@ -358,29 +397,44 @@ fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64,
     }
 }
 
-pub fn build_thread_table(
+/// Indices into `list` of the goroutines the policy shows as threads, in the order they are
+/// shown: running ones first, then by goid.
+fn shown_as_threads(
     bin: &GoBinary,
     list: &[Goroutine],
     os_threads: &[Pid],
     policy: Policy,
-    max_threads: usize,
-) -> ThreadTable {
-    let live = |g: &Goroutine| {
-        g.thread
-            .map(Pid::from_raw)
-            .filter(|t| os_threads.contains(t))
-    };
-    let mut shown: Vec<&Goroutine> = list
-        .iter()
-        .filter(|g| goruntime::is_shown(bin, g, policy))
+) -> Vec<usize> {
+    let mut shown: Vec<usize> = (0..list.len())
+        .filter(|&i| goruntime::is_shown(bin, &list[i], policy))
         .collect();
-    shown.sort_by_key(|g| (live(g).is_none(), g.goid));
-    let hidden = shown.len().saturating_sub(max_threads);
-    shown.truncate(max_threads);
-    let mut threads: Vec<ViewThread> = shown
+    shown.sort_by_key(|&i| (live_thread(&list[i], os_threads).is_none(), list[i].goid));
+    shown
+}
+
+/// The OS thread running `g`, if it is one of ours.
+fn live_thread(g: &Goroutine, os_threads: &[Pid]) -> Option<Pid> {
+    g.thread
+        .map(Pid::from_raw)
+        .filter(|t| os_threads.contains(t))
+}
+
+/// The table for the goroutines at `chosen` (indices into `list`, unwound), then every OS
+/// thread that runs none of them.
+fn build_thread_table(
+    bin: &GoBinary,
+    list: &[Goroutine],
+    chosen: &[usize],
+    os_threads: &[Pid],
+    policy: Policy,
+    hidden: usize,
+) -> ThreadTable {
+    let mut order: Vec<&Goroutine> = chosen.iter().map(|&i| &list[i]).collect();
+    order.sort_by_key(|g| (live_thread(g, os_threads).is_none(), g.goid));
+    let mut threads: Vec<ViewThread> = order
         .iter()
         .map(|g| {
-            let os_tid = live(g);
+            let os_tid = live_thread(g, os_threads);
             ViewThread {
                 id: ThreadRef::Goroutine(g.goid),
                 os_tid,

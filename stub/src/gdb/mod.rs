@@ -19,6 +19,7 @@ mod thread_extra_info;
 mod threads;
 mod xfer;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use gdbstub::common::Tid;
@@ -62,6 +63,8 @@ pub struct GdbTarget {
     view: Option<threads::View>,
     /// The client asked an lldb-only question (qHostInfo).
     pub client_is_lldb: bool,
+    /// The client thread ids of the OS threads the last resume named (`vCont;s:ID`).
+    resumed_as: HashMap<Pid, Tid>,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
     pub last_stop: Option<(Tid, u8, StopKind)>,
 }
@@ -77,6 +80,7 @@ impl GdbTarget {
             view: None,
             client_is_lldb: false,
             last_stop: None,
+            resumed_as: HashMap::new(),
         }
     }
 

@@ -24,7 +24,9 @@ impl GdbTarget {
             .os_tid(tid)
             .inspect_err(|e| log::warn!("resume refused: {e}"))?;
         let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        inf.set_action(pid, action)
+        inf.set_action(pid, action)?;
+        self.resumed_as.insert(pid, tid);
+        Ok(())
     }
 }
 
@@ -37,6 +39,7 @@ impl MultiThreadResume for GdbTarget {
     }
 
     fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
+        self.resumed_as.clear();
         if let Some(inf) = self.inferior.as_mut() {
             inf.clear_actions();
         }

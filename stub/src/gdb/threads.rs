@@ -76,7 +76,12 @@ impl GdbTarget {
     }
 
     /// The client thread standing for OS thread `tid` (the one reported in a stop reply).
+    /// A thread the client resumed by name stops under that name, even if the view changed in
+    /// between (`monitor threads` while the client still held the old list).
     pub fn client_tid(&mut self, tid: Pid) -> Tid {
+        if let Some(&named) = self.resumed_as.get(&tid) {
+            return named;
+        }
         let id = self
             .table()
             .map_or(ThreadRef::Os(tid), |t| t.thread_of_os(tid));
@@ -85,19 +90,25 @@ impl GdbTarget {
             .unwrap_or(Tid::MIN)
     }
 
-    /// The OS thread that runs client thread `tid`; a parked goroutine has none.
+    /// The OS thread that runs client thread `tid`; a parked goroutine has none. A goroutine id
+    /// from the other view (a client that has not refreshed its thread list since `monitor
+    /// threads`) still names its goroutine.
     pub fn os_tid(&mut self, tid: Tid) -> Result<Pid, ProcessError> {
-        match ThreadRef::from_tid(tid) {
-            ThreadRef::Os(pid) => Ok(pid),
-            ThreadRef::Goroutine(goid) => {
-                let thread = self
-                    .table()
-                    .and_then(|t| t.find(ThreadRef::Goroutine(goid)).cloned());
-                match thread {
-                    Some(t) => t.os_tid.ok_or(ProcessError::GoroutineParked { goid }),
-                    None => Err(ProcessError::NoSuchThread(tid.get() as i32)),
-                }
-            }
+        let goid = match ThreadRef::from_tid(tid) {
+            ThreadRef::Os(pid) => return Ok(pid),
+            ThreadRef::Goroutine(goid) => goid,
+        };
+        if let Some(t) = self
+            .table()
+            .and_then(|t| t.find(ThreadRef::Goroutine(goid)))
+        {
+            return t.os_tid.ok_or(ProcessError::GoroutineParked { goid });
+        }
+        let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
+        match self.go.goroutine_thread(inf, goid) {
+            Some(Some(pid)) => Ok(pid),
+            Some(None) => Err(ProcessError::GoroutineParked { goid }),
+            None => Err(ProcessError::NoSuchThread(tid.get() as i32)),
         }
     }
 
