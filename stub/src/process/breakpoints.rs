@@ -81,6 +81,11 @@ impl SwBreakpoints {
         std::mem::take(&mut self.inserted).into_iter().collect()
     }
 
+    /// Every inserted breakpoint with the byte it replaced.
+    pub fn inserted_originals(&self) -> Vec<(u64, u8)> {
+        self.inserted.iter().map(|(&a, &b)| (a, b)).collect()
+    }
+
     /// Replaces our int3 bytes inside `buf` (read from `addr`) with the original bytes.
     pub fn shadow(&self, addr: u64, buf: &mut [u8]) {
         let end = addr.saturating_add(buf.len() as u64);

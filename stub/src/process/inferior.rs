@@ -81,6 +81,17 @@ pub enum ProcessError {
     GoroutineParked { goid: u64 },
 }
 
+/// Whether thread `tid` belongs to process `pid` (a new thread whose clone event is still to
+/// come) rather than to a forked child.
+fn same_process(pid: Pid, tid: Pid) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .is_none_or(|tgid| tgid == pid.as_raw())
+}
+
 /// Whether SIGTRAP is queued for thread `tid` (`SigPnd` in its /proc status).
 fn sigtrap_pending(tid: Pid) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
@@ -128,6 +139,8 @@ pub struct Inferior {
     scheduler_locked: bool,
     interrupt_requested: bool,
     stop_id: u64,
+    /// Forked children whose first stop came before their parent's fork event.
+    early_children: std::collections::BTreeSet<Pid>,
     /// Threads other than the reported one that hit a software breakpoint at this stop (each
     /// rewound to it). lldb is told, so that it does not step them over a hit it never saw.
     other_breakpoint_hits: Vec<Pid>,
@@ -193,6 +206,7 @@ impl Inferior {
             interrupt_requested: false,
             stop_id: next_stop_id(),
             other_breakpoint_hits: Vec::new(),
+            early_children: Default::default(),
             pending: VecDeque::new(),
             exited: false,
         })
@@ -525,6 +539,14 @@ impl Inferior {
         stopping: bool,
     ) -> Result<Option<StopEvent>, ProcessError> {
         log::trace!("wait status {status:?} (stopping: {stopping})");
+        if let Some(tid) = status.pid() {
+            if !self.threads.contains_key(&tid) && tid != self.pid && !same_process(self.pid, tid) {
+                // A forked child's first stop, ahead of its parent's fork event: it waits there
+                // until `release_child` lets it go.
+                self.early_children.insert(tid);
+                return Ok(None);
+            }
+        }
         match status {
             WaitStatus::Exited(tid, code) => Ok(self.on_thread_gone(tid, StopEvent::Exited(code))),
             WaitStatus::Signaled(tid, sig, _) => {
@@ -538,6 +560,17 @@ impl Inferior {
                     t.awaiting_first_stop = true;
                     t
                 });
+                self.mark_stopped(tid);
+                if !stopping {
+                    self.rerun(tid)?;
+                }
+                Ok(None)
+            }
+            WaitStatus::PtraceEvent(tid, _, event)
+                if event == libc::PTRACE_EVENT_FORK || event == libc::PTRACE_EVENT_VFORK =>
+            {
+                let child = Pid::from_raw(ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32);
+                self.release_child(child, event == libc::PTRACE_EVENT_VFORK);
                 self.mark_stopped(tid);
                 if !stopping {
                     self.rerun(tid)?;
@@ -650,6 +683,37 @@ impl Inferior {
             }
         }
         Ok(())
+    }
+
+    /// A child the program forked starts traced (ptrace follows forks so that this can run): its
+    /// copy of memory still holds our int3 bytes, which are put back to the originals before it
+    /// is let go. A vfork child shares the parent's memory and runs only until it execs; it is
+    /// let go as it is. Kernel quirk: the child's first stop may have been collected already, as
+    /// a process we do not trace.
+    fn release_child(&mut self, child: Pid, shares_memory: bool) {
+        if !self.early_children.remove(&child) {
+            loop {
+                match waitpid(child, Some(WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::Stopped(..)) => break,
+                    Err(nix::Error::EINTR) => continue,
+                    _ => return,
+                }
+            }
+        }
+        if !shares_memory {
+            if let Ok(mut mem) = memcache::ProcMem::open(child.as_raw()) {
+                for (addr, orig) in self.breakpoints.inserted_originals() {
+                    if let Err(e) = mem.write(addr, &[orig]) {
+                        log::warn!(
+                            "forked child {child}: breakpoint at {addr:#x} not removed: {e}"
+                        );
+                    }
+                }
+            }
+        }
+        if let Err(e) = ptrace::detach(child, None) {
+            log::warn!("forked child {child}: detach failed: {e}");
+        }
     }
 
     fn on_thread_gone(&mut self, tid: Pid, leader_event: StopEvent) -> Option<StopEvent> {

@@ -15,8 +15,13 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 
 /// The ptrace options every traced thread gets.
+/// Forks are traced only so that the child can be cleaned of our breakpoints and let go.
 pub fn trace_options() -> Options {
-    Options::PTRACE_O_TRACECLONE | Options::PTRACE_O_TRACEEXEC | Options::PTRACE_O_TRACESYSGOOD
+    Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACESYSGOOD
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,29 @@
+//! A program that forks while breakpoints are inserted: the child's copy of memory must not keep
+//! the stub's int3 bytes (it would die of SIGTRAP), and the parent's session goes on.
+
+use gostub_tests::*;
+
+#[test]
+fn forked_child_runs_clean_of_breakpoints() {
+    gdb_server_only!();
+    let prog = fixture("c_fork");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("break work")
+        .cmd("continue")
+        .cmd("continue")
+        .run();
+    run.expect_finished()
+        .expect(&[
+            r"Breakpoint 1, work \(n=0\)",
+            r"\[Inferior 1 \(process \d+\) exited normally\]",
+        ])
+        .expect_not(&[r"child killed by signal", r"SIGTRAP"]);
+    let out = server.proc.stdout_text() + &server.proc.stderr_text();
+    assert!(
+        out.contains("child exited with 0"),
+        "the child did not run clean: {out}"
+    );
+}
