@@ -62,6 +62,7 @@ pub fn run_session(
         .map_err(protocol)?;
     let mut tap = PacketTap::new(PACKET_SIZE, lldb::INTERCEPTS);
     let mut sm = stub.run_state_machine(target).map_err(protocol)?;
+    let mut sigchld_seen = false;
     loop {
         sm = match sm {
             GdbStubStateMachine::Idle(mut g) => {
@@ -131,7 +132,14 @@ pub fn run_session(
                 }
             }
             GdbStubStateMachine::Running(mut g) => {
-                if let Some(event) = target.poll_stop() {
+                // waitpid only when SIGCHLD said there is something to collect, or an event is
+                // already pending from the last stop: no empty waitpid after every resume.
+                let event = if std::mem::take(&mut sigchld_seen) || target.stop_pending() {
+                    target.poll_stop()
+                } else {
+                    None
+                };
+                if let Some(event) = event {
                     let reason = stop_reason(event, |os| target.client_tid(os));
                     target.last_stop = stopped_thread(event, reason);
                     let expedited = expedited_registers(target, event);
@@ -154,6 +162,7 @@ pub fn run_session(
                         }
                     } else {
                         drain(sigchld);
+                        sigchld_seen = true;
                         GdbStubStateMachine::Running(g)
                     }
                 }

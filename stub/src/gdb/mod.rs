@@ -108,6 +108,14 @@ impl GdbTarget {
         }
     }
 
+    /// Whether a stop can be reported without waiting for SIGCHLD (an event kept from the last
+    /// stop, or no process at all).
+    pub fn stop_pending(&self) -> bool {
+        self.inferior
+            .as_ref()
+            .is_none_or(|inf| inf.has_pending_event())
+    }
+
     /// Ctrl-C: stop the running process; the stop is reported by `poll_stop`.
     pub fn interrupt(&mut self) {
         if let Some(inf) = self.inferior.as_mut() {

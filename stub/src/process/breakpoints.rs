@@ -18,9 +18,11 @@ pub struct SwBreakpoints {
     wanted: BTreeSet<u64>,
     /// The addresses holding an int3 in the target right now, with the byte it replaced.
     inserted: BTreeMap<u64, u8>,
-    /// The addresses the last sync took an int3 out of. A thread that executed one of them just
-    /// before it was stopped still has the SIGTRAP queued and reports it after the resume.
-    just_removed: BTreeSet<u64>,
+    /// The addresses the last sync took an int3 out of, with their original bytes. A thread that
+    /// executed one of them just before it was stopped still has the SIGTRAP queued and reports
+    /// it after the resume. And gdb, stepping over a breakpoint, removes it for one step and
+    /// inserts it again: the original byte is known then, with no read.
+    just_removed: BTreeMap<u64, u8>,
 }
 
 impl SwBreakpoints {
@@ -34,7 +36,7 @@ impl SwBreakpoints {
 
     /// Whether the last sync took an int3 out of `addr`.
     pub fn was_just_removed(&self, addr: u64) -> bool {
-        self.just_removed.contains(&addr)
+        self.just_removed.contains_key(&addr)
     }
 
     /// Whether an int3 of ours sits at `addr` in the target now.
@@ -47,6 +49,19 @@ impl SwBreakpoints {
     /// (the client gets its error from the next `Z0` instead of a corrupted target).
     pub fn plan_sync(&mut self, mut read_original: impl FnMut(u64) -> Option<u8>) -> Patch {
         let mut patch = Vec::new();
+        let fresh: Vec<u64> = self
+            .wanted
+            .iter()
+            .filter(|a| !self.inserted.contains_key(a))
+            .copied()
+            .collect();
+        for addr in fresh {
+            let known = self.just_removed.get(&addr).copied();
+            if let Some(orig) = known.or_else(|| read_original(addr)) {
+                self.inserted.insert(addr, orig);
+                patch.push((addr, INT3));
+            }
+        }
         let stale: Vec<u64> = self
             .inserted
             .keys()
@@ -57,19 +72,7 @@ impl SwBreakpoints {
         for addr in stale {
             if let Some(orig) = self.inserted.remove(&addr) {
                 patch.push((addr, orig));
-                self.just_removed.insert(addr);
-            }
-        }
-        let fresh: Vec<u64> = self
-            .wanted
-            .iter()
-            .filter(|a| !self.inserted.contains_key(a))
-            .copied()
-            .collect();
-        for addr in fresh {
-            if let Some(orig) = read_original(addr) {
-                self.inserted.insert(addr, orig);
-                patch.push((addr, INT3));
+                self.just_removed.insert(addr, orig);
             }
         }
         patch
@@ -99,6 +102,9 @@ impl SwBreakpoints {
     pub fn merge_write(&mut self, addr: u64, data: &[u8]) -> Vec<u8> {
         let mut out = data.to_vec();
         let end = addr.saturating_add(data.len() as u64);
+        for (&bp, orig) in self.just_removed.range_mut(addr..end) {
+            *orig = data[(bp - addr) as usize];
+        }
         for (&bp, orig) in self.inserted.range_mut(addr..end) {
             let i = (bp - addr) as usize;
             *orig = data[i];
@@ -110,6 +116,7 @@ impl SwBreakpoints {
     /// The program was replaced (exec): nothing of ours is in the new image.
     pub fn forget_inserted(&mut self) {
         self.inserted.clear();
+        self.just_removed.clear();
     }
 }
 
@@ -152,6 +159,30 @@ mod tests {
         let written = bps.merge_write(0x1001, &[7, 8, 9]);
         assert_eq!(written, vec![7, INT3, 9]);
         assert_eq!(bps.plan_remove_all(), vec![(0x1002, 8)]);
+    }
+
+    #[test]
+    fn stepping_over_a_breakpoint_reinserts_it_without_a_read() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1000);
+        bps.plan_sync(|_| Some(0x55));
+        bps.remove(0x1000);
+        assert_eq!(
+            bps.plan_sync(|_| None),
+            vec![(0x1000, 0x55)],
+            "removed for the step"
+        );
+        bps.add(0x1000);
+        assert_eq!(
+            bps.plan_sync(|_| panic!("no read expected")),
+            vec![(0x1000, INT3)]
+        );
+        bps.remove(0x1000);
+        assert_eq!(
+            bps.plan_sync(|_| None),
+            vec![(0x1000, 0x55)],
+            "the original is kept"
+        );
     }
 
     #[test]

@@ -414,6 +414,11 @@ impl Inferior {
         Ok(())
     }
 
+    /// Whether an event kept from the last stop waits to be reported.
+    pub fn has_pending_event(&self) -> bool {
+        !self.pending.is_empty() || self.exited
+    }
+
     /// Ctrl-C from the client: stops every thread; the next `poll_stop` reports SIGINT.
     pub fn interrupt(&mut self) {
         self.interrupt_requested = true;
