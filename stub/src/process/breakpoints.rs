@@ -34,6 +34,11 @@ impl SwBreakpoints {
         self.wanted.remove(&addr)
     }
 
+    /// Whether the byte under `addr` is known without a read (inserted, or just removed).
+    pub fn knows_original(&self, addr: u64) -> bool {
+        self.inserted.contains_key(&addr) || self.just_removed.contains_key(&addr)
+    }
+
     /// Whether the last sync took an int3 out of `addr`.
     pub fn was_just_removed(&self, addr: u64) -> bool {
         self.just_removed.contains_key(&addr)

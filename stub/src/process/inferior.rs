@@ -311,9 +311,12 @@ impl Inferior {
     // ----- breakpoints -----
 
     pub fn add_sw_breakpoint(&mut self, addr: u64) -> Result<(), MemError> {
-        // Refuse an address we could never patch, so the client hears it now.
-        let mut probe = [0u8; 1];
-        self.read_memory(addr, &mut probe)?;
+        // Refuse an address we could never patch, so the client hears it now. gdb's churn
+        // re-adds breakpoints whose bytes we know: those need no probe.
+        if !self.breakpoints.knows_original(addr) {
+            let mut probe = [0u8; 1];
+            self.read_memory(addr, &mut probe)?;
+        }
         self.breakpoints.add(addr);
         Ok(())
     }
