@@ -6,6 +6,7 @@ use gdbstub::common::Tid;
 
 use super::arch::Amd64RegId;
 use super::{signal_numbers, GdbTarget, StopKind};
+use crate::process::procfs;
 
 /// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
 pub const INTERCEPTS: &[&str] = &[
@@ -121,7 +122,7 @@ impl GdbTarget {
             let Ok(addr) = u64::from_str_radix(addr, 16) else {
                 return "E16".into();
             };
-            let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+            let Ok(maps) = procfs::read_text(&format!("/proc/{pid}/maps")) else {
                 return "E01".into();
             };
             return memory_region_info(&maps, addr);
@@ -174,10 +175,11 @@ fn escape_binary(s: &str) -> String {
     out
 }
 
-fn status_field(pid: i32, key: &str) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].split_whitespace().next()?.parse().ok()
+fn status_field(pid: i32, key: &str) -> Option<u64> {
+    procfs::status_field(
+        &procfs::read_text(&format!("/proc/{pid}/status")).ok()?,
+        key,
+    )
 }
 
 /// lldb-server's answer for the region holding `addr`, or the unmapped gap around it.

@@ -175,8 +175,9 @@ impl GdbTarget {
 
 /// The kernel's name of a thread (`/proc/PID/task/TID/comm`), as gdbserver names threads.
 fn thread_name(pid: Option<Pid>, tid: Pid) -> String {
-    let name =
-        pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm")).ok());
+    let name = pid.and_then(|pid| {
+        crate::process::procfs::read_text(&format!("/proc/{pid}/task/{tid}/comm")).ok()
+    });
     match name {
         Some(name) if !name.trim().is_empty() => name.trim().to_string(),
         _ => format!("thread {tid}"),

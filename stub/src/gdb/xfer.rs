@@ -9,7 +9,7 @@ use gdbstub::target::ext::libraries::LibrariesSvr4;
 use gdbstub::target::{TargetError, TargetResult};
 
 use super::{GdbTarget, EIO, ESRCH};
-use crate::process::svr4;
+use crate::process::{procfs, svr4};
 
 /// Copies the `offset..offset+length` window of `data` into `buf`.
 fn copy_window(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize {
@@ -24,7 +24,7 @@ fn copy_window(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize
 impl GdbTarget {
     fn proc_file(&self, name: &str) -> TargetResult<Vec<u8>, Self> {
         let pid = self.pid().ok_or(TargetError::Errno(ESRCH))?;
-        std::fs::read(format!("/proc/{pid}/{name}")).map_err(|_| TargetError::Errno(EIO))
+        procfs::read(&format!("/proc/{pid}/{name}")).map_err(|_| TargetError::Errno(EIO))
     }
 }
 

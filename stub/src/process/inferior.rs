@@ -25,6 +25,7 @@ use super::breakpoints::SwBreakpoints;
 use super::debugregs::{DebugRegs, HwError, HwKind};
 use super::launch::{self, StartError, Stdio};
 use super::memory::TargetMemory;
+use super::procfs;
 use super::signals::SignalSet;
 use super::threads::{Action, Thread};
 
@@ -84,17 +85,13 @@ pub enum ProcessError {
 /// Whether thread `tid` belongs to process `pid` (a new thread whose clone event is still to
 /// come) rather than to a forked child.
 fn same_process(pid: Pid, tid: Pid) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse::<i32>().ok())
-        .is_none_or(|tgid| tgid == pid.as_raw())
+    let status = procfs::read_text(&format!("/proc/{tid}/status")).unwrap_or_default();
+    procfs::status_field(&status, "Tgid:").is_none_or(|tgid| tgid == pid.as_raw() as u64)
 }
 
 /// Whether SIGTRAP is queued for thread `tid` (`SigPnd` in its /proc status).
 fn sigtrap_pending(tid: Pid) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else {
+    let Ok(status) = procfs::read_text(&format!("/proc/{tid}/status")) else {
         return false;
     };
     let mask = status

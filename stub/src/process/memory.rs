@@ -139,7 +139,7 @@ impl TargetMemory {
             return;
         }
         self.checked_this_stop = true;
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)) else {
+        let Ok(text) = super::procfs::read_text(&format!("/proc/{}/maps", self.pid)) else {
             self.cache.invalidate_all();
             self.maps = None;
             return;

@@ -6,6 +6,7 @@ pub mod debugregs;
 pub mod inferior;
 pub mod launch;
 mod memory;
+pub mod procfs;
 pub mod regs;
 pub mod signals;
 pub mod svr4;
