@@ -106,6 +106,8 @@ pub struct GoBinary {
     pub(crate) allgs: Option<AllgsLocation>,
     pub(crate) wait_reasons: Vec<String>,
     pub(crate) has_dwarf: bool,
+    /// What unwinding learned about each pc (see `unwind::PcFacts`).
+    pub(crate) pc_memo: crate::unwind::PcMemo,
 }
 
 impl std::fmt::Debug for GoBinary {
@@ -228,6 +230,7 @@ impl GoBinary {
             allgs: None,
             wait_reasons: Vec::new(),
             has_dwarf: dwarf.is_some(),
+            pc_memo: Default::default(),
         };
         bin.allgs = crate::allgs::locate(&bin, dwarf.as_ref());
         bin.wait_reasons = crate::goroutine::load_wait_reasons(&bin);

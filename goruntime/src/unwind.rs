@@ -10,7 +10,10 @@
 //! the new child on an empty stack, so the walk ends there.
 
 use crate::binary::GoBinary;
-use crate::pclntab::{ImageBytes, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::pclntab::{Func, ImageBytes, LogicalFrame, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
 use crate::Frame;
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use memcache::{MemoryExt, MemorySource};
@@ -45,23 +48,23 @@ pub fn unwind<M: MemorySource>(
     bounds: Option<(u64, u64)>,
     mut switch: Option<StackSwitch>,
 ) -> (Vec<Frame>, Option<String>) {
-    let t = bin.pclntab();
     let mut frames = Vec::new();
     let (mut pc, mut sp, mut bp) = (start.pc, start.sp, start.bp);
     let mut trap = start.trap;
     let mut innermost = true;
     let mut bounds = bounds.filter(|(lo, hi)| lo < hi && sp >= *lo && sp <= *hi);
     for _ in 0..MAX_PHYSICAL_FRAMES {
-        let Some(f) = t.find_func(pc) else {
+        let Some(facts) = bin.pc_memo.facts(bin, pc, trap) else {
             return (frames, Some(format!("unknown pc {pc:#x}")));
         };
-        let name = t.func_name(&f);
+        let f = &facts.func;
+        let name = &facts.name;
         // Stack switches on the system stack.
         if let Some(sw) = switch {
             match name.as_str() {
                 "runtime.morestack" | "runtime.mcall" => {
                     if name == "runtime.mcall" {
-                        push_frames(bin, &mut frames, &f, (pc, sp, sp + 8, bp), trap);
+                        push_frames(&mut frames, &facts, (pc, sp, sp + 8, bp));
                     }
                     pc = sw.pc;
                     sp = sw.sp;
@@ -81,7 +84,7 @@ pub fn unwind<M: MemorySource>(
                 _ => {}
             }
         }
-        let Some(delta) = t.sp_delta(&f, pc) else {
+        let Some(delta) = facts.sp_delta else {
             return (
                 frames,
                 Some(format!("no frame size information for {name} at {pc:#x}")),
@@ -94,7 +97,7 @@ pub fn unwind<M: MemorySource>(
             );
         }
         let fp = sp.saturating_add(delta as u64).saturating_add(8);
-        push_frames(bin, &mut frames, &f, (pc, sp, fp, bp), trap);
+        push_frames(&mut frames, &facts, (pc, sp, fp, bp));
         if f.flag & FUNC_FLAG_TOP_FRAME != 0 {
             return (frames, None);
         }
@@ -163,28 +166,65 @@ pub fn unwind_thread<M: MemorySource>(
     unwind(bin, mem, start, None, None)
 }
 
-fn push_frames(
-    bin: &GoBinary,
-    frames: &mut Vec<Frame>,
-    f: &crate::pclntab::Func,
-    regs: (u64, u64, u64, u64),
-    trap: bool,
-) {
+fn push_frames(frames: &mut Vec<Frame>, facts: &PcFacts, regs: (u64, u64, u64, u64)) {
     let (pc, sp, fp, bp) = regs;
-    let sym_pc = if !trap && pc > f.entry { pc - 1 } else { pc };
-    for lf in bin.pclntab().expand(f, sym_pc, bin.image()) {
+    for lf in &facts.logical {
         frames.push(Frame {
             pc,
             sp,
             fp,
             bp,
-            function: lf.function,
-            file: lf.file,
+            function: lf.function.clone(),
+            file: lf.file.clone(),
             line: lf.line,
             inlined: lf.inlined,
-            entry: f.entry,
+            entry: facts.func.entry,
             func_id: lf.func_id,
         });
+    }
+}
+
+/// What the walk needs to know about one pc: its function, frame size and logical (inline-
+/// expanded) frames. Parked goroutines stop at a handful of pcs, so this is computed once per pc
+/// and not once per frame.
+#[derive(Debug)]
+pub struct PcFacts {
+    pub func: Func,
+    pub name: String,
+    pub sp_delta: Option<i32>,
+    pub logical: Vec<LogicalFrame>,
+}
+
+/// The per-binary memo of [`PcFacts`], keyed by pc and by whether the pc is a trap pc (then the
+/// pc itself is symbolized, else pc - 1, as the runtime does). Bounded: it is emptied when full.
+#[derive(Debug, Default)]
+pub struct PcMemo(Mutex<HashMap<(u64, bool), Arc<PcFacts>>>);
+
+const PC_MEMO_LIMIT: usize = 1 << 16;
+
+impl PcMemo {
+    pub fn facts(&self, bin: &GoBinary, pc: u64, trap: bool) -> Option<Arc<PcFacts>> {
+        let mut memo = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(facts) = memo.get(&(pc, trap)) {
+            return Some(Arc::clone(facts));
+        }
+        let t = bin.pclntab();
+        let func = t.find_func(pc)?;
+        let sym_pc = if !trap && pc > func.entry { pc - 1 } else { pc };
+        let facts = Arc::new(PcFacts {
+            name: t.func_name(&func),
+            sp_delta: t.sp_delta(&func, pc),
+            logical: t.expand(&func, sym_pc, bin.image()),
+            func,
+        });
+        if memo.len() >= PC_MEMO_LIMIT {
+            memo.clear();
+        }
+        memo.insert((pc, trap), Arc::clone(&facts));
+        Some(facts)
     }
 }
 

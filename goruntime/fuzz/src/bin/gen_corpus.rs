@@ -12,7 +12,7 @@
 use goruntime::pclntab::{MAGIC_118, MAGIC_120};
 use goruntime::GoBinary;
 use goruntime_fuzz::g_decoder::{self as gd, flags, gf, mf, GSpec, Input, Loaded, MSpec, ThreadSpec, W};
-use goruntime_fuzz::pclntab::{encode_section, SectionParams, EXTRA_ADDR};
+use goruntime_fuzz::pclntab::{encode_section, SectionParams};
 use std::path::{Path, PathBuf};
 
 fn main() {
@@ -73,9 +73,16 @@ fn main() {
         let p = SectionParams {
             table_addr: 0x5000,
             pc_seed: 7,
+            gofunc_mode: 2,
             ..Default::default()
         };
-        write(&pdir, &format!("synthetic-{tag}"), &encode_section(&p, &synthetic(magic), &[]));
+        // One inlinedCall record: main.b inlined at parentPc 4.
+        let rec: Vec<u8> = if magic == MAGIC_118 {
+            [0u32, 0, 0, 7, 4].iter().flat_map(|w| w.to_le_bytes()).collect()
+        } else {
+            [0u32, 7, 4, 0].iter().flat_map(|w| w.to_le_bytes()).collect()
+        };
+        write(&pdir, &format!("synthetic-{tag}"), &encode_section(&p, &synthetic(magic), &rec));
         n += 1;
     }
     // Whole ELF files.
@@ -489,6 +496,5 @@ fn synthetic(magic: u32) -> Vec<u8> {
     put(&mut d, 5, filetab as u64);
     put(&mut d, 6, pctab as u64);
     put(&mut d, 7, functab as u64);
-    let _ = EXTRA_ADDR;
     d
 }
