@@ -413,11 +413,11 @@ pub fn decode_g(
 /// runtime.main / corostart / handleAsyncEvent. The finalizer and cleanup goroutines are
 /// treated as system goroutines (the runtime shows them only while they run user code).
 pub fn is_system_goroutine(bin: &GoBinary, startpc: u64) -> bool {
-    let t = bin.pclntab();
-    let Some(f) = t.find_func(startpc) else {
+    // Goroutines start at a handful of functions: the per-pc memo answers after the first.
+    let Some(facts) = bin.pc_memo.facts(bin, startpc, true) else {
         return false;
     };
-    let name = t.func_name(&f);
+    let name = &facts.name;
     if matches!(
         name.as_str(),
         "runtime.main" | "runtime.corostart" | "runtime.handleAsyncEvent"

@@ -28,6 +28,12 @@ use crate::{source::read_through_batch, MemError, MemorySource, ReadRequest};
 /// Default bound of the cache: 16384 pages, 64 MiB of target memory.
 pub const DEFAULT_MAX_PAGES: usize = 16384;
 
+/// A batch of more than this many bytes (the g structs of thousands of goroutines) goes straight
+/// to the source, read into the callers' buffers, instead of through cached pages: it is one-off
+/// data, and copying it through the cache would cost more than it saves and evict the pages that
+/// are read again (stacks, code).
+pub const BULK_READ_BYTES: usize = 256 * 1024;
+
 /// Longest read served: 1 MiB. Longer reads return at most this many bytes (a short read).
 pub const MAX_READ_LEN: usize = 1 << 20;
 
@@ -172,6 +178,66 @@ impl<S: MemorySource> PageCache<S> {
         i.checked_sub(1)
             .and_then(|i| self.immutable.get(i))
             .is_some_and(|&(_, end)| end > base && end - base >= PAGE_SIZE as u64)
+    }
+
+    /// A bulk batch: the pages the requests cover are read as runs of contiguous pages (few
+    /// iovecs; many small iovecs make the kernel pin the same pages over and over) into one
+    /// scratch buffer, not cached, and copied out to each request. A run that is partly
+    /// unreadable gives its readable prefix; requests past it get their readable prefix too.
+    fn read_bulk(
+        &mut self,
+        requests: &mut [ReadRequest<'_>],
+        spans: &[(u64, usize)],
+    ) -> Result<(), MemError> {
+        let mut pages = Vec::new();
+        for &(addr, len) in spans {
+            if let Some(span) = PageSpan::of(addr, len)? {
+                pages.extend(span.pages());
+            }
+        }
+        let runs = page_runs(pages);
+        let total: usize = runs.iter().map(|r| r.byte_len()).sum();
+        let mut scratch = vec![0u8; total];
+        let mut got_per_run = Vec::with_capacity(runs.len());
+        {
+            let mut rest = scratch.as_mut_slice();
+            let mut run_reqs = Vec::with_capacity(runs.len());
+            for run in &runs {
+                let (head, tail) = rest.split_at_mut(run.byte_len());
+                run_reqs.push(ReadRequest::new(run.addr(), head));
+                rest = tail;
+            }
+            self.source.read_batch(&mut run_reqs)?;
+            got_per_run.extend(run_reqs.iter().map(|r| r.got));
+        }
+        // Where each run starts in `scratch`, for the copy-out.
+        let mut starts = Vec::with_capacity(runs.len());
+        let mut at = 0usize;
+        for run in &runs {
+            starts.push(at);
+            at += run.byte_len();
+        }
+        let mut served = 0u64;
+        for (req, &(addr, len)) in requests.iter_mut().zip(spans) {
+            let i = runs.partition_point(|r| r.addr() <= addr).saturating_sub(1);
+            let (Some(run), Some(&start), Some(&got)) =
+                (runs.get(i), starts.get(i), got_per_run.get(i))
+            else {
+                req.got = 0;
+                continue;
+            };
+            let off = (addr - run.addr()) as usize;
+            let n = len.min(got.saturating_sub(off));
+            req.buf[..n].copy_from_slice(&scratch[start + off..start + off + n]);
+            req.got = n;
+            served += n as u64;
+        }
+        self.count(|s| {
+            s.batches += 1;
+            s.pages_fetched += (total / PAGE_SIZE) as u64;
+            s.bytes_served += served;
+        });
+        Ok(())
     }
 
     fn count(&mut self, f: impl Fn(&mut CacheStats)) {
@@ -328,6 +394,10 @@ impl<S: MemorySource> MemorySource for PageCache<S> {
             let len = req.buf.len().min(MAX_READ_LEN);
             last_byte(req.addr, len)?;
             spans.push((req.addr, len));
+        }
+        let total: usize = spans.iter().map(|&(_, len)| len).sum();
+        if requests.len() > 1 && total > BULK_READ_BYTES {
+            return self.read_bulk(requests, &spans);
         }
         let mut fetched = Fetched::new();
         self.fill(&spans, &mut fetched, usize::MAX)?;
@@ -605,6 +675,23 @@ mod tests {
         // Writes to uncached pages and at the top of the address space are harmless.
         c.note_write(u64::MAX - 1, &[0; 8]);
         c.note_write(0x90000, &[]);
+    }
+
+    #[test]
+    fn bulk_batch_goes_straight_to_the_source_without_caching() {
+        let mut c = cache_over(&[(0x100000, 0x80000)], 1024);
+        let mut bufs = vec![vec![0u8; 440]; 1000];
+        let mut reqs: Vec<ReadRequest<'_>> = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| ReadRequest::new(0x100000 + (i as u64) * 500, b))
+            .collect();
+        c.read_batch(&mut reqs).unwrap();
+        assert!(reqs.iter().all(|r| r.got == 440));
+        drop(reqs);
+        assert_eq!(bufs[3], expected(0x100000 + 3 * 500, 440));
+        assert_eq!(c.cached_pages(), 0, "bulk data is not cached");
+        assert_eq!(batches(&c), 1);
     }
 
     #[test]

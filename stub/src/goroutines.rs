@@ -138,8 +138,10 @@ impl GoState {
             .as_ref()
             .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
         if !fresh {
+            let t0 = std::time::Instant::now();
             let os_threads: Vec<Pid> = inf.thread_ids().collect();
             let (bin, list, threads) = self.decoded(inf)?;
+            let t1 = t0.elapsed();
             let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
             let hidden = chosen.len().saturating_sub(max_threads);
             chosen.truncate(max_threads);
@@ -151,7 +153,13 @@ impl GoState {
                 .map(|(_, g)| g)
                 .collect();
             goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
+            let t2 = t0.elapsed();
             let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
+            log::debug!(
+                "thread table: decode {t1:?}, unwind {:?}, build {:?}",
+                t2 - t1,
+                t0.elapsed() - t2
+            );
             if hidden > 0 {
                 log::info!(
                     "{hidden} goroutines not shown as threads (--max-threads {max_threads})"
