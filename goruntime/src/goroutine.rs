@@ -16,6 +16,8 @@ use crate::unwind::{unwind, StackSwitch, UnwindStart};
 use crate::Frame;
 use memcache::{MemoryExt, MemorySource};
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 
 /// `_Gscan` bit.
@@ -128,6 +130,8 @@ pub struct Goroutine {
     pub m_addr: u64,
     /// `m.id` of `g.m`.
     pub m_id: Option<i64>,
+    /// A fingerprint of the g struct's bytes (see [`list_goroutines_since`]).
+    pub raw_hash: u64,
 }
 
 impl Default for GStatus {
@@ -200,6 +204,34 @@ pub fn list_goroutines_with<M: MemorySource>(
     threads: &[ThreadState],
     opts: &ListOptions,
 ) -> Result<Vec<Goroutine>, GoError> {
+    list_goroutines_since(bin, mem, threads, opts, Vec::new())
+}
+
+/// Like [`list_goroutines_with`], reusing `previous` (the list of an earlier stop of the same
+/// process): a goroutine whose g struct is byte for byte what it was, and that was not running,
+/// keeps what was decoded and unwound for it. A parked goroutine's frames cannot change while its
+/// g does not: only the goroutine itself, or the runtime moving its stack (which rewrites the g's
+/// stack bounds and saved sp), writes its return addresses.
+pub fn list_goroutines_since<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+    opts: &ListOptions,
+    previous: Vec<Goroutine>,
+) -> Result<Vec<Goroutine>, GoError> {
+    let mut previous = previous;
+    let reusable = |g: &Goroutine| {
+        g.error.is_none() && !matches!(g.status, GStatus::Running | GStatus::Syscall)
+    };
+    let mut index: FxHashMap<u64, usize> = FxHashMap::default();
+    index.reserve(previous.len());
+    index.extend(
+        previous
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| reusable(g))
+            .map(|(i, g)| (g.g_addr, i)),
+    );
     let loc = bin
         .allgs_location()
         .ok_or(GoError::Missing("runtime.allgs"))?;
@@ -219,11 +251,20 @@ pub fn list_goroutines_with<M: MemorySource>(
     if let Err(e) = mem.prefetch(&m_ranges) {
         log::debug!("m prefetch: {e}");
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(ptrs.len());
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
     for (&addr, bytes) in ptrs.iter().zip(raw.iter()) {
         if addr == 0 {
             continue;
+        }
+        let raw_hash = hash_bytes(bytes);
+        if let Some(&i) = index.get(&addr) {
+            if previous[i].raw_hash == raw_hash {
+                let mut g = std::mem::take(&mut previous[i]);
+                g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
+                out.push(g);
+                continue;
+            }
         }
         let mut g = match decode_g(bin, &l, addr, bytes, opts) {
             Ok(g) => g,
@@ -239,6 +280,7 @@ pub fn list_goroutines_with<M: MemorySource>(
         if g.status.is_dead() {
             continue;
         }
+        g.raw_hash = raw_hash;
         if g.m_addr != 0 {
             let mi = *m_cache
                 .entry(g.m_addr)
@@ -267,6 +309,12 @@ pub fn list_goroutines_with<M: MemorySource>(
         unwind_goroutines(bin, mem, &mut all, threads);
     }
     out.sort_by_key(|g| (g.goid, g.g_addr));
+    log::debug!(
+        "TIMING ptrs {t1:?} structs {:?} decode {:?} total {:?}",
+        t2 - t1,
+        t3 - t2,
+        t0.elapsed()
+    );
     Ok(out)
 }
 
@@ -334,6 +382,25 @@ fn read_m<M: MemorySource>(mem: &mut M, l: &Layout, m: u64) -> Option<MInfo> {
     })
 }
 
+/// The runtime's ", N minutes" for a goroutine blocked since `waitsince` (nanotime).
+fn wait_minutes(status: GStatus, waitsince: i64, now: Option<u64>) -> Option<u64> {
+    match (status, now) {
+        (GStatus::Waiting | GStatus::Syscall, Some(now)) if waitsince != 0 => {
+            let m = (now as i64).saturating_sub(waitsince) / 60_000_000_000;
+            (m >= 1).then_some(m as u64)
+        }
+        _ => None,
+    }
+}
+
+/// A fingerprint of a g struct's bytes, to see that a goroutine did not change between stops.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
 /// Decodes one g record.
 pub fn decode_g(
     bin: &GoBinary,
@@ -361,13 +428,7 @@ pub fn decode_g(
     } else {
         None
     };
-    let wait_minutes = match (status, opts.now_nanotime) {
-        (GStatus::Waiting | GStatus::Syscall, Some(now)) if waitsince != 0 => {
-            let m = (now as i64).saturating_sub(waitsince) / 60_000_000_000;
-            (m >= 1).then_some(m as u64)
-        }
-        _ => None,
-    };
+    let wait_minutes = wait_minutes(status, waitsince, opts.now_nanotime);
     let startpc = le_u64(b, l.g_startpc).ok_or_else(bad)?;
     let mut g = Goroutine {
         goid,

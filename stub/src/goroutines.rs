@@ -36,8 +36,8 @@ const STACK_TOP_BYTES: u64 = 2048;
 pub struct GoState {
     /// The program the binary was loaded from, and the result of loading it.
     binary: Option<(PathBuf, Result<GoBinary, String>)>,
-    /// The goroutine list of the current stop: (stop number, list).
-    list: Option<(u64, Vec<Goroutine>)>,
+    /// The goroutine list of the current stop: (stop id, process, list).
+    list: Option<(u64, Pid, Vec<Goroutine>)>,
     /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
     table: Option<(u64, Policy, usize, ThreadTable)>,
     pub policy: Policy,
@@ -84,7 +84,7 @@ impl GoState {
             unreachable!("loaded above")
         };
         let threads = thread_states(inf);
-        if self.list.as_ref().is_none_or(|(s, _)| *s != stop) {
+        if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
             // Running goroutines are unwound from their threads' stacks: fetch those in one batch.
             let tops: Vec<(u64, u64)> = threads.iter().map(|t| (t.rsp, STACK_TOP_BYTES)).collect();
             if let Err(e) = inf.prefetch_memory(&tops) {
@@ -94,11 +94,17 @@ impl GoState {
                 unwind: false,
                 ..ListOptions::default()
             };
-            let list = goruntime::list_goroutines_with(bin, inf, &threads, &opts)
+            // What an earlier stop of this process decoded and unwound is reused for the
+            // goroutines that did not change.
+            let previous = match self.list.take() {
+                Some((_, pid, list)) if pid == inf.pid() => list,
+                _ => Vec::new(),
+            };
+            let list = goruntime::list_goroutines_since(bin, inf, &threads, &opts, previous)
                 .map_err(|e| e.to_string())?;
-            self.list = Some((stop, list));
+            self.list = Some((stop, inf.pid(), list));
         }
-        let list = &mut self.list.as_mut().expect("filled above").1;
+        let list = &mut self.list.as_mut().expect("filled above").2;
         Ok((bin, list, threads))
     }
 
