@@ -309,12 +309,6 @@ pub fn list_goroutines_since<M: MemorySource>(
         unwind_goroutines(bin, mem, &mut all, threads);
     }
     out.sort_by_key(|g| (g.goid, g.g_addr));
-    log::debug!(
-        "TIMING ptrs {t1:?} structs {:?} decode {:?} total {:?}",
-        t2 - t1,
-        t3 - t2,
-        t0.elapsed()
-    );
     Ok(out)
 }
 
