@@ -193,6 +193,9 @@ pub fn list_goroutines<M: MemorySource>(
 }
 
 /// [`list_goroutines`] with explicit options.
+/// g structs read and decoded together.
+const G_STRUCT_CHUNK: usize = 4096;
+
 /// Goroutines whose stack tops are fetched in one batch before they are unwound.
 const UNWIND_PREFETCH_CHUNK: usize = 512;
 /// How much of each parked stack, from its saved sp, that batch fetches.
@@ -237,72 +240,76 @@ pub fn list_goroutines_since<M: MemorySource>(
         .ok_or(GoError::Missing("runtime.allgs"))?;
     let ptrs = read_allg_pointers(mem, loc)?;
     let l = bin.layout().clone();
-    let raw = read_structs(mem, &ptrs, l.g_size as usize)?;
-    // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
-    let m_span = m_read_size(&l);
-    let mut ms: Vec<u64> = raw
-        .iter()
-        .filter_map(|b| le_u64(b, l.g_m))
-        .filter(|&m| m != 0)
-        .collect();
-    ms.sort_unstable();
-    ms.dedup();
-    let m_ranges: Vec<(u64, u64)> = ms.iter().map(|&m| (m, m_span)).collect();
-    if let Err(e) = mem.prefetch(&m_ranges) {
-        log::debug!("m prefetch: {e}");
-    }
     let mut out = Vec::with_capacity(ptrs.len());
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
-    for (&addr, bytes) in ptrs.iter().zip(raw.iter()) {
-        if addr == 0 {
-            continue;
+    // A chunk of g structs at a time: their bytes are dropped once decoded, so a program with
+    // 100,000 goroutines never holds them all at once.
+    for chunk in ptrs.chunks(G_STRUCT_CHUNK) {
+        let raw = read_structs(mem, chunk, l.g_size as usize)?;
+        // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
+        let m_span = m_read_size(&l);
+        let mut ms: Vec<u64> = raw
+            .iter()
+            .filter_map(|b| le_u64(b, l.g_m))
+            .filter(|&m| m != 0)
+            .collect();
+        ms.sort_unstable();
+        ms.dedup();
+        let m_ranges: Vec<(u64, u64)> = ms.iter().map(|&m| (m, m_span)).collect();
+        if let Err(e) = mem.prefetch(&m_ranges) {
+            log::debug!("m prefetch: {e}");
         }
-        let raw_hash = hash_bytes(bytes);
-        if let Some(&i) = index.get(&addr) {
-            if previous[i].raw_hash == raw_hash {
-                let mut g = std::mem::take(&mut previous[i]);
-                g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
-                out.push(g);
+        for (&addr, bytes) in chunk.iter().zip(raw.iter()) {
+            if addr == 0 {
                 continue;
             }
-        }
-        let mut g = match decode_g(bin, &l, addr, bytes, opts) {
-            Ok(g) => g,
-            Err(e) => {
-                out.push(Goroutine {
-                    g_addr: addr,
-                    error: Some(e.to_string()),
-                    ..Default::default()
-                });
-                continue;
-            }
-        };
-        if g.status.is_dead() {
-            continue;
-        }
-        g.raw_hash = raw_hash;
-        if g.m_addr != 0 {
-            let mi = *m_cache
-                .entry(g.m_addr)
-                .or_insert_with(|| read_m(mem, &l, g.m_addr));
-            if let Some(mi) = mi {
-                g.m_id = Some(mi.id);
-                if mi.curg == addr {
-                    g.thread = threads
-                        .iter()
-                        .find(|t| t.tid as i64 as u64 == mi.procid)
-                        .map(|t| t.tid);
+            let raw_hash = hash_bytes(bytes);
+            if let Some(&i) = index.get(&addr) {
+                if previous[i].raw_hash == raw_hash {
+                    let mut g = std::mem::take(&mut previous[i]);
+                    g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
+                    out.push(g);
+                    continue;
                 }
             }
-        }
-        let labels_ptr = le_u64(bytes, l.g_labels).unwrap_or(0);
-        if labels_ptr != 0 {
-            match crate::labels::read_labels(mem, bin.version().minor, labels_ptr) {
-                Ok(v) => g.labels = v,
-                Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
+            let mut g = match decode_g(bin, &l, addr, bytes, opts) {
+                Ok(g) => g,
+                Err(e) => {
+                    out.push(Goroutine {
+                        g_addr: addr,
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+            };
+            if g.status.is_dead() {
+                continue;
             }
+            g.raw_hash = raw_hash;
+            if g.m_addr != 0 {
+                let mi = *m_cache
+                    .entry(g.m_addr)
+                    .or_insert_with(|| read_m(mem, &l, g.m_addr));
+                if let Some(mi) = mi {
+                    g.m_id = Some(mi.id);
+                    if mi.curg == addr {
+                        g.thread = threads
+                            .iter()
+                            .find(|t| t.tid as i64 as u64 == mi.procid)
+                            .map(|t| t.tid);
+                    }
+                }
+            }
+            let labels_ptr = le_u64(bytes, l.g_labels).unwrap_or(0);
+            if labels_ptr != 0 {
+                match crate::labels::read_labels(mem, bin.version().minor, labels_ptr) {
+                    Ok(v) => g.labels = v,
+                    Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
+                }
+            }
+            out.push(g);
         }
-        out.push(g);
     }
     if opts.unwind {
         let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
