@@ -49,6 +49,8 @@ pub use layout::Layout;
 pub use traceback::{header_line, is_shown, render_traceback, visible_frames, Policy};
 pub use version::GoVersion;
 
+use std::sync::Arc;
+
 /// One logical stack frame (inlined calls are separate frames sharing pc/sp/fp).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Frame {
@@ -61,8 +63,8 @@ pub struct Frame {
     /// RBP in this frame (best effort: `g.sched.bp`/thread RBP for the innermost frame, then
     /// the frame-pointer chain; 0 when unknown).
     pub bp: u64,
-    pub function: String,
-    pub file: String,
+    pub function: Arc<str>,
+    pub file: Arc<str>,
     pub line: u32,
     /// The frame was inlined into its caller (no own pc).
     pub inlined: bool,
@@ -78,5 +80,5 @@ pub fn symbolize(bin: &GoBinary, pc: u64) -> Option<(String, String, u32)> {
     let f = t.find_func(pc)?;
     let frames = t.expand(&f, pc, bin.image());
     let lf = frames.into_iter().next()?;
-    Some((lf.function, lf.file, lf.line))
+    Some((lf.function.to_string(), lf.file.to_string(), lf.line))
 }

@@ -11,6 +11,7 @@
 //!   by the table size, so a truncated or hostile table yields `None`, never a panic.
 
 use crate::error::GoError;
+use std::sync::Arc;
 
 /// Magic of Go 1.18–1.19 tables.
 pub const MAGIC_118: u32 = 0xffff_fff0;
@@ -84,8 +85,8 @@ pub struct Func {
 /// One logical frame produced by inline expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogicalFrame {
-    pub function: String,
-    pub file: String,
+    pub function: Arc<str>,
+    pub file: Arc<str>,
     pub line: u32,
     pub func_id: u8,
     /// True for frames that were inlined into their caller.
@@ -464,8 +465,8 @@ impl Pclntab {
                 };
                 let (file, line) = self.file_line(f, pc);
                 out.push(LogicalFrame {
-                    function: self.name_at(name_off).unwrap_or_else(|| "?".into()),
-                    file,
+                    function: self.name_at(name_off).unwrap_or_else(|| "?".into()).into(),
+                    file: file.into(),
                     line,
                     func_id,
                     inlined: true,
@@ -480,8 +481,8 @@ impl Pclntab {
         }
         let (file, line) = self.file_line(f, pc);
         out.push(LogicalFrame {
-            function: self.func_name(f),
-            file,
+            function: self.func_name(f).into(),
+            file: file.into(),
             line,
             func_id: f.func_id,
             inlined: false,

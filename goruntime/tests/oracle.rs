@@ -220,7 +220,7 @@ fn compare(
     // handler (the SIGQUIT of the `system` dump can still be running when the process stops)
     // ends at runtime.sigtramp; such threads, and the goroutine they run, are not judged.
     let in_handler =
-        |frames: &[goruntime::Frame]| frames.iter().any(|f| f.function == "runtime.sigtramp");
+        |frames: &[goruntime::Frame]| frames.iter().any(|f| &*f.function == "runtime.sigtramp");
     for t in &threads {
         let (frames, err) = goruntime::unwind::unwind_thread(bin, &mut mem, t);
         if in_handler(&frames) {
@@ -230,7 +230,7 @@ fn compare(
             );
             continue;
         }
-        let last = frames.last().map(|f| f.function.as_str()).unwrap_or("");
+        let last = frames.last().map(|f| f.function.as_ref()).unwrap_or("");
         let ok = err.is_none()
             && (frames.len() >= 2 || last == "runtime.clone")
             && matches!(
@@ -262,8 +262,8 @@ fn compare(
         let vis = goruntime::visible_frames(bin, g, Policy::All);
         let ok = g.thread.is_some()
             && g.error.is_none()
-            && vis.first().map(|f| f.function.as_str()) == Some("main.busy")
-            && g.frames.last().map(|f| f.function.as_str()) == Some("runtime.goexit");
+            && vis.first().map(|f| f.function.as_ref()) == Some("main.busy")
+            && g.frames.last().map(|f| f.function.as_ref()) == Some("runtime.goexit");
         if ok {
             eprintln!(
                 "{label} {policy}: running goroutine {} unwound from thread {:?} registers",
@@ -289,7 +289,7 @@ fn compare(
     // pprof labels of the goroutine parked under pprof.Do.
     let labeled: Vec<_> = gs
         .iter()
-        .filter(|g| g.frames.iter().any(|f| f.function == "main.labeled"))
+        .filter(|g| g.frames.iter().any(|f| &*f.function == "main.labeled"))
         .collect();
     let want_labels = [
         ("role".to_string(), "fixture".to_string()),

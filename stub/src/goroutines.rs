@@ -402,7 +402,7 @@ fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64,
             // show as the innermost frame; the return address lies in the shown function.
             let pc = goruntime::unwind::call_site(bin, f.pc)
                 .filter(|&call| {
-                    goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| func == f.function)
+                    goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| *func == *f.function)
                 })
                 .unwrap_or(f.pc);
             (pc, f.sp, f.fp.saturating_sub(16))
