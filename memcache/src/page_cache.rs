@@ -25,8 +25,9 @@ use crate::addr::{last_byte, offset_in_page, page_addr, page_of, PageSpan, PAGE_
 use crate::batch::page_runs;
 use crate::{source::read_through_batch, MemError, MemorySource, ReadRequest};
 
-/// Default bound of the cache: 16384 pages, 64 MiB of target memory.
-pub const DEFAULT_MAX_PAGES: usize = 16384;
+/// Default bound of the cache: 8192 pages, 32 MiB of target memory (a stop reads a few hundred
+/// pages; listing 100,000 goroutines touches one stack page each and cycles through the rest).
+pub const DEFAULT_MAX_PAGES: usize = 8192;
 
 /// A batch of more than this many bytes (the g structs of thousands of goroutines) goes straight
 /// to the source, read into the callers' buffers, instead of through cached pages: it is one-off

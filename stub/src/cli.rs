@@ -156,7 +156,7 @@ struct Args {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 16384,
+        default_value_t = memcache::DEFAULT_MAX_PAGES,
         value_parser = RangedU64ValueParser::<usize>::new().range(1..)
     )]
     cache_pages: usize,
@@ -400,7 +400,7 @@ mod tests {
         assert_eq!(c.pass_signals, vec![14, 17, 23, 26, 27, 28, 29]);
         assert_eq!(c.traceback, "all");
         assert_eq!(c.max_threads, 1024);
-        assert_eq!(c.cache_pages, 16384);
+        assert_eq!(c.cache_pages, memcache::DEFAULT_MAX_PAGES);
         assert!(!c.once);
         assert_eq!(exposure_warning(&c), None);
     }

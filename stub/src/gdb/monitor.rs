@@ -69,6 +69,26 @@ impl GdbTarget {
     }
 }
 
+/// Writes `text` and a newline in console packets of at most 16 KiB each, flushed one by one, so
+/// a 100,000-line goroutine list is never held twice more in buffers.
+fn send_text(out: &mut ConsoleOutput<'_>, text: &str) {
+    const CHUNK: usize = 16 * 1024;
+    let mut rest = text;
+    while rest.len() > CHUNK {
+        // Cut after a newline where there is one, else at a char boundary.
+        let mut cut = rest[..CHUNK].rfind('\n').map_or(CHUNK, |i| i + 1);
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.write_raw(rest[..cut].as_bytes());
+        out.flush();
+        rest = &rest[cut..];
+    }
+    out.write_raw(rest.as_bytes());
+    out.write_raw(b"\n");
+    out.flush();
+}
+
 impl MonitorCmd for GdbTarget {
     fn handle_monitor_cmd(
         &mut self,
@@ -119,7 +139,7 @@ impl MonitorCmd for GdbTarget {
                         goroutines::list_text(bin, list, policy, &filter)
                     })
                 });
-                outputln!(out, "{}", text.unwrap_or_else(|e| e))
+                send_text(&mut out, &text.unwrap_or_else(|e| e))
             }
             Some("goroutine") => {
                 let text = match (words.next().map(str::parse::<u64>), words.next()) {
@@ -133,7 +153,7 @@ impl MonitorCmd for GdbTarget {
                     }
                     _ => Err("usage: goroutine ID [bt]".to_string()),
                 };
-                outputln!(out, "{}", text.unwrap_or_else(|e| e))
+                send_text(&mut out, &text.unwrap_or_else(|e| e))
             }
             Some(other) => outputln!(
                 out,
