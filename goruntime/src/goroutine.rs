@@ -193,6 +193,40 @@ pub fn list_goroutines<M: MemorySource>(
 }
 
 /// [`list_goroutines`] with explicit options.
+/// The g structs the threads are running now: each thread's current g (from TLS) and, when
+/// that is a system stack's g, its M's user goroutine (`m.curg`). Cheap: two small reads per
+/// thread, where a full listing reads every g.
+pub fn running_g_addrs<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+) -> Vec<u64> {
+    let l = bin.layout();
+    let mut out = Vec::new();
+    for t in threads {
+        let Ok(g) = crate::tls::current_g(mem, t.fs_base) else {
+            continue;
+        };
+        if g == 0 {
+            continue;
+        }
+        out.push(g);
+        let curg = mem.read_u64(g.wrapping_add(l.g_m)).and_then(|m| {
+            if m == 0 {
+                Ok(0)
+            } else {
+                mem.read_u64(m.wrapping_add(l.m_curg))
+            }
+        });
+        if let Some(curg) = curg.ok().filter(|&c| c != 0 && c != g) {
+            out.push(curg);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// g structs read and decoded together.
 const G_STRUCT_CHUNK: usize = 4096;
 
@@ -222,6 +256,23 @@ pub fn list_goroutines_since<M: MemorySource>(
     opts: &ListOptions,
     previous: Vec<Goroutine>,
 ) -> Result<Vec<Goroutine>, GoError> {
+    let loc = bin
+        .allgs_location()
+        .ok_or(GoError::Missing("runtime.allgs"))?;
+    let ptrs = read_allg_pointers(mem, loc)?;
+    goroutines_at(bin, mem, &ptrs, threads, opts, previous)
+}
+
+/// The goroutines whose g structs are at `ptrs` (dead ones left out), decoded as
+/// [`list_goroutines_since`] decodes them, reusing `previous` for unchanged ones.
+pub fn goroutines_at<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    ptrs: &[u64],
+    threads: &[ThreadState],
+    opts: &ListOptions,
+    previous: Vec<Goroutine>,
+) -> Result<Vec<Goroutine>, GoError> {
     let mut previous = previous;
     let reusable = |g: &Goroutine| {
         g.error.is_none() && !matches!(g.status, GStatus::Running | GStatus::Syscall)
@@ -235,10 +286,6 @@ pub fn list_goroutines_since<M: MemorySource>(
             .filter(|(_, g)| reusable(g))
             .map(|(i, g)| (g.g_addr, i)),
     );
-    let loc = bin
-        .allgs_location()
-        .ok_or(GoError::Missing("runtime.allgs"))?;
-    let ptrs = read_allg_pointers(mem, loc)?;
     let l = bin.layout().clone();
     let mut out = Vec::with_capacity(ptrs.len());
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();

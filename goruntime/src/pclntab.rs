@@ -228,7 +228,11 @@ impl Pclntab {
             .functab_entry(self.nfunc)
             .map(|e| e.0 as u64)
             .unwrap_or(0);
-        (self.text_start + lo, self.text_start + hi)
+        // textStart comes from the header or moduledata: saturate rather than overflow.
+        (
+            self.text_start.saturating_add(lo),
+            self.text_start.saturating_add(hi),
+        )
     }
 
     /// The `i`th function.
@@ -261,7 +265,7 @@ impl Pclntab {
             nfuncdata: *d.get(tail + 3)?,
             off,
         };
-        if f.entry != self.text_start + entry_off as u64 {
+        if Some(f.entry) != self.text_start.checked_add(entry_off as u64) {
             return None;
         }
         Some(f)
@@ -633,6 +637,27 @@ mod tests {
                 if let Some(f) = t.find_func(pc) {
                     let _ = t.file_line(&f, pc);
                 }
+            }
+        }
+    }
+
+    /// Fuzz regression `goruntime/fuzz/regressions/pclntab/pc-range-text-start-overflow`
+    /// (found by the `pclntab` target): a header textStart near `u64::MAX` made `pc_range` and
+    /// `func_at_index` overflow.
+    #[test]
+    fn text_start_near_u64_max_does_not_overflow() {
+        let mut d = synthetic();
+        // Functions at textStart+0 and +0x20, end at +0x40: past u64::MAX.
+        d[24..32].copy_from_slice(&0xffff_ffff_ffff_ffe0u64.to_le_bytes());
+        let t = Pclntab::parse(d, 0, None, None).unwrap();
+        assert_eq!(t.pc_range(), (0xffff_ffff_ffff_ffe0, u64::MAX));
+        for i in 0..=t.nfunc() {
+            let _ = t.func_at_index(i);
+        }
+        for pc in [0, u64::MAX, 0xffff_ffff_ffff_ffe8] {
+            if let Some(f) = t.find_func(pc) {
+                let _ = t.file_line(&f, pc);
+                let _ = t.expand(&f, pc, &NoImage);
             }
         }
     }
