@@ -143,11 +143,14 @@ struct Args {
     )]
     traceback: String,
 
-    /// Refuse to track more than N threads.
+    /// At most N goroutines are shown as threads in the goroutines view: the running ones first,
+    /// then by goid (`monitor threads` says how many are left out; `monitor goroutines` lists
+    /// them all). gdb works through the whole thread list at every stop, so the cap keeps a stop
+    /// as quick as gdbserver's even with 100,000 goroutines.
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 1024,
+        default_value_t = 256,
         value_parser = RangedU64ValueParser::<usize>::new().range(1..)
     )]
     max_threads: usize,
@@ -399,7 +402,7 @@ mod tests {
         assert_eq!(c.threads_view, ThreadsView::Auto);
         assert_eq!(c.pass_signals, vec![14, 17, 23, 26, 27, 28, 29]);
         assert_eq!(c.traceback, "all");
-        assert_eq!(c.max_threads, 1024);
+        assert_eq!(c.max_threads, 256);
         assert_eq!(c.cache_pages, memcache::DEFAULT_MAX_PAGES);
         assert!(!c.once);
         assert_eq!(exposure_warning(&c), None);

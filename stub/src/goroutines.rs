@@ -40,7 +40,23 @@ pub struct GoState {
     list: Option<(u64, Pid, Vec<Goroutine>)>,
     /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
     table: Option<(u64, Policy, usize, ThreadTable)>,
+    /// What the last table needs to be rebuilt from its own goroutines (see `thread_table`).
+    capped: Option<CappedTable>,
     pub policy: Policy,
+}
+
+/// A table the cap cut short, and what keeps it exact without listing every goroutine again.
+struct CappedTable {
+    pid: Pid,
+    policy: Policy,
+    max_threads: usize,
+    /// The lowest goid the cap left out (among goroutines not running). Goroutines created since
+    /// have higher goids, so while every parked member stays below it and alive, the table is
+    /// the members plus whatever runs now.
+    boundary: u64,
+    hidden: usize,
+    /// The members, decoded and unwound (reused while their g structs do not change).
+    members: Vec<Goroutine>,
 }
 
 impl GoState {
@@ -131,7 +147,10 @@ impl GoState {
     }
 
     /// The `goroutines` view of the current stop, built at most once per stop. Only the
-    /// goroutines the cap lets through are unwound.
+    /// goroutines the cap lets through are unwound. When the last table was cut by the cap (many
+    /// thousands of goroutines), the next one is rebuilt from its own members and the goroutines
+    /// running now, which costs a few hundred g structs instead of all of them; a member that
+    /// died, or one that should have dropped behind the cap, forces a full listing again.
     pub fn thread_table(
         &mut self,
         inf: &mut Inferior,
@@ -145,35 +164,134 @@ impl GoState {
             .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
         if !fresh {
             let t0 = std::time::Instant::now();
-            let os_threads: Vec<Pid> = inf.thread_ids().collect();
-            let (bin, list, threads) = self.decoded(inf)?;
-            let t1 = t0.elapsed();
-            let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
-            let hidden = chosen.len().saturating_sub(max_threads);
-            chosen.truncate(max_threads);
-            chosen.sort_unstable();
-            let mut to_unwind: Vec<&mut Goroutine> = list
-                .iter_mut()
-                .enumerate()
-                .filter(|(i, _)| chosen.binary_search(i).is_ok())
-                .map(|(_, g)| g)
-                .collect();
-            goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
-            let t2 = t0.elapsed();
-            let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
+            let incremental = self.capped_table(inf, max_threads)?;
+            let table = match incremental {
+                Some(table) => table,
+                None => self.full_table(inf, max_threads)?,
+            };
             log::debug!(
-                "thread table: decode {t1:?}, unwind {:?}, build {:?}",
-                t2 - t1,
-                t0.elapsed() - t2
+                "thread table: {} threads in {:?} ({})",
+                table.threads.len(),
+                t0.elapsed(),
+                if self.capped.is_some() {
+                    "capped"
+                } else {
+                    "full"
+                }
             );
-            if hidden > 0 {
-                log::info!(
-                    "{hidden} goroutines not shown as threads (--max-threads {max_threads})"
-                );
-            }
             self.table = Some((stop, policy, max_threads, table));
         }
         Ok(&self.table.as_ref().expect("filled above").3)
+    }
+
+    /// The table from every goroutine of the stop.
+    fn full_table(
+        &mut self,
+        inf: &mut Inferior,
+        max_threads: usize,
+    ) -> Result<ThreadTable, String> {
+        let policy = self.policy;
+        let os_threads: Vec<Pid> = inf.thread_ids().collect();
+        let (bin, list, threads) = self.decoded(inf)?;
+        let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
+        let hidden = chosen.len().saturating_sub(max_threads);
+        let boundary = chosen[chosen.len().min(max_threads)..]
+            .iter()
+            .filter(|&&i| live_thread(&list[i], &os_threads).is_none())
+            .map(|&i| list[i].goid)
+            .min();
+        chosen.truncate(max_threads);
+        chosen.sort_unstable();
+        let mut to_unwind: Vec<&mut Goroutine> = list
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| chosen.binary_search(i).is_ok())
+            .map(|(_, g)| g)
+            .collect();
+        goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
+        let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
+        if hidden > 0 {
+            log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
+        }
+        self.capped = boundary.map(|boundary| CappedTable {
+            pid: inf.pid(),
+            policy,
+            max_threads,
+            boundary,
+            hidden,
+            members: chosen.iter().map(|&i| list[i].clone()).collect(),
+        });
+        Ok(table)
+    }
+
+    /// The table rebuilt from the last capped table's members and the running goroutines, or
+    /// `None` when that would not be exact (then a full listing is made).
+    fn capped_table(
+        &mut self,
+        inf: &mut Inferior,
+        max_threads: usize,
+    ) -> Result<Option<ThreadTable>, String> {
+        let policy = self.policy;
+        let Some(last) = self.capped.take() else {
+            return Ok(None);
+        };
+        if last.pid != inf.pid() || last.policy != policy || last.max_threads != max_threads {
+            return Ok(None);
+        }
+        let exe = inf
+            .exe()
+            .ok_or("the program file is unknown")?
+            .to_path_buf();
+        self.binary(&exe)?;
+        let Some((_, Ok(bin))) = &self.binary else {
+            unreachable!("loaded above")
+        };
+        let os_threads: Vec<Pid> = inf.thread_ids().collect();
+        let threads = thread_states(inf);
+        let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
+        addrs.extend(goruntime::running_g_addrs(bin, inf, &threads));
+        addrs.sort_unstable();
+        addrs.dedup();
+        let opts = ListOptions {
+            unwind: false,
+            ..ListOptions::default()
+        };
+        let member_goids: Vec<(u64, u64)> =
+            last.members.iter().map(|g| (g.g_addr, g.goid)).collect();
+        let mut list = goruntime::goroutines_at(bin, inf, &addrs, &threads, &opts, last.members)
+            .map_err(|e| e.to_string())?;
+        // Every member must still be the same goroutine, alive and shown.
+        let intact = member_goids.iter().all(|&(addr, goid)| {
+            list.iter()
+                .any(|g| g.g_addr == addr && g.goid == goid && goruntime::is_shown(bin, g, policy))
+        });
+        let mut chosen = shown_as_threads(bin, &list, &os_threads, policy);
+        chosen.truncate(max_threads);
+        // A parked member at or past the boundary means a goroutine the cap left out now ranks
+        // before it.
+        let exact = intact
+            && chosen.len() == max_threads
+            && chosen.iter().all(|&i| {
+                live_thread(&list[i], &os_threads).is_some() || list[i].goid < last.boundary
+            });
+        if !exact {
+            return Ok(None);
+        }
+        chosen.sort_unstable();
+        let mut to_unwind: Vec<&mut Goroutine> = list
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| chosen.binary_search(i).is_ok())
+            .map(|(_, g)| g)
+            .collect();
+        goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
+        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, last.hidden);
+        let members = chosen
+            .iter()
+            .map(|&i| std::mem::take(&mut list[i]))
+            .collect();
+        self.capped = Some(CappedTable { members, ..last });
+        Ok(Some(table))
     }
 }
 
