@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 fn binary() -> (GoBinary, Vec<u8>) {
     let tcs = common::toolchains();
     let (ver, go) = tcs.last().expect("no Go toolchain installed");
-    let exe = common::build(go, ver, false).expect("build");
+    let exe = common::build(go, ver, common::Flavor::Default).expect("build");
     let bytes = std::fs::read(&exe).unwrap();
     (GoBinary::load(&exe).unwrap(), bytes)
 }

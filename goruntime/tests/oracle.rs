@@ -1,7 +1,7 @@
 //! Oracle test: the Go runtime's own `runtime.Stack(buf, true)` dump versus goruntime's listing.
 //!
-//! For each installed toolchain (Go 1.19–1.27) the fixture `testdata/parked` is built (with DWARF
-//! and with `-s -w`) and run twice (default GOTRACEBACK → Policy::All, GOTRACEBACK=system →
+//! For each installed toolchain (Go 1.19–1.27) the fixture `testdata/parked` is built three ways
+//! (default, `-gcflags=all=-N -l`, and `-ldflags=-s -w`) and run twice (default GOTRACEBACK → Policy::All, GOTRACEBACK=system →
 //! Policy::System). The fixture parks goroutines, writes the dump, and stops itself with SIGSTOP.
 //! The test then reads the stopped process through `/proc/PID/mem` (no ptrace) and compares,
 //! per goroutine, the runtime's text block with `render_traceback` (arguments normalised to
@@ -11,7 +11,7 @@
 //! Toolchains that are not installed are skipped; the test fails if none is.
 
 mod common;
-use common::{build, toolchains, ProcMem};
+use common::{build, toolchains, Flavor, ProcMem};
 use goruntime::{
     is_shown, list_goroutines_with, render_traceback, GStatus, GoBinary, Layout, ListOptions,
     Policy,
@@ -379,9 +379,9 @@ fn oracle_runtime_stack_matches() {
     let mut fails = Vec::new();
     let mut total = 0;
     for (ver, go) in &tcs {
-        for stripped in [false, true] {
-            let label = format!("{ver}{}", if stripped { " -s -w" } else { "" });
-            let exe = match build(go, ver, stripped) {
+        for flavor in Flavor::ALL {
+            let label = format!("{ver}{}", flavor.label());
+            let exe = match build(go, ver, flavor) {
                 Ok(e) => e,
                 Err(e) => {
                     fails.push(format!("{label}: {e}"));
@@ -428,7 +428,7 @@ fn layout_table_matches_dwarf_and_wait_reasons_match_table() {
     assert!(!tcs.is_empty(), "no Go toolchain installed");
     let mut fails = Vec::new();
     for (ver, go) in &tcs {
-        let exe = match build(go, ver, false) {
+        let exe = match build(go, ver, Flavor::Default) {
             Ok(e) => e,
             Err(e) => {
                 fails.push(format!("{ver}: {e}"));
@@ -463,7 +463,7 @@ fn layout_table_matches_dwarf_and_wait_reasons_match_table() {
         }
         // Stripped build: allgs found by disassembly (checked against symbols just below on the
         // unstripped build of the same source).
-        let sw = GoBinary::load(&build(go, ver, true).unwrap()).unwrap();
+        let sw = GoBinary::load(&build(go, ver, Flavor::Stripped).unwrap()).unwrap();
         assert!(!sw.has_dwarf());
         if sw.allgs_location().is_none() {
             fails.push(format!("{ver}: -s -w: allgs not found"));

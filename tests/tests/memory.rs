@@ -108,3 +108,76 @@ fn remapped_pages_are_never_stale() {
         }
     }
 }
+
+/// The differential check: at each of several stops, every byte gdb reads through the server
+/// (stack, code at the pc, thread-local and global data) equals what /proc/PID/mem holds at that
+/// same stop, read directly. Only our own int3 bytes differ: the server still holds them in
+/// memory between stops (it applies breakpoint changes at resume) and shows the original byte.
+#[test]
+fn gdb_reads_equal_proc_mem_at_each_stop() {
+    gdb_server_only!();
+    let prog = go_fixture("hot", GO_NEWEST, "default");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let pid = server.inferior_pid();
+    let script = std::env::temp_dir().join(format!("gostub-diff-{}.py", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            r#"
+import gdb
+def diff_check():
+    inf = gdb.selected_inferior()
+    frame = gdb.selected_frame()
+    sp = int(frame.read_register("rsp"))
+    pc = int(frame.read_register("rip"))
+    fs = int(frame.read_register("fs_base"))
+    bps = set()
+    for b in gdb.breakpoints() or []:
+        for loc in getattr(b, "locations", []) or []:
+            if loc.address is not None:
+                bps.add(int(loc.address))
+    counter = int(gdb.parse_and_eval("&main.counter"))
+    ranges = [(sp - 256, 4096), (pc - 64, 128), (fs - 64, 128), (counter, 8)]
+    bad = 0
+    checked = 0
+    with open("/proc/{pid}/mem", "rb") as mem:
+        for addr, n in ranges:
+            via_stub = bytes(inf.read_memory(addr, n))
+            mem.seek(addr)
+            direct = mem.read(n)
+            for i in range(n):
+                checked += 1
+                if via_stub[i] == direct[i]:
+                    continue
+                if (addr + i) in bps and direct[i] == 0xcc:
+                    continue
+                bad += 1
+                if bad <= 5:
+                    print("DIFF at %#x: stub %#x, /proc %#x" % (addr + i, via_stub[i], direct[i]))
+    print("DIFF-CHECKED %d bytes, %d differ" % (checked, bad))
+"#
+        ),
+    )
+    .unwrap();
+    let mut session = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd(format!("source {}", script.display()));
+    session = session.cmd("break main.hotFunction");
+    for _ in 0..5 {
+        session = session.cmd("continue").cmd("bt").cmd("python diff_check()");
+    }
+    let run = session.run();
+    let _ = std::fs::remove_file(&script);
+    run.expect_finished();
+    let out = run.all();
+    let checks: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("DIFF-CHECKED"))
+        .collect();
+    assert_eq!(checks.len(), 5, "expected 5 checked stops:\n{out}");
+    assert!(
+        checks.iter().all(|l| l.ends_with(" 0 differ")),
+        "bytes differ:\n{out}"
+    );
+}

@@ -75,13 +75,48 @@ pub fn work_dir() -> PathBuf {
     d
 }
 
-pub fn build(go: &Path, ver: &str, stripped: bool) -> Result<PathBuf, String> {
+/// How a fixture is built: as `go build` does by default, without optimisation and inlining,
+/// or without symbols and DWARF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Default,
+    NoOpt,
+    Stripped,
+}
+
+impl Flavor {
+    pub const ALL: [Flavor; 3] = [Flavor::Default, Flavor::NoOpt, Flavor::Stripped];
+
+    /// How test output names the flavor (empty for the default build).
+    pub fn label(self) -> &'static str {
+        match self {
+            Flavor::Default => "",
+            Flavor::NoOpt => " -N -l",
+            Flavor::Stripped => " -s -w",
+        }
+    }
+
+    fn flag(self) -> Option<&'static str> {
+        match self {
+            Flavor::Default => None,
+            Flavor::NoOpt => Some("-gcflags=all=-N -l"),
+            Flavor::Stripped => Some("-ldflags=-s -w"),
+        }
+    }
+}
+
+pub fn build(go: &Path, ver: &str, flavor: Flavor) -> Result<PathBuf, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/parked");
-    let out = work_dir().join(format!("parked-{ver}{}", if stripped { "-sw" } else { "" }));
+    let suffix = match flavor {
+        Flavor::Default => "",
+        Flavor::NoOpt => "-noopt",
+        Flavor::Stripped => "-sw",
+    };
+    let out = work_dir().join(format!("parked-{ver}{suffix}"));
     let mut cmd = Command::new(go);
     cmd.arg("build").arg("-o").arg(&out);
-    if stripped {
-        cmd.arg("-ldflags=-s -w");
+    if let Some(flag) = flavor.flag() {
+        cmd.arg(flag);
     }
     let w = work_dir();
     let o = cmd
