@@ -150,7 +150,7 @@ struct Args {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 256,
+        default_value_t = 128,
         value_parser = RangedU64ValueParser::<usize>::new().range(1..)
     )]
     max_threads: usize,
@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(c.threads_view, ThreadsView::Auto);
         assert_eq!(c.pass_signals, vec![14, 17, 23, 26, 27, 28, 29]);
         assert_eq!(c.traceback, "all");
-        assert_eq!(c.max_threads, 256);
+        assert_eq!(c.max_threads, 128);
         assert_eq!(c.cache_pages, memcache::DEFAULT_MAX_PAGES);
         assert!(!c.once);
         assert_eq!(exposure_warning(&c), None);
