@@ -181,7 +181,7 @@ struct Args {
 #[derive(Debug, Clone)]
 struct SignalList(Vec<i32>);
 
-/// Parses `args` (including argv[0]) into a validated [`Config`].
+/// Parses `args` (including `argv[0]`) into a validated [`Config`].
 pub fn parse_from<I, T>(args: I) -> Result<Config, clap::Error>
 where
     I: IntoIterator<Item = T>,

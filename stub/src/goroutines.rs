@@ -164,20 +164,14 @@ impl GoState {
             .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
         if !fresh {
             let t0 = std::time::Instant::now();
-            let incremental = self.capped_table(inf, max_threads)?;
-            let table = match incremental {
-                Some(table) => table,
-                None => self.full_table(inf, max_threads)?,
+            let (table, how) = match self.capped_table(inf, max_threads)? {
+                Some(table) => (table, "from the capped members"),
+                None => (self.full_table(inf, max_threads)?, "from every goroutine"),
             };
             log::debug!(
-                "thread table: {} threads in {:?} ({})",
+                "thread table: {} threads in {:?}, {how}",
                 table.threads.len(),
-                t0.elapsed(),
-                if self.capped.is_some() {
-                    "capped"
-                } else {
-                    "full"
-                }
+                t0.elapsed()
             );
             self.table = Some((stop, policy, max_threads, table));
         }

@@ -34,8 +34,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// What a non-blocking look at the input found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Incoming {
-    /// The next input byte (consumed by [`BufferedConn::try_read`]).
+enum Incoming {
+    /// The next input byte (still in the buffer).
     Byte(u8),
     /// Nothing to read right now.
     Empty,
