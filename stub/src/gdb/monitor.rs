@@ -73,18 +73,18 @@ impl GdbTarget {
 /// a 100,000-line goroutine list is never held twice more in buffers.
 fn send_text(out: &mut ConsoleOutput<'_>, text: &str) {
     const CHUNK: usize = 16 * 1024;
-    let mut rest = text;
+    let mut rest = text.as_bytes();
     while rest.len() > CHUNK {
-        // Cut after a newline where there is one, else at a char boundary.
-        let mut cut = rest[..CHUNK].rfind('\n').map_or(CHUNK, |i| i + 1);
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.write_raw(rest[..cut].as_bytes());
+        // Cut after a newline where there is one (the client joins the pieces either way).
+        let cut = rest[..CHUNK]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(CHUNK, |i| i + 1);
+        out.write_raw(&rest[..cut]);
         out.flush();
         rest = &rest[cut..];
     }
-    out.write_raw(rest.as_bytes());
+    out.write_raw(rest);
     out.write_raw(b"\n");
     out.flush();
 }
