@@ -100,6 +100,15 @@ pub fn read_allg_pointers<M: MemorySource>(
     mem: &mut M,
     loc: AllgsLocation,
 ) -> Result<Vec<u64>, GoError> {
+    read_allg_pointers_noting(mem, loc, &mut |_| {})
+}
+
+/// [`read_allg_pointers`], telling `seen` where the pointer array was (`(addr, bytes)`).
+pub fn read_allg_pointers_noting<M: MemorySource>(
+    mem: &mut M,
+    loc: AllgsLocation,
+    seen: &mut dyn FnMut((u64, u64)),
+) -> Result<Vec<u64>, GoError> {
     let allglen = mem.read_u64(loc.allglen)?;
     let mut hdr = [0u8; 24];
     mem.read_exact(loc.allgs, &mut hdr)?;
@@ -115,6 +124,7 @@ pub fn read_allg_pointers<M: MemorySource>(
     if n == 0 {
         return Ok(Vec::new());
     }
+    seen((ptr, n * 8));
     let mut buf = vec![0u8; (n * 8) as usize];
     let got = mem.read(ptr, &mut buf)?;
     Ok(buf[..got - got % 8]

@@ -108,6 +108,8 @@ pub struct GoBinary {
     pub(crate) has_dwarf: bool,
     /// What unwinding learned about each pc (see `unwind::PcFacts`).
     pub(crate) pc_memo: crate::unwind::PcMemo,
+    /// Where the last listing found the allgs pointer array (a hint for the next one).
+    pub(crate) allgs_array_seen: std::sync::Mutex<Option<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for GoBinary {
@@ -231,6 +233,7 @@ impl GoBinary {
             wait_reasons: Vec::new(),
             has_dwarf: dwarf.is_some(),
             pc_memo: Default::default(),
+            allgs_array_seen: Default::default(),
         };
         bin.allgs = crate::allgs::locate(&bin, dwarf.as_ref());
         bin.wait_reasons = crate::goroutine::load_wait_reasons(&bin);

@@ -7,7 +7,7 @@
 //! stripped binaries); `waitsince` is set lazily by the GC, so minutes may be absent; `goid` is 0
 //! for g0/gsignal. A g that cannot be read becomes an entry with `error`, never an abort.
 
-use crate::allgs::{read_allg_pointers, read_structs};
+use crate::allgs::{read_allg_pointers_noting, read_structs};
 use crate::binary::GoBinary;
 use crate::error::GoError;
 use crate::layout::Layout;
@@ -259,8 +259,41 @@ pub fn list_goroutines_since<M: MemorySource>(
     let loc = bin
         .allgs_location()
         .ok_or(GoError::Missing("runtime.allgs"))?;
-    let ptrs = read_allg_pointers(mem, loc)?;
+    let ptrs = read_allg_pointers_noting(mem, loc, &mut |array| {
+        if let Ok(mut seen) = bin.allgs_array_seen.lock() {
+            *seen = Some(array);
+        }
+    })?;
     goroutines_at(bin, mem, &ptrs, threads, opts, previous)
+}
+
+/// The memory a listing will read, as the last listing (`previous`) found it: the allgs header
+/// and array, each g struct, its M, and the top of each parked stack. Prefetched together with a
+/// stop's first read, a listing that finds little changed needs no further batch. Past
+/// `HINTED_GOROUTINES` goroutines only allgs is hinted (big listings read in bulk anyway).
+pub fn listing_hints(bin: &GoBinary, previous: &[Goroutine]) -> Vec<(u64, u64)> {
+    const HINTED_GOROUTINES: usize = 2048;
+    let mut out = Vec::new();
+    if let Some(loc) = bin.allgs_location() {
+        out.push((loc.allgs, 24));
+        out.push((loc.allglen, 8));
+    }
+    if let Some(array) = bin.allgs_array_seen.lock().ok().and_then(|seen| *seen) {
+        out.push(array);
+    }
+    if previous.len() <= HINTED_GOROUTINES {
+        let l = bin.layout();
+        for g in previous {
+            out.push((g.g_addr, l.g_size));
+            if g.m_addr != 0 {
+                out.push((g.m_addr, m_read_size(l)));
+            }
+            if g.sp != 0 && g.stack_hi > g.sp {
+                out.push((g.sp, (g.stack_hi - g.sp).min(UNWIND_PREFETCH_BYTES)));
+            }
+        }
+    }
+    out
 }
 
 /// The goroutines whose g structs are at `ptrs` (dead ones left out), decoded as

@@ -42,8 +42,8 @@ pub mod version;
 pub use binary::{AllgsLocation, GoBinary};
 pub use error::GoError;
 pub use goroutine::{
-    goroutines_at, list_goroutines, list_goroutines_since, list_goroutines_with, running_g_addrs,
-    unwind_goroutines, GStatus, Goroutine, ListOptions, ThreadState,
+    goroutines_at, list_goroutines, list_goroutines_since, list_goroutines_with, listing_hints,
+    running_g_addrs, unwind_goroutines, GStatus, Goroutine, ListOptions, ThreadState,
 };
 pub use layout::Layout;
 pub use traceback::{header_line, is_shown, render_traceback, visible_frames, Policy};

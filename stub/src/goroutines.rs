@@ -101,11 +101,6 @@ impl GoState {
         };
         let threads = thread_states(inf);
         if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
-            // Running goroutines are unwound from their threads' stacks: fetch those in one batch.
-            let tops: Vec<(u64, u64)> = threads.iter().map(|t| (t.rsp, STACK_TOP_BYTES)).collect();
-            if let Err(e) = inf.prefetch_memory(&tops) {
-                log::debug!("thread stack prefetch: {e}");
-            }
             let opts = ListOptions {
                 unwind: false,
                 ..ListOptions::default()
@@ -116,6 +111,7 @@ impl GoState {
                 Some((_, pid, list)) if pid == inf.pid() => list,
                 _ => Vec::new(),
             };
+            prefetch_for_listing(inf, bin, &threads, &previous);
             let list = goruntime::list_goroutines_since(bin, inf, &threads, &opts, previous)
                 .map_err(|e| e.to_string())?;
             self.list = Some((stop, inf.pid(), list));
@@ -242,6 +238,7 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids().collect();
         let threads = thread_states(inf);
+        prefetch_for_listing(inf, bin, &threads, &last.members);
         let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, inf, &threads));
         addrs.sort_unstable();
@@ -286,6 +283,25 @@ impl GoState {
             .collect();
         self.capped = Some(CappedTable { members, ..last });
         Ok(Some(table))
+    }
+}
+
+/// Fetches in one batch (with the stop's first read, when this is it) what a listing will read:
+/// the threads' stacks and TLS slots (running goroutines are unwound from them) and, as the
+/// last listing found them, allgs, the g structs, their Ms and the parked stacks' tops.
+fn prefetch_for_listing(
+    inf: &mut Inferior,
+    bin: &GoBinary,
+    threads: &[ThreadState],
+    previous: &[Goroutine],
+) {
+    let mut ranges: Vec<(u64, u64)> = threads
+        .iter()
+        .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
+        .collect();
+    ranges.extend(goruntime::listing_hints(bin, previous));
+    if let Err(e) = inf.prefetch_memory(&ranges) {
+        log::debug!("listing prefetch: {e}");
     }
 }
 
