@@ -99,7 +99,7 @@ impl GoState {
         let Some((_, Ok(bin))) = &self.binary else {
             unreachable!("loaded above")
         };
-        let threads = thread_states(inf);
+        let mut threads = thread_states(inf);
         if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
             let opts = ListOptions {
                 unwind: false,
@@ -117,6 +117,7 @@ impl GoState {
             self.list = Some((stop, inf.pid(), list));
         }
         let list = &mut self.list.as_mut().expect("filled above").2;
+        complete_running(inf, list, &mut threads);
         Ok((bin, list, threads))
     }
 
@@ -237,7 +238,7 @@ impl GoState {
             unreachable!("loaded above")
         };
         let os_threads: Vec<Pid> = inf.thread_ids().collect();
-        let threads = thread_states(inf);
+        let mut threads = thread_states(inf);
         prefetch_for_listing(inf, bin, &threads, &last.members);
         let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, inf, &threads));
@@ -251,6 +252,7 @@ impl GoState {
             last.members.iter().map(|g| (g.g_addr, g.goid)).collect();
         let mut list = goruntime::goroutines_at(bin, inf, &addrs, &threads, &opts, last.members)
             .map_err(|e| e.to_string())?;
+        complete_running(inf, &list, &mut threads);
         // Every member must still be the same goroutine, alive and shown.
         let intact = member_goids.iter().all(|&(addr, goid)| {
             list.iter()
@@ -298,6 +300,7 @@ fn prefetch_for_listing(
     let mut ranges: Vec<(u64, u64)> = threads
         .iter()
         .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
+        .filter(|&(addr, _)| addr != 0)
         .collect();
     ranges.extend(goruntime::listing_hints(bin, previous));
     if let Err(e) = inf.prefetch_memory(&ranges) {
@@ -305,11 +308,24 @@ fn prefetch_for_listing(
     }
 }
 
+/// What the listing knows of each OS thread before it knows which ones run a goroutine: the
+/// registers when they were read at this stop already, else only the tid and the fs_base seen
+/// before (registers cost a ptrace call per thread, and most threads sleep in the scheduler or
+/// a syscall). A thread never seen gets its registers read. `complete_running` fills in the
+/// threads that turn out to run a goroutine.
 fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
     let tids: Vec<Pid> = inf.thread_ids().collect();
     tids.into_iter()
         .filter_map(|tid| {
-            let g = *inf.thread(tid).ok()?.gprs().ok()?;
+            let t = inf.thread(tid).ok()?;
+            if let (None, Some(fs_base)) = (t.gprs_if_read(), t.fs_base_seen()) {
+                return Some(ThreadState {
+                    tid: tid.as_raw(),
+                    fs_base,
+                    ..ThreadState::default()
+                });
+            }
+            let g = *t.gprs().ok()?;
             Some(ThreadState {
                 tid: tid.as_raw(),
                 rip: g.rip,
@@ -319,6 +335,31 @@ fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
             })
         })
         .collect()
+}
+
+/// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
+/// from their live registers) where `thread_states` left them out.
+fn complete_running(inf: &mut Inferior, list: &[Goroutine], threads: &mut [ThreadState]) {
+    for t in threads.iter_mut().filter(|t| t.rsp == 0) {
+        if !list
+            .iter()
+            .any(|g| g.thread == Some(t.tid) && g.status == goruntime::GStatus::Running)
+        {
+            continue;
+        }
+        let Ok(th) = inf.thread(Pid::from_raw(t.tid)) else {
+            continue;
+        };
+        if let Ok(g) = th.gprs() {
+            *t = ThreadState {
+                tid: t.tid,
+                rip: g.rip,
+                rsp: g.rsp,
+                rbp: g.rbp,
+                fs_base: g.fs_base,
+            };
+        }
+    }
 }
 
 /// `function file:line` of the first frame the policy shows.

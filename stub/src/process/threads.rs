@@ -42,6 +42,7 @@ pub struct Thread {
     pub held_signal: Option<i32>,
     gprs: Cached<libc::user_regs_struct>,
     xstate: Cached<XState>,
+    fs_base_seen: Option<u64>,
 }
 
 impl Thread {
@@ -60,14 +61,28 @@ impl Thread {
                 value: None,
                 dirty: false,
             },
+            fs_base_seen: None,
         }
     }
 
     pub fn gprs(&mut self) -> nix::Result<&mut libc::user_regs_struct> {
         if self.gprs.value.is_none() {
-            self.gprs.value = Some(regs::get_gprs(self.tid)?);
+            let regs = regs::get_gprs(self.tid)?;
+            self.fs_base_seen = Some(regs.fs_base);
+            self.gprs.value = Some(regs);
         }
         Ok(self.gprs.value.as_mut().expect("filled above"))
+    }
+
+    /// The registers if they were read at this stop already (no ptrace call).
+    pub fn gprs_if_read(&self) -> Option<&libc::user_regs_struct> {
+        self.gprs.value.as_ref()
+    }
+
+    /// The thread's fs_base as last read. A thread sets it once, when it starts (Go's settls,
+    /// libc's clone), so it stands across stops; it only guides prefetching.
+    pub fn fs_base_seen(&self) -> Option<u64> {
+        self.fs_base_seen
     }
 
     pub fn xstate(&mut self) -> nix::Result<&mut XState> {
