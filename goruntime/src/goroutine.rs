@@ -268,18 +268,22 @@ pub fn list_goroutines_since<M: MemorySource>(
 }
 
 /// The memory a listing will read, as the last listing (`previous`) found it: the allgs header
-/// and array, each g struct, its M, and the top of each parked stack. Prefetched together with a
-/// stop's first read, a listing that finds little changed needs no further batch. Past
+/// and array, each g struct and its M. Prefetched together with a stop's first read, a listing
+/// that finds little changed needs no further batch (unchanged goroutines keep their frames, so
+/// their stacks are not read at all). `with_allgs` false leaves allgs out, for a rebuild from
+/// known g structs only. Past
 /// `HINTED_GOROUTINES` goroutines only allgs is hinted (big listings read in bulk anyway).
-pub fn listing_hints(bin: &GoBinary, previous: &[Goroutine]) -> Vec<(u64, u64)> {
+pub fn listing_hints(bin: &GoBinary, previous: &[Goroutine], with_allgs: bool) -> Vec<(u64, u64)> {
     const HINTED_GOROUTINES: usize = 2048;
     let mut out = Vec::new();
-    if let Some(loc) = bin.allgs_location() {
-        out.push((loc.allgs, 24));
-        out.push((loc.allglen, 8));
-    }
-    if let Some(array) = bin.allgs_array_seen.lock().ok().and_then(|seen| *seen) {
-        out.push(array);
+    if with_allgs {
+        if let Some(loc) = bin.allgs_location() {
+            out.push((loc.allgs, 24));
+            out.push((loc.allglen, 8));
+        }
+        if let Some(array) = bin.allgs_array_seen.lock().ok().and_then(|seen| *seen) {
+            out.push(array);
+        }
     }
     if previous.len() <= HINTED_GOROUTINES {
         let l = bin.layout();
@@ -287,9 +291,6 @@ pub fn listing_hints(bin: &GoBinary, previous: &[Goroutine]) -> Vec<(u64, u64)> 
             out.push((g.g_addr, l.g_size));
             if g.m_addr != 0 {
                 out.push((g.m_addr, m_read_size(l)));
-            }
-            if g.sp != 0 && g.stack_hi > g.sp {
-                out.push((g.sp, (g.stack_hi - g.sp).min(UNWIND_PREFETCH_BYTES)));
             }
         }
     }

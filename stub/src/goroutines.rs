@@ -111,7 +111,7 @@ impl GoState {
                 Some((_, pid, list)) if pid == inf.pid() => list,
                 _ => Vec::new(),
             };
-            prefetch_for_listing(inf, bin, &threads, &previous);
+            prefetch_for_listing(inf, bin, &threads, &previous, true);
             let list = goruntime::list_goroutines_since(bin, inf, &threads, &opts, previous)
                 .map_err(|e| e.to_string())?;
             self.list = Some((stop, inf.pid(), list));
@@ -239,7 +239,7 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids().collect();
         let mut threads = thread_states(inf);
-        prefetch_for_listing(inf, bin, &threads, &last.members);
+        prefetch_for_listing(inf, bin, &threads, &last.members, false);
         let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, inf, &threads));
         addrs.sort_unstable();
@@ -296,13 +296,14 @@ fn prefetch_for_listing(
     bin: &GoBinary,
     threads: &[ThreadState],
     previous: &[Goroutine],
+    with_allgs: bool,
 ) {
     let mut ranges: Vec<(u64, u64)> = threads
         .iter()
         .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
         .filter(|&(addr, _)| addr != 0)
         .collect();
-    ranges.extend(goruntime::listing_hints(bin, previous));
+    ranges.extend(goruntime::listing_hints(bin, previous, with_allgs));
     if let Err(e) = inf.prefetch_memory(&ranges) {
         log::debug!("listing prefetch: {e}");
     }
