@@ -192,14 +192,7 @@ impl GoState {
             .map(|&i| list[i].goid)
             .min();
         chosen.truncate(max_threads);
-        chosen.sort_unstable();
-        let mut to_unwind: Vec<&mut Goroutine> = list
-            .iter_mut()
-            .enumerate()
-            .filter(|(i, _)| chosen.binary_search(i).is_ok())
-            .map(|(_, g)| g)
-            .collect();
-        goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
+        unwind_chosen(bin, inf, list, &mut chosen, &threads);
         let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
@@ -270,14 +263,7 @@ impl GoState {
         if !exact {
             return Ok(None);
         }
-        chosen.sort_unstable();
-        let mut to_unwind: Vec<&mut Goroutine> = list
-            .iter_mut()
-            .enumerate()
-            .filter(|(i, _)| chosen.binary_search(i).is_ok())
-            .map(|(_, g)| g)
-            .collect();
-        goruntime::unwind_goroutines(bin, inf, &mut to_unwind, &threads);
+        unwind_chosen(bin, inf, &mut list, &mut chosen, &threads);
         let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, last.hidden);
         let members = chosen
             .iter()
@@ -326,16 +312,38 @@ fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
                     ..ThreadState::default()
                 });
             }
-            let g = *t.gprs().ok()?;
-            Some(ThreadState {
-                tid: tid.as_raw(),
-                rip: g.rip,
-                rsp: g.rsp,
-                rbp: g.rbp,
-                fs_base: g.fs_base,
-            })
+            t.gprs().ok().map(|g| live_state(tid, g))
         })
         .collect()
+}
+
+/// Unwinds the goroutines at `chosen` (indices into `list`; left sorted).
+fn unwind_chosen(
+    bin: &GoBinary,
+    inf: &mut Inferior,
+    list: &mut [Goroutine],
+    chosen: &mut [usize],
+    threads: &[ThreadState],
+) {
+    chosen.sort_unstable();
+    let mut to_unwind: Vec<&mut Goroutine> = list
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| chosen.binary_search(i).is_ok())
+        .map(|(_, g)| g)
+        .collect();
+    goruntime::unwind_goroutines(bin, inf, &mut to_unwind, threads);
+}
+
+/// What unwinding needs of a thread's live registers.
+fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
+    ThreadState {
+        tid: tid.as_raw(),
+        rip: g.rip,
+        rsp: g.rsp,
+        rbp: g.rbp,
+        fs_base: g.fs_base,
+    }
 }
 
 /// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
@@ -352,13 +360,7 @@ fn complete_running(inf: &mut Inferior, list: &[Goroutine], threads: &mut [Threa
             continue;
         };
         if let Ok(g) = th.gprs() {
-            *t = ThreadState {
-                tid: t.tid,
-                rip: g.rip,
-                rsp: g.rsp,
-                rbp: g.rbp,
-                fs_base: g.fs_base,
-            };
+            *t = live_state(Pid::from_raw(t.tid), g);
         }
     }
 }
