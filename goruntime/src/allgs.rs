@@ -7,20 +7,34 @@
 //! Reading: allglen first (as the runtime's lock-free readers do), capped by the slice length
 //! and by [`MAX_GOROUTINES`]; the pointer array in one read; the g structs in one batch.
 
-use crate::binary::{AllgsLocation, GoBinary};
 use crate::dwarf::DwarfInfo;
 use crate::error::GoError;
-use crate::pclntab::ImageBytes;
+use crate::image::{Image, Symbol};
+use crate::pclntab::{ImageBytes, Pclntab};
 use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind, Register};
 use memcache::{MemoryExt, MemorySource, ReadRequest};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Upper bound on the number of g pointers read (allglen beyond it is treated as corrupt).
 pub const MAX_GOROUTINES: u64 = 4 << 20;
 
+/// Where the goroutine list lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllgsLocation {
+    /// Address of the `runtime.allgs` slice header (`ptr, len, cap`).
+    pub allgs: u64,
+    /// Address of `runtime.allglen`.
+    pub allglen: u64,
+}
+
 /// Finds allgs/allglen from symbols, DWARF, or by decoding `runtime.allgadd`.
-pub(crate) fn locate(bin: &GoBinary, dwarf: Option<&DwarfInfo>) -> Option<AllgsLocation> {
-    if let (Some(a), Some(l)) = (bin.symbol("runtime.allgs"), bin.symbol("runtime.allglen")) {
+pub(crate) fn locate(
+    symbols: &HashMap<String, Symbol>,
+    dwarf: Option<&DwarfInfo>,
+    pcln: &Pclntab,
+    image: &Image,
+) -> Option<AllgsLocation> {
+    if let (Some(a), Some(l)) = (symbols.get("runtime.allgs"), symbols.get("runtime.allglen")) {
         if a.addr != 0 && l.addr != 0 {
             return Some(AllgsLocation {
                 allgs: a.addr,
@@ -36,14 +50,14 @@ pub(crate) fn locate(bin: &GoBinary, dwarf: Option<&DwarfInfo>) -> Option<AllgsL
             });
         }
     }
-    locate_by_disassembly(bin)
+    locate_by_disassembly(pcln, image)
 }
 
 /// Decodes `runtime.allgadd` to find the globals it writes.
-pub fn locate_by_disassembly(bin: &GoBinary) -> Option<AllgsLocation> {
-    let f = bin.pclntab().find_func_by_name("runtime.allgadd")?;
-    let len = (f.end - f.entry).min(4096) as usize;
-    let code = bin.image().bytes_at(f.entry, len)?;
+pub fn locate_by_disassembly(pcln: &Pclntab, image: &Image) -> Option<AllgsLocation> {
+    let f = pcln.find_func_by_name("runtime.allgadd")?;
+    let len = f.end.saturating_sub(f.entry).min(4096) as usize;
+    let code = image.bytes_at(f.entry, len)?;
     decode_allgadd(code, f.entry)
 }
 

@@ -12,88 +12,16 @@
 //! - `gofunc` (base of funcdata) is `go:func.*`/`go.func.*`, or the word following the last
 //!   `.rodata` address inside moduledata.
 
+use crate::allgs::AllgsLocation;
 use crate::error::GoError;
+use crate::image::{Image, Section, Symbol};
 use crate::layout::Layout;
 use crate::pclntab::{u64_at, ImageBytes, Pclntab};
 use crate::version::GoVersion;
+use crate::wait_reasons::WaitReasons;
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// One section of the file.
-#[derive(Debug, Clone)]
-pub struct Section {
-    pub name: String,
-    pub addr: u64,
-    pub size: u64,
-    /// File offset of the bytes; `None` for NOBITS (`.bss`) or compressed sections.
-    pub file_off: Option<u64>,
-}
-
-/// The file's bytes plus its section map, addressable by virtual address.
-#[derive(Clone, Default)]
-pub struct Image {
-    pub data: Vec<u8>,
-    pub sections: Vec<Section>,
-}
-
-impl std::fmt::Debug for Image {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Image")
-            .field("bytes", &self.data.len())
-            .field("sections", &self.sections.len())
-            .finish()
-    }
-}
-
-impl Image {
-    /// The section containing `addr`.
-    pub fn section_for(&self, addr: u64) -> Option<&Section> {
-        self.sections
-            .iter()
-            .find(|s| s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
-    }
-    /// The section named `name`.
-    pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
-    }
-    /// Bytes of a section as stored in the file.
-    pub fn section_bytes(&self, s: &Section) -> Option<&[u8]> {
-        let off = s.file_off? as usize;
-        self.data.get(off..off.checked_add(s.size as usize)?)
-    }
-    /// Reads a u64 at a virtual address from the file image.
-    pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        u64_at(self.bytes_at(addr, 8)?, 0)
-    }
-}
-
-impl ImageBytes for Image {
-    /// Up to `len` bytes at a virtual address, from the file image (fewer at a section's end).
-    fn bytes_at(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let s = self.section_for(addr)?;
-        let off = s.file_off? + (addr - s.addr);
-        let avail = (s.size - (addr - s.addr)).min(len as u64) as usize;
-        self.data
-            .get(off as usize..(off as usize).checked_add(avail)?)
-    }
-}
-
-/// A symbol from `.symtab`.
-#[derive(Debug, Clone, Copy)]
-pub struct Symbol {
-    pub addr: u64,
-    pub size: u64,
-}
-
-/// Where the goroutine list lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AllgsLocation {
-    /// Address of the `runtime.allgs` slice header (`ptr, len, cap`).
-    pub allgs: u64,
-    /// Address of `runtime.allglen`.
-    pub allglen: u64,
-}
 
 /// A parsed Go executable. Cheap to query; load once per program.
 pub struct GoBinary {
@@ -104,12 +32,8 @@ pub struct GoBinary {
     pub(crate) layout: Layout,
     pub(crate) layout_from_dwarf: bool,
     pub(crate) allgs: Option<AllgsLocation>,
-    pub(crate) wait_reasons: Vec<String>,
+    pub(crate) wait_reasons: WaitReasons,
     pub(crate) has_dwarf: bool,
-    /// What unwinding learned about each pc (see `unwind::PcFacts`).
-    pub(crate) pc_memo: crate::unwind::PcMemo,
-    /// Where the last listing found the allgs pointer array (a hint for the next one).
-    pub(crate) allgs_array_seen: std::sync::Mutex<Option<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for GoBinary {
@@ -221,23 +145,25 @@ impl GoBinary {
             Some(l) => (l, true),
             None => (Layout::for_version(&version), false),
         };
+        layout.validate()?;
 
-        let mut bin = GoBinary {
+        let allgs = crate::allgs::locate(&symbols, dwarf.as_ref(), &pcln, &image);
+        let wait_reasons = WaitReasons::load(
+            symbols.get("runtime.waitReasonStrings").copied(),
+            &image,
+            version.minor,
+        );
+        Ok(GoBinary {
             image,
             version,
             symbols,
             pcln,
             layout,
             layout_from_dwarf,
-            allgs: None,
-            wait_reasons: Vec::new(),
+            allgs,
+            wait_reasons,
             has_dwarf: dwarf.is_some(),
-            pc_memo: Default::default(),
-            allgs_array_seen: Default::default(),
-        };
-        bin.allgs = crate::allgs::locate(&bin, dwarf.as_ref());
-        bin.wait_reasons = crate::goroutine::load_wait_reasons(&bin);
-        Ok(bin)
+        })
     }
 
     /// The Go version that built the program.
@@ -292,10 +218,7 @@ impl GoBinary {
 
     /// Wait reason text for a `waitReason` value, as the target's runtime spells it.
     pub fn wait_reason_text(&self, reason: u8) -> String {
-        match self.wait_reasons.get(reason as usize) {
-            Some(s) => s.clone(),
-            None => "unknown wait reason".to_string(),
-        }
+        self.wait_reasons.text(reason)
     }
 }
 

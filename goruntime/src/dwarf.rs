@@ -141,7 +141,7 @@ impl DwarfInfo {
         Some(Layout {
             g_size: self.structs.get("runtime.g")?.0,
             g_stack_lo: stack,
-            g_stack_hi: stack + 8,
+            g_stack_hi: stack.checked_add(8)?,
             g_m: g("m")?,
             g_sched: g("sched")?,
             g_syscallsp: g("syscallsp")?,
