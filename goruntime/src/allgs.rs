@@ -99,10 +99,11 @@ pub fn decode_allgadd(code: &[u8], ip: u64) -> Option<AllgsLocation> {
             }
         }
     }
-    let allgs = order
-        .iter()
-        .copied()
-        .find(|t| targets.contains(&(t + 8)) && targets.contains(&(t + 16)))?;
+    let allgs = order.iter().copied().find(|t| {
+        [8, 16]
+            .iter()
+            .all(|d| t.checked_add(*d).is_some_and(|a| targets.contains(&a)))
+    })?;
     Some(AllgsLocation {
         allgs,
         allglen: allglen?,
@@ -126,8 +127,8 @@ pub fn read_allg_pointers_noting<M: MemorySource>(
     let allglen = mem.read_u64(loc.allglen)?;
     let mut hdr = [0u8; 24];
     mem.read_exact(loc.allgs, &mut hdr)?;
-    let word = |i: usize| u64::from_le_bytes(hdr[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-    let (ptr, len, cap) = (word(0), word(1), word(2));
+    let word = |off: usize| crate::pclntab::u64_at(&hdr, off).unwrap_or(0);
+    let (ptr, len, cap) = (word(0), word(8), word(16));
     if allglen > MAX_GOROUTINES || len > cap {
         return Err(GoError::Corrupt {
             what: "runtime.allglen",
@@ -138,10 +139,13 @@ pub fn read_allg_pointers_noting<M: MemorySource>(
     if n == 0 {
         return Ok(Vec::new());
     }
-    seen((ptr, n * 8));
-    let mut buf = vec![0u8; (n * 8) as usize];
+    // n <= MAX_GOROUTINES: the byte count cannot overflow.
+    let bytes = n.saturating_mul(8);
+    seen((ptr, bytes));
+    let mut buf = vec![0u8; bytes as usize];
     let got = mem.read(ptr, &mut buf)?;
-    Ok(buf[..got - got % 8]
+    buf.truncate(got);
+    Ok(buf
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
         .collect())
@@ -173,6 +177,7 @@ pub fn read_structs<M: MemorySource>(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use memcache::SnapshotMemory;

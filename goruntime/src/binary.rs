@@ -65,13 +65,13 @@ impl GoBinary {
     /// Parses an executable held in memory.
     pub fn parse(data: Vec<u8>) -> Result<GoBinary, GoError> {
         let (sections, symbols, dwarf) = {
-            let file = object::File::parse(&*data).map_err(|e| GoError::Elf(e.to_string()))?;
+            let file = object::File::parse(&*data).map_err(GoError::Elf)?;
             if file.architecture() != object::Architecture::X86_64 {
                 // Could still be Go, but this crate only knows amd64 layouts.
                 let is_go = file.section_by_name(".go.buildinfo").is_some()
                     || file.section_by_name(".gopclntab").is_some();
                 return Err(if is_go {
-                    GoError::Elf("only linux/amd64 Go programs are supported".into())
+                    GoError::NotAmd64
                 } else {
                     GoError::NotGo
                 });
@@ -133,7 +133,7 @@ impl GoBinary {
         let (pcln_addr, pcln_bytes) = pcln_loc.ok_or(GoError::Missing(".gopclntab"))?;
 
         let moduledata = find_moduledata(&image, &symbols, pcln_addr);
-        let md_text = moduledata.and_then(|md| image.read_u64(md + 176));
+        let md_text = moduledata.and_then(|md| image.read_u64(md.checked_add(176)?));
         let gofunc = symbols
             .get("go:func.*")
             .or_else(|| symbols.get("go.func.*"))
@@ -255,7 +255,7 @@ fn find_version(image: &Image) -> Option<GoVersion> {
     let flags = *bytes.get(15)?;
     let s = if flags & 2 != 0 {
         let (len, n) = crate::pclntab::read_uvarint(bytes, 32)?;
-        let start = 32 + n;
+        let start = n.checked_add(32)?;
         let b = bytes.get(start..start.checked_add(len as usize)?)?;
         String::from_utf8_lossy(b).into_owned()
     } else {
@@ -265,7 +265,7 @@ fn find_version(image: &Image) -> Option<GoVersion> {
         }
         let hdr = u64_at(bytes, 16)?;
         let ptr = image.read_u64(hdr)?;
-        let len = image.read_u64(hdr + 8)?;
+        let len = image.read_u64(hdr.checked_add(8)?)?;
         if len > 256 {
             return None;
         }
@@ -289,11 +289,9 @@ fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64
     }
     for name in ["runtime.pcheader", "runtime.pclntab"] {
         if let Some(sym) = symbols.get(name) {
-            if let Some(sec) = image.section_for(sym.addr) {
-                let len = (sec.addr + sec.size - sym.addr) as usize;
-                if let Some(b) = image.bytes_at(sym.addr, len) {
-                    return Some((sym.addr, b.to_vec()));
-                }
+            // The rest of the section the symbol is in (bytes_at stops at its end).
+            if let Some(b) = image.bytes_at(sym.addr, usize::MAX) {
+                return Some((sym.addr, b.to_vec()));
             }
         }
     }
@@ -305,15 +303,13 @@ fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64
         let Some(b) = image.section_bytes(s) else {
             continue;
         };
-        let mut p = 0usize;
-        while p + 8 <= b.len() {
-            let m = crate::pclntab::u32_at(b, p).unwrap_or(0);
+        for (p, w) in (0usize..).step_by(8).zip(b.chunks_exact(8)) {
+            let m = crate::pclntab::u32_at(w, 0).unwrap_or(0);
             if (m == crate::pclntab::MAGIC_118 || m == crate::pclntab::MAGIC_120)
-                && b.get(4 + p..8 + p) == Some(&[0, 0, 1, 8][..])
+                && w.get(4..) == Some(&[0, 0, 1, 8][..])
             {
-                return Some((s.addr + p as u64, b.get(p..)?.to_vec()));
+                return Some((s.addr.checked_add(p as u64)?, b.get(p..)?.to_vec()));
             }
-            p += 8;
         }
     }
     None
@@ -340,17 +336,17 @@ fn find_moduledata(
         let Some(b) = image.section_bytes(s) else {
             continue;
         };
-        let mut p = 0usize;
-        while p + 16 <= b.len() {
-            if u64_at(b, p) == Some(pcln_addr) {
+        for (p, w) in (0usize..).step_by(8).zip(b.windows(16).step_by(8)) {
+            if u64_at(w, 0) == Some(pcln_addr) {
                 // Next word is the funcnametab slice pointer, inside the table.
-                if let Some(n) = u64_at(b, p + 8) {
-                    if n > pcln_addr && n < pcln_addr + (1 << 32) {
-                        return Some(s.addr + p as u64);
+                if let Some(n) = u64_at(w, 8) {
+                    if n.checked_sub(pcln_addr)
+                        .is_some_and(|d| d > 0 && d < 1 << 32)
+                    {
+                        return s.addr.checked_add(p as u64);
                     }
                 }
             }
-            p += 8;
         }
     }
     None
@@ -360,11 +356,8 @@ fn find_moduledata(
 fn gofunc_from_moduledata(image: &Image, md: u64) -> Option<u64> {
     let rodata = image.section(".rodata")?.addr;
     let b = image.bytes_at(md, 8 * 80)?;
-    let mut last = None;
-    for i in 0..b.len() / 8 {
-        if u64_at(b, 8 * i) == Some(rodata) {
-            last = Some(i);
-        }
-    }
-    u64_at(b, 8 * (last? + 1))
+    let last = b
+        .chunks_exact(8)
+        .rposition(|w| u64_at(w, 0) == Some(rodata))?;
+    u64_at(b.chunks_exact(8).nth(last.checked_add(1)?)?, 0)
 }

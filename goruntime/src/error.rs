@@ -22,15 +22,15 @@ pub enum GoError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not a usable ELF object (or not x86-64).
+    /// The file is not a usable ELF object.
     #[error("bad ELF file: {0}")]
-    Elf(String),
+    Elf(#[source] object::Error),
+    /// A Go program for another architecture.
+    #[error("bad ELF file: only linux/amd64 Go programs are supported")]
+    NotAmd64,
     /// The pclntab is malformed at `offset` (relative to the start of the table).
     #[error("malformed pclntab at offset {offset:#x}: {what}")]
     Pclntab { offset: u64, what: &'static str },
-    /// DWARF exists but could not be parsed.
-    #[error("bad DWARF: {0}")]
-    Dwarf(String),
     /// A runtime variable or function could not be located in the binary.
     #[error("cannot find {0} in the binary")]
     Missing(&'static str),

@@ -38,7 +38,7 @@ impl Image {
     pub fn section_for(&self, addr: u64) -> Option<&Section> {
         self.sections
             .iter()
-            .find(|s| s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
+            .find(|s| s.addr != 0 && addr.checked_sub(s.addr).is_some_and(|off| off < s.size))
     }
     /// The section named `name`.
     pub fn section(&self, name: &str) -> Option<&Section> {
@@ -59,8 +59,10 @@ impl ImageBytes for Image {
     /// Up to `len` bytes at a virtual address, from the file image (fewer at a section's end).
     fn bytes_at(&self, addr: u64, len: usize) -> Option<&[u8]> {
         let s = self.section_for(addr)?;
-        let off = s.file_off? + (addr - s.addr);
-        let avail = (s.size - (addr - s.addr)).min(len as u64) as usize;
+        // section_for: s.addr <= addr < s.addr + s.size.
+        let in_section = addr.checked_sub(s.addr)?;
+        let off = s.file_off?.checked_add(in_section)?;
+        let avail = s.size.checked_sub(in_section)?.min(len as u64) as usize;
         self.data
             .get(off as usize..(off as usize).checked_add(avail)?)
     }

@@ -210,19 +210,31 @@ impl Layout {
     }
 
     /// Compares the fields both sources provide (the table has no vdso offsets).
-    pub fn same_as_table(&self, table: &Layout) -> Result<(), String> {
+    pub fn same_as_table(&self, table: &Layout) -> Result<(), LayoutMismatch> {
         let mut a = self.clone();
         a.m_vdso_sp = None;
         a.m_vdso_pc = None;
         if &a == table {
             Ok(())
         } else {
-            Err(format!("DWARF {a:#?}\n!= table {table:#?}"))
+            Err(LayoutMismatch {
+                dwarf: Box::new(a),
+                table: Box::new(table.clone()),
+            })
         }
     }
 }
 
+/// A DWARF layout that differs from the built-in table ([`Layout::same_as_table`]).
+#[derive(Debug, thiserror::Error)]
+#[error("DWARF {dwarf:#?}\n!= table {table:#?}")]
+pub struct LayoutMismatch {
+    pub dwarf: Box<Layout>,
+    pub table: Box<Layout>,
+}
+
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

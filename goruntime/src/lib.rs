@@ -26,6 +26,9 @@
 //! # Ok(()) }
 //! ```
 
+// Target memory and binaries are hostile input: no unchecked arithmetic, no panicking index.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 pub mod allgs;
 pub mod binary;
 pub mod dwarf;

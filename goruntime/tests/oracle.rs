@@ -9,6 +9,7 @@
 //! runnable, whose state may change between the dump and the stop) are compared by presence
 //! only. GOGC=off keeps the GC from moving stacks between the dump and the stop.
 //! Toolchains that are not installed are skipped; the test fails if none is.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod common;
 use common::{build, toolchains, Flavor, ProcMem};

@@ -180,6 +180,7 @@ pub fn monotonic_now_ns() -> Option<u64> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
