@@ -201,3 +201,49 @@ fn not_go_and_unsupported_version() {
     assert!(matches!(e, GoError::UnsupportedVersion { .. }), "{e:?}");
     assert!(e.to_string().contains("Go 1.19 to 1.27"), "{e}");
 }
+
+/// `unwind.rs:67` gave `runtime.mcall`'s frame the fp `sp + 8` unchecked: a thread on g0 whose
+/// sp is at the top of the address space overflowed it.
+#[test]
+fn unwind_rs_67_mcall_at_the_top_of_memory_does_not_overflow() {
+    let (bin, _) = binary();
+    let l = bin.layout().clone();
+    let (g, m, g0, tls) = (
+        0x7100_0000u64,
+        0x7500_0000u64,
+        0x7600_0000u64,
+        0x7700_0000u64,
+    );
+    let tid = 4242;
+    let mut mem = allgs_memory(&bin, &[g], None);
+    let mut gb = fake_g(&bin, 1, 0, 0, 0x7300_0000, 0x7300_1000);
+    let mut put = |b: &mut Vec<u8>, off: u64, v: u64| {
+        b[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes())
+    };
+    gb[l.g_atomicstatus as usize..l.g_atomicstatus as usize + 4]
+        .copy_from_slice(&2u32.to_le_bytes());
+    put(&mut gb, l.g_m, m);
+    mem.add_region(g, gb);
+    let mut mb = vec![0u8; 4096];
+    put(&mut mb, l.m_procid, tid as u64);
+    put(&mut mb, l.m_curg, g);
+    put(&mut mb, l.m_g0, g0);
+    put(&mut mb, l.m_id, 1);
+    mem.add_region(m, mb);
+    mem.add_region(g0, fake_g(&bin, 0, 0, 0, u64::MAX - 0xffff, u64::MAX));
+    mem.add_region(tls, g0.to_le_bytes().to_vec());
+    let thread = goruntime::ThreadState {
+        tid,
+        rip: bin.func_entry("runtime.mcall").unwrap(),
+        rsp: u64::MAX - 3,
+        rbp: 0,
+        fs_base: tls + 8,
+    };
+    let gs = list_goroutines_with(&bin, &mut mem, &[thread], &opts()).unwrap();
+    assert_eq!(gs.len(), 1, "{gs:#?}");
+    assert_eq!(gs[0].thread, Some(tid), "{gs:#?}");
+    assert!(
+        gs[0].frames.iter().any(|f| &*f.function == "runtime.mcall"),
+        "{gs:#?}"
+    );
+}
