@@ -217,7 +217,7 @@ fn unwind_rs_67_mcall_at_the_top_of_memory_does_not_overflow() {
     let tid = 4242;
     let mut mem = allgs_memory(&bin, &[g], None);
     let mut gb = fake_g(&bin, 1, 0, 0, 0x7300_0000, 0x7300_1000);
-    let mut put = |b: &mut Vec<u8>, off: u64, v: u64| {
+    let put = |b: &mut Vec<u8>, off: u64, v: u64| {
         b[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes())
     };
     gb[l.g_atomicstatus as usize..l.g_atomicstatus as usize + 4]
