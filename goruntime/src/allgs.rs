@@ -7,20 +7,34 @@
 //! Reading: allglen first (as the runtime's lock-free readers do), capped by the slice length
 //! and by [`MAX_GOROUTINES`]; the pointer array in one read; the g structs in one batch.
 
-use crate::binary::{AllgsLocation, GoBinary};
 use crate::dwarf::DwarfInfo;
 use crate::error::GoError;
-use crate::pclntab::ImageBytes;
+use crate::image::{Image, Symbol};
+use crate::pclntab::{ImageBytes, Pclntab};
 use iced_x86::{Code, Decoder, DecoderOptions, Mnemonic, OpKind, Register};
 use memcache::{MemoryExt, MemorySource, ReadRequest};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Upper bound on the number of g pointers read (allglen beyond it is treated as corrupt).
 pub const MAX_GOROUTINES: u64 = 4 << 20;
 
+/// Where the goroutine list lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllgsLocation {
+    /// Address of the `runtime.allgs` slice header (`ptr, len, cap`).
+    pub allgs: u64,
+    /// Address of `runtime.allglen`.
+    pub allglen: u64,
+}
+
 /// Finds allgs/allglen from symbols, DWARF, or by decoding `runtime.allgadd`.
-pub(crate) fn locate(bin: &GoBinary, dwarf: Option<&DwarfInfo>) -> Option<AllgsLocation> {
-    if let (Some(a), Some(l)) = (bin.symbol("runtime.allgs"), bin.symbol("runtime.allglen")) {
+pub(crate) fn locate(
+    symbols: &HashMap<String, Symbol>,
+    dwarf: Option<&DwarfInfo>,
+    pcln: &Pclntab,
+    image: &Image,
+) -> Option<AllgsLocation> {
+    if let (Some(a), Some(l)) = (symbols.get("runtime.allgs"), symbols.get("runtime.allglen")) {
         if a.addr != 0 && l.addr != 0 {
             return Some(AllgsLocation {
                 allgs: a.addr,
@@ -36,14 +50,14 @@ pub(crate) fn locate(bin: &GoBinary, dwarf: Option<&DwarfInfo>) -> Option<AllgsL
             });
         }
     }
-    locate_by_disassembly(bin)
+    locate_by_disassembly(pcln, image)
 }
 
 /// Decodes `runtime.allgadd` to find the globals it writes.
-pub fn locate_by_disassembly(bin: &GoBinary) -> Option<AllgsLocation> {
-    let f = bin.pclntab().find_func_by_name("runtime.allgadd")?;
-    let len = (f.end - f.entry).min(4096) as usize;
-    let code = bin.image().bytes_at(f.entry, len)?;
+pub fn locate_by_disassembly(pcln: &Pclntab, image: &Image) -> Option<AllgsLocation> {
+    let f = pcln.find_func_by_name("runtime.allgadd")?;
+    let len = f.end.saturating_sub(f.entry).min(4096) as usize;
+    let code = image.bytes_at(f.entry, len)?;
     decode_allgadd(code, f.entry)
 }
 
@@ -85,10 +99,11 @@ pub fn decode_allgadd(code: &[u8], ip: u64) -> Option<AllgsLocation> {
             }
         }
     }
-    let allgs = order
-        .iter()
-        .copied()
-        .find(|t| targets.contains(&(t + 8)) && targets.contains(&(t + 16)))?;
+    let allgs = order.iter().copied().find(|t| {
+        [8, 16]
+            .iter()
+            .all(|d| t.checked_add(*d).is_some_and(|a| targets.contains(&a)))
+    })?;
     Some(AllgsLocation {
         allgs,
         allglen: allglen?,
@@ -112,8 +127,8 @@ pub fn read_allg_pointers_noting<M: MemorySource>(
     let allglen = mem.read_u64(loc.allglen)?;
     let mut hdr = [0u8; 24];
     mem.read_exact(loc.allgs, &mut hdr)?;
-    let word = |i: usize| u64::from_le_bytes(hdr[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-    let (ptr, len, cap) = (word(0), word(1), word(2));
+    let word = |off: usize| crate::pclntab::u64_at(&hdr, off).unwrap_or(0);
+    let (ptr, len, cap) = (word(0), word(8), word(16));
     if allglen > MAX_GOROUTINES || len > cap {
         return Err(GoError::Corrupt {
             what: "runtime.allglen",
@@ -124,10 +139,13 @@ pub fn read_allg_pointers_noting<M: MemorySource>(
     if n == 0 {
         return Ok(Vec::new());
     }
-    seen((ptr, n * 8));
-    let mut buf = vec![0u8; (n * 8) as usize];
+    // n <= MAX_GOROUTINES: the byte count cannot overflow.
+    let bytes = n.saturating_mul(8);
+    seen((ptr, bytes));
+    let mut buf = vec![0u8; bytes as usize];
     let got = mem.read(ptr, &mut buf)?;
-    Ok(buf[..got - got % 8]
+    buf.truncate(got);
+    Ok(buf
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
         .collect())
@@ -159,6 +177,7 @@ pub fn read_structs<M: MemorySource>(
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use memcache::SnapshotMemory;

@@ -12,88 +12,16 @@
 //! - `gofunc` (base of funcdata) is `go:func.*`/`go.func.*`, or the word following the last
 //!   `.rodata` address inside moduledata.
 
+use crate::allgs::AllgsLocation;
 use crate::error::GoError;
+use crate::image::{Image, Section, Symbol};
 use crate::layout::Layout;
 use crate::pclntab::{u64_at, ImageBytes, Pclntab};
 use crate::version::GoVersion;
+use crate::wait_reasons::WaitReasons;
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// One section of the file.
-#[derive(Debug, Clone)]
-pub struct Section {
-    pub name: String,
-    pub addr: u64,
-    pub size: u64,
-    /// File offset of the bytes; `None` for NOBITS (`.bss`) or compressed sections.
-    pub file_off: Option<u64>,
-}
-
-/// The file's bytes plus its section map, addressable by virtual address.
-#[derive(Clone, Default)]
-pub struct Image {
-    pub data: Vec<u8>,
-    pub sections: Vec<Section>,
-}
-
-impl std::fmt::Debug for Image {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Image")
-            .field("bytes", &self.data.len())
-            .field("sections", &self.sections.len())
-            .finish()
-    }
-}
-
-impl Image {
-    /// The section containing `addr`.
-    pub fn section_for(&self, addr: u64) -> Option<&Section> {
-        self.sections
-            .iter()
-            .find(|s| s.addr != 0 && addr >= s.addr && addr - s.addr < s.size)
-    }
-    /// The section named `name`.
-    pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
-    }
-    /// Bytes of a section as stored in the file.
-    pub fn section_bytes(&self, s: &Section) -> Option<&[u8]> {
-        let off = s.file_off? as usize;
-        self.data.get(off..off.checked_add(s.size as usize)?)
-    }
-    /// Reads a u64 at a virtual address from the file image.
-    pub fn read_u64(&self, addr: u64) -> Option<u64> {
-        u64_at(self.bytes_at(addr, 8)?, 0)
-    }
-}
-
-impl ImageBytes for Image {
-    /// Up to `len` bytes at a virtual address, from the file image (fewer at a section's end).
-    fn bytes_at(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let s = self.section_for(addr)?;
-        let off = s.file_off? + (addr - s.addr);
-        let avail = (s.size - (addr - s.addr)).min(len as u64) as usize;
-        self.data
-            .get(off as usize..(off as usize).checked_add(avail)?)
-    }
-}
-
-/// A symbol from `.symtab`.
-#[derive(Debug, Clone, Copy)]
-pub struct Symbol {
-    pub addr: u64,
-    pub size: u64,
-}
-
-/// Where the goroutine list lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AllgsLocation {
-    /// Address of the `runtime.allgs` slice header (`ptr, len, cap`).
-    pub allgs: u64,
-    /// Address of `runtime.allglen`.
-    pub allglen: u64,
-}
 
 /// A parsed Go executable. Cheap to query; load once per program.
 pub struct GoBinary {
@@ -104,12 +32,8 @@ pub struct GoBinary {
     pub(crate) layout: Layout,
     pub(crate) layout_from_dwarf: bool,
     pub(crate) allgs: Option<AllgsLocation>,
-    pub(crate) wait_reasons: Vec<String>,
+    pub(crate) wait_reasons: WaitReasons,
     pub(crate) has_dwarf: bool,
-    /// What unwinding learned about each pc (see `unwind::PcFacts`).
-    pub(crate) pc_memo: crate::unwind::PcMemo,
-    /// Where the last listing found the allgs pointer array (a hint for the next one).
-    pub(crate) allgs_array_seen: std::sync::Mutex<Option<(u64, u64)>>,
 }
 
 impl std::fmt::Debug for GoBinary {
@@ -141,13 +65,13 @@ impl GoBinary {
     /// Parses an executable held in memory.
     pub fn parse(data: Vec<u8>) -> Result<GoBinary, GoError> {
         let (sections, symbols, dwarf) = {
-            let file = object::File::parse(&*data).map_err(|e| GoError::Elf(e.to_string()))?;
+            let file = object::File::parse(&*data).map_err(GoError::Elf)?;
             if file.architecture() != object::Architecture::X86_64 {
                 // Could still be Go, but this crate only knows amd64 layouts.
                 let is_go = file.section_by_name(".go.buildinfo").is_some()
                     || file.section_by_name(".gopclntab").is_some();
                 return Err(if is_go {
-                    GoError::Elf("only linux/amd64 Go programs are supported".into())
+                    GoError::NotAmd64
                 } else {
                     GoError::NotGo
                 });
@@ -209,7 +133,7 @@ impl GoBinary {
         let (pcln_addr, pcln_bytes) = pcln_loc.ok_or(GoError::Missing(".gopclntab"))?;
 
         let moduledata = find_moduledata(&image, &symbols, pcln_addr);
-        let md_text = moduledata.and_then(|md| image.read_u64(md + 176));
+        let md_text = moduledata.and_then(|md| image.read_u64(md.checked_add(176)?));
         let gofunc = symbols
             .get("go:func.*")
             .or_else(|| symbols.get("go.func.*"))
@@ -221,23 +145,25 @@ impl GoBinary {
             Some(l) => (l, true),
             None => (Layout::for_version(&version), false),
         };
+        layout.validate()?;
 
-        let mut bin = GoBinary {
+        let allgs = crate::allgs::locate(&symbols, dwarf.as_ref(), &pcln, &image);
+        let wait_reasons = WaitReasons::load(
+            symbols.get("runtime.waitReasonStrings").copied(),
+            &image,
+            version.minor,
+        );
+        Ok(GoBinary {
             image,
             version,
             symbols,
             pcln,
             layout,
             layout_from_dwarf,
-            allgs: None,
-            wait_reasons: Vec::new(),
+            allgs,
+            wait_reasons,
             has_dwarf: dwarf.is_some(),
-            pc_memo: Default::default(),
-            allgs_array_seen: Default::default(),
-        };
-        bin.allgs = crate::allgs::locate(&bin, dwarf.as_ref());
-        bin.wait_reasons = crate::goroutine::load_wait_reasons(&bin);
-        Ok(bin)
+        })
     }
 
     /// The Go version that built the program.
@@ -292,10 +218,7 @@ impl GoBinary {
 
     /// Wait reason text for a `waitReason` value, as the target's runtime spells it.
     pub fn wait_reason_text(&self, reason: u8) -> String {
-        match self.wait_reasons.get(reason as usize) {
-            Some(s) => s.clone(),
-            None => "unknown wait reason".to_string(),
-        }
+        self.wait_reasons.text(reason)
     }
 }
 
@@ -332,7 +255,7 @@ fn find_version(image: &Image) -> Option<GoVersion> {
     let flags = *bytes.get(15)?;
     let s = if flags & 2 != 0 {
         let (len, n) = crate::pclntab::read_uvarint(bytes, 32)?;
-        let start = 32 + n;
+        let start = n.checked_add(32)?;
         let b = bytes.get(start..start.checked_add(len as usize)?)?;
         String::from_utf8_lossy(b).into_owned()
     } else {
@@ -342,7 +265,7 @@ fn find_version(image: &Image) -> Option<GoVersion> {
         }
         let hdr = u64_at(bytes, 16)?;
         let ptr = image.read_u64(hdr)?;
-        let len = image.read_u64(hdr + 8)?;
+        let len = image.read_u64(hdr.checked_add(8)?)?;
         if len > 256 {
             return None;
         }
@@ -366,11 +289,9 @@ fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64
     }
     for name in ["runtime.pcheader", "runtime.pclntab"] {
         if let Some(sym) = symbols.get(name) {
-            if let Some(sec) = image.section_for(sym.addr) {
-                let len = (sec.addr + sec.size - sym.addr) as usize;
-                if let Some(b) = image.bytes_at(sym.addr, len) {
-                    return Some((sym.addr, b.to_vec()));
-                }
+            // The rest of the section the symbol is in (bytes_at stops at its end).
+            if let Some(b) = image.bytes_at(sym.addr, usize::MAX) {
+                return Some((sym.addr, b.to_vec()));
             }
         }
     }
@@ -382,15 +303,13 @@ fn find_pclntab(image: &Image, symbols: &HashMap<String, Symbol>) -> Option<(u64
         let Some(b) = image.section_bytes(s) else {
             continue;
         };
-        let mut p = 0usize;
-        while p + 8 <= b.len() {
-            let m = crate::pclntab::u32_at(b, p).unwrap_or(0);
+        for (p, w) in (0usize..).step_by(8).zip(b.chunks_exact(8)) {
+            let m = crate::pclntab::u32_at(w, 0).unwrap_or(0);
             if (m == crate::pclntab::MAGIC_118 || m == crate::pclntab::MAGIC_120)
-                && b.get(4 + p..8 + p) == Some(&[0, 0, 1, 8][..])
+                && w.get(4..) == Some(&[0, 0, 1, 8][..])
             {
-                return Some((s.addr + p as u64, b.get(p..)?.to_vec()));
+                return Some((s.addr.checked_add(p as u64)?, b.get(p..)?.to_vec()));
             }
-            p += 8;
         }
     }
     None
@@ -417,17 +336,17 @@ fn find_moduledata(
         let Some(b) = image.section_bytes(s) else {
             continue;
         };
-        let mut p = 0usize;
-        while p + 16 <= b.len() {
-            if u64_at(b, p) == Some(pcln_addr) {
+        for (p, w) in (0usize..).step_by(8).zip(b.windows(16).step_by(8)) {
+            if u64_at(w, 0) == Some(pcln_addr) {
                 // Next word is the funcnametab slice pointer, inside the table.
-                if let Some(n) = u64_at(b, p + 8) {
-                    if n > pcln_addr && n < pcln_addr + (1 << 32) {
-                        return Some(s.addr + p as u64);
+                if let Some(n) = u64_at(w, 8) {
+                    if n.checked_sub(pcln_addr)
+                        .is_some_and(|d| d > 0 && d < 1 << 32)
+                    {
+                        return s.addr.checked_add(p as u64);
                     }
                 }
             }
-            p += 8;
         }
     }
     None
@@ -437,11 +356,8 @@ fn find_moduledata(
 fn gofunc_from_moduledata(image: &Image, md: u64) -> Option<u64> {
     let rodata = image.section(".rodata")?.addr;
     let b = image.bytes_at(md, 8 * 80)?;
-    let mut last = None;
-    for i in 0..b.len() / 8 {
-        if u64_at(b, 8 * i) == Some(rodata) {
-            last = Some(i);
-        }
-    }
-    u64_at(b, 8 * (last? + 1))
+    let last = b
+        .chunks_exact(8)
+        .rposition(|w| u64_at(w, 0) == Some(rodata))?;
+    u64_at(b.chunks_exact(8).nth(last.checked_add(1)?)?, 0)
 }

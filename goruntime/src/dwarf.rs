@@ -53,7 +53,7 @@ impl DwarfInfo {
             let mut depth: isize = 0;
             let mut struct_depth: isize = -1;
             while let Ok(Some((delta, entry))) = entries.next_dfs() {
-                depth += delta;
+                depth = depth.saturating_add(delta);
                 if current.is_some() && depth <= struct_depth {
                     if let Some((n, sz, m)) = current.take() {
                         info.structs.entry(n).or_insert((sz, m));
@@ -89,7 +89,9 @@ impl DwarfInfo {
                             }
                         }
                     }
-                    gimli::DW_TAG_member if current.is_some() && depth == struct_depth + 1 => {
+                    gimli::DW_TAG_member
+                        if current.is_some() && Some(depth) == struct_depth.checked_add(1) =>
+                    {
                         let off = entry
                             .attr_value(gimli::DW_AT_data_member_location)
                             .ok()
@@ -107,11 +109,11 @@ impl DwarfInfo {
                                 if let Ok(Some(gimli::AttributeValue::Exprloc(e))) =
                                     entry.attr_value(gimli::DW_AT_location)
                                 {
-                                    let b = e.0.slice();
-                                    if b.len() == 9 && b[0] == 0x03 {
-                                        let mut a = [0u8; 8];
-                                        a.copy_from_slice(&b[1..9]);
-                                        info.vars.insert(n, u64::from_le_bytes(a));
+                                    // DW_OP_addr (0x03) and an 8-byte address.
+                                    if let [0x03, a @ ..] = e.0.slice() {
+                                        if let Ok(a) = <[u8; 8]>::try_from(a) {
+                                            info.vars.insert(n, u64::from_le_bytes(a));
+                                        }
                                     }
                                 }
                             }
@@ -141,7 +143,7 @@ impl DwarfInfo {
         Some(Layout {
             g_size: self.structs.get("runtime.g")?.0,
             g_stack_lo: stack,
-            g_stack_hi: stack + 8,
+            g_stack_hi: stack.checked_add(8)?,
             g_m: g("m")?,
             g_sched: g("sched")?,
             g_syscallsp: g("syscallsp")?,

@@ -22,22 +22,66 @@ pub enum GoError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not a usable ELF object (or not x86-64).
+    /// The file is not a usable ELF object.
     #[error("bad ELF file: {0}")]
-    Elf(String),
+    Elf(#[source] object::Error),
+    /// A Go program for another architecture.
+    #[error("bad ELF file: only linux/amd64 Go programs are supported")]
+    NotAmd64,
     /// The pclntab is malformed at `offset` (relative to the start of the table).
     #[error("malformed pclntab at offset {offset:#x}: {what}")]
     Pclntab { offset: u64, what: &'static str },
-    /// DWARF exists but could not be parsed.
-    #[error("bad DWARF: {0}")]
-    Dwarf(String),
     /// A runtime variable or function could not be located in the binary.
     #[error("cannot find {0} in the binary")]
     Missing(&'static str),
+    /// A runtime layout (from DWARF) with a field that does not fit its struct.
+    #[error("invalid runtime layout: {field} at offset {offset:#x} (+{len}) does not fit in {limit:#x} bytes")]
+    BadLayout {
+        field: &'static str,
+        offset: u64,
+        len: u64,
+        limit: u64,
+    },
     /// Reading target memory failed.
     #[error(transparent)]
     Mem(#[from] MemError),
     /// A runtime structure in target memory holds impossible values.
     #[error("corrupt {what} at {addr:#x}")]
     Corrupt { what: &'static str, addr: u64 },
+}
+
+/// Why one goroutine could not be (fully) decoded or walked: [`crate::Goroutine::error`]. The
+/// listing goes on; the entry keeps what was found before the error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GoroutineError {
+    /// Its g struct, or a word of its stack, could not be read.
+    #[error(transparent)]
+    Mem(#[from] MemError),
+    /// Its g struct holds impossible values.
+    #[error("corrupt {what} at {addr:#x}")]
+    Corrupt { what: &'static str, addr: u64 },
+    /// Running, but on no thread the caller supplied registers for.
+    #[error("goroutine running on other thread; stack unavailable")]
+    RunningElsewhere,
+    /// Not running, and its saved pc is 0.
+    #[error("no saved context")]
+    NoSavedContext,
+    /// A pc outside every function of the pclntab.
+    #[error("unknown pc {pc:#x}")]
+    UnknownPc { pc: u64 },
+    /// The pcsp table has no entry for `pc`.
+    #[error("no frame size information for {function} at {pc:#x}")]
+    NoFrameSize { function: String, pc: u64 },
+    /// The pcsp table gives a negative frame size at `pc`.
+    #[error("negative frame size in {function} at {pc:#x}")]
+    NegativeFrameSize { function: String, pc: u64 },
+    /// An outer frame of a function that writes SP (its caller cannot be found).
+    #[error("cannot unwind through SP-writing function {function}")]
+    SpWrite { function: String },
+    /// The frame at `sp` ends above the stack's upper bound `hi`.
+    #[error("frame of {function} at sp {sp:#x} leaves the stack (hi {hi:#x})")]
+    LeavesStack { function: String, sp: u64, hi: u64 },
+    /// The walk hit [`crate::unwind::MAX_PHYSICAL_FRAMES`].
+    #[error("more than {} frames", crate::unwind::MAX_PHYSICAL_FRAMES)]
+    TooManyFrames,
 }

@@ -12,6 +12,10 @@ use memcache::{MemError, MemoryExt, MemorySource};
 /// Most labels read per goroutine.
 pub const MAX_LABELS: usize = 1000;
 const MAX_STRING: u64 = 4096;
+/// A 1.24+ `label{key, value string}`.
+const LABEL: usize = 32;
+/// A ≤1.23 `map[string]string` bucket: `tophash[8]`, 8 keys, 8 values, overflow pointer.
+const BUCKET: usize = 8 + 8 * 16 + 8 * 16 + 8;
 
 fn read_string<M: MemorySource>(mem: &mut M, ptr: u64, len: u64) -> Result<String, MemError> {
     if len == 0 {
@@ -43,11 +47,11 @@ pub fn read_labels<M: MemorySource>(
         if n == 0 {
             return Ok(Vec::new());
         }
-        let mut raw = vec![0u8; n * 32];
+        // n <= MAX_LABELS: the size cannot overflow.
+        let mut raw = vec![0u8; n.saturating_mul(LABEL)];
         mem.read_exact(ptr, &mut raw)?;
         let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let e = &raw[i * 32..i * 32 + 32];
+        for e in raw.chunks_exact(LABEL) {
             out.push((
                 read_string(mem, word(e, 0), word(e, 8))?,
                 read_string(mem, word(e, 16), word(e, 24))?,
@@ -63,38 +67,48 @@ pub fn read_labels<M: MemorySource>(
     let mut h = [0u8; 48];
     mem.read_exact(hmap, &mut h)?;
     let count = word(&h, 0) as usize;
-    let b = h[9];
+    let b = h.get(9).copied().unwrap_or(0);
     let buckets = word(&h, 16);
     if count == 0 || buckets == 0 || b > 16 {
         return Ok(Vec::new());
     }
-    const BUCKET: usize = 8 + 8 * 16 + 8 * 16 + 8;
     let mut out = Vec::new();
     let mut budget = 1usize << 17; // buckets visited, including overflow chains
+    let mut raw = [0u8; BUCKET];
     for i in 0..(1u64 << b) {
-        let mut bucket = buckets + i * BUCKET as u64;
+        // Buckets are contiguous; an array that would wrap the address space ends the map.
+        let Some(mut bucket) = i
+            .checked_mul(BUCKET as u64)
+            .and_then(|off| buckets.checked_add(off))
+        else {
+            break;
+        };
         while bucket != 0 && budget > 0 && out.len() < count.min(MAX_LABELS) {
-            budget -= 1;
-            let mut raw = vec![0u8; BUCKET];
+            budget = budget.saturating_sub(1);
             mem.read_exact(bucket, &mut raw)?;
-            for slot in 0..8 {
-                if raw[slot] < 5 {
+            let (tophash, slots) = raw.split_at(8);
+            let (keys, values) = slots.split_at(8 * 16);
+            for ((&top, k), v) in tophash
+                .iter()
+                .zip(keys.chunks_exact(16))
+                .zip(values.chunks_exact(16))
+            {
+                if top < 5 {
                     continue;
                 }
-                let k = 8 + slot * 16;
-                let v = 8 + 128 + slot * 16;
                 out.push((
-                    read_string(mem, word(&raw, k), word(&raw, k + 8))?,
-                    read_string(mem, word(&raw, v), word(&raw, v + 8))?,
+                    read_string(mem, word(k, 0), word(k, 8))?,
+                    read_string(mem, word(v, 0), word(v, 8))?,
                 ));
             }
-            bucket = word(&raw, BUCKET - 8);
+            bucket = word(&raw, BUCKET.saturating_sub(8));
         }
     }
     Ok(out)
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use memcache::SnapshotMemory;
@@ -120,6 +134,24 @@ mod tests {
         // A billion labels: capped, and the unreadable tail is an error, not a hang.
         mem.patch(0x1008, &1_000_000_000u64.to_le_bytes());
         assert!(read_labels(&mut mem, 24, 0x1000).is_err());
+    }
+
+    /// `labels.rs:75` computed `buckets + i * BUCKET` unchecked: a bucket array at the top of the
+    /// address space overflowed once the first bucket had yielded every label.
+    #[test]
+    fn labels_bucket_array_at_the_top_of_memory_does_not_overflow() {
+        let mut mem = SnapshotMemory::new();
+        mem.add_region(0x1000, 0x1100u64.to_le_bytes().to_vec());
+        let top = u64::MAX - 0xfff;
+        let mut h = vec![0u8; 48];
+        h[0] = 1; // count: bucket 0 has it, the other buckets are only counted through
+        h[9] = 16; // B
+        h[16..24].copy_from_slice(&top.to_le_bytes());
+        mem.add_region(0x1100, h);
+        let mut bucket = vec![0u8; 272];
+        bucket[0] = 77;
+        mem.add_region(top, bucket);
+        assert_eq!(read_labels(&mut mem, 21, 0x1000).unwrap().len(), 1);
     }
 
     #[test]

@@ -7,7 +7,15 @@
 //! `syscallbp`), 1.25 (−8, `gobuf.ret` removed), 1.26 (`parentGoid`/`gopc` move). `runtime.m`
 //! embeds the OS-specific `mOS`, so the m numbers are linux/amd64 only.
 
+use crate::error::GoError;
 use crate::version::GoVersion;
+
+/// Bytes of `runtime.gobuf` the walk reads at most (the struct is 48 or 56 bytes).
+pub const GOBUF_MAX: usize = 64;
+/// Largest `runtime.g` accepted (real ones are under 500 bytes; every listing reads whole gs).
+pub const MAX_G_SIZE: u64 = 1 << 16;
+/// Largest offset+8 of an `runtime.m` field accepted (real ones are under 300).
+pub const MAX_M_READ: u64 = 1 << 16;
 
 /// Offsets (bytes) of the runtime fields goruntime reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +93,7 @@ impl Layout {
         let base = |x: u64| -> u64 {
             // stktopsp..waitreason for 1.19–1.22 (x); +8 in 1.23/1.24 (syscallbp); 1.25+ is
             // back to x (gobuf.ret removed, syscallbp kept).
-            (x as i64 + after) as u64
+            x.wrapping_add_signed(after)
         };
         let (m_procid, m_gsignal, m_tls, m_curg, m_id) = match minor {
             19..=24 => (72, 80, 136, 192, 232),
@@ -125,22 +133,143 @@ impl Layout {
         }
     }
 
+    /// How much of `g.sched` the walk reads: up to the end of the last gobuf field it needs.
+    pub fn gobuf_read_size(&self) -> u64 {
+        [self.gobuf_sp, self.gobuf_pc, self.gobuf_bp]
+            .into_iter()
+            .max()
+            .unwrap_or(0)
+            .saturating_add(8)
+    }
+
+    /// Checks that every field fits in the struct (or buffer) it is read from, so that no read
+    /// by this layout can go out of bounds: an invalid DWARF layout is refused when the binary
+    /// is loaded. `g.stack.hi` must follow `g.stack.lo` (both are read in one 16-byte read).
+    pub fn validate(&self) -> Result<(), GoError> {
+        let fits = |field: &'static str, offset: u64, len: u64, limit: u64| match offset
+            .checked_add(len)
+        {
+            Some(end) if end <= limit => Ok(()),
+            _ => Err(GoError::BadLayout {
+                field,
+                offset,
+                len,
+                limit,
+            }),
+        };
+        fits("runtime.g", 0, self.g_size, MAX_G_SIZE)?;
+        if self.g_stack_lo.checked_add(8) != Some(self.g_stack_hi) {
+            return Err(GoError::BadLayout {
+                field: "g.stack.hi",
+                offset: self.g_stack_hi,
+                len: 8,
+                limit: self.g_size,
+            });
+        }
+        let g = self.g_size;
+        fits("g.stack", self.g_stack_lo, 16, g)?;
+        fits("g.sched", self.g_sched, self.gobuf_read_size(), g)?;
+        for (field, offset, len) in [
+            ("g.m", Some(self.g_m), 8),
+            ("g.syscallsp", Some(self.g_syscallsp), 8),
+            ("g.syscallpc", Some(self.g_syscallpc), 8),
+            ("g.syscallbp", self.g_syscallbp, 8),
+            ("g.stktopsp", Some(self.g_stktopsp), 8),
+            ("g.atomicstatus", Some(self.g_atomicstatus), 4),
+            ("g.goid", Some(self.g_goid), 8),
+            ("g.waitsince", Some(self.g_waitsince), 8),
+            ("g.waitreason", Some(self.g_waitreason), 1),
+            ("g.lockedm", Some(self.g_lockedm), 8),
+            ("g.parentGoid", self.g_parent_goid, 8),
+            ("g.gopc", Some(self.g_gopc), 8),
+            ("g.startpc", Some(self.g_startpc), 8),
+            ("g.labels", Some(self.g_labels), 8),
+        ] {
+            if let Some(offset) = offset {
+                fits(field, offset, len, g)?;
+            }
+        }
+        for (field, offset) in [
+            ("gobuf.sp", self.gobuf_sp),
+            ("gobuf.pc", self.gobuf_pc),
+            ("gobuf.bp", self.gobuf_bp),
+        ] {
+            fits(field, offset, 8, GOBUF_MAX as u64)?;
+        }
+        for (field, offset) in [
+            ("m.g0", self.m_g0),
+            ("m.procid", self.m_procid),
+            ("m.gsignal", self.m_gsignal),
+            ("m.tls", self.m_tls),
+            ("m.curg", self.m_curg),
+            ("m.id", self.m_id),
+        ] {
+            fits(field, offset, 8, MAX_M_READ)?;
+        }
+        Ok(())
+    }
+
     /// Compares the fields both sources provide (the table has no vdso offsets).
-    pub fn same_as_table(&self, table: &Layout) -> Result<(), String> {
+    pub fn same_as_table(&self, table: &Layout) -> Result<(), LayoutMismatch> {
         let mut a = self.clone();
         a.m_vdso_sp = None;
         a.m_vdso_pc = None;
         if &a == table {
             Ok(())
         } else {
-            Err(format!("DWARF {a:#?}\n!= table {table:#?}"))
+            Err(LayoutMismatch {
+                dwarf: Box::new(a),
+                table: Box::new(table.clone()),
+            })
         }
     }
 }
 
+/// A DWARF layout that differs from the built-in table ([`Layout::same_as_table`]).
+#[derive(Debug, thiserror::Error)]
+#[error("DWARF {dwarf:#?}\n!= table {table:#?}")]
+pub struct LayoutMismatch {
+    pub dwarf: Box<Layout>,
+    pub table: Box<Layout>,
+}
+
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_table_is_valid() {
+        for m in 19..=27 {
+            Layout::for_version(&v(m)).validate().unwrap();
+        }
+    }
+
+    /// `goroutine.rs` (now `walk_start.rs`) sliced the 64-byte gobuf buffer by `gobuf.bp + 8`.
+    #[test]
+    fn gobuf_offset_past_the_buffer_is_refused() {
+        let mut l = Layout::for_version(&v(27));
+        l.gobuf_bp = 64;
+        assert!(matches!(
+            l.validate(),
+            Err(GoError::BadLayout {
+                field: "g.sched" | "gobuf.bp",
+                ..
+            })
+        ));
+        let mut l = Layout::for_version(&v(27));
+        l.g_goid = u64::MAX - 4;
+        assert!(matches!(
+            l.validate(),
+            Err(GoError::BadLayout {
+                field: "g.goid",
+                ..
+            })
+        ));
+        let mut l = Layout::for_version(&v(27));
+        l.g_size = 1 << 40;
+        assert!(l.validate().is_err());
+    }
 
     fn v(minor: u32) -> GoVersion {
         GoVersion::parse(&format!("go1.{minor}.1")).unwrap()

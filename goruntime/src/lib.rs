@@ -26,26 +26,34 @@
 //! # Ok(()) }
 //! ```
 
+// Target memory and binaries are hostile input: no unchecked arithmetic, no panicking index.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 pub mod allgs;
 pub mod binary;
 pub mod dwarf;
 pub mod error;
 pub mod goroutine;
+pub mod image;
 pub mod labels;
 pub mod layout;
+pub mod memo;
 pub mod pclntab;
 pub mod tls;
 pub mod traceback;
 pub mod unwind;
 pub mod version;
+pub mod wait_reasons;
 
-pub use binary::{AllgsLocation, GoBinary};
-pub use error::GoError;
+pub use allgs::AllgsLocation;
+pub use binary::GoBinary;
+pub use error::{GoError, GoroutineError};
 pub use goroutine::{
     goroutines_at, list_goroutines, list_goroutines_since, list_goroutines_with, listing_hints,
     running_g_addrs, unwind_goroutines, GStatus, Goroutine, ListOptions, ThreadState,
 };
 pub use layout::Layout;
+pub use memo::ProcessMemo;
 pub use traceback::{header_line, is_shown, render_traceback, visible_frames, Policy};
 pub use version::GoVersion;
 

@@ -37,7 +37,7 @@ pub trait ImageBytes {
 /// Bounds-checked little-endian reads from a byte slice.
 pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     let s = b.get(off..off.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    Some(u32::from_le_bytes(s.try_into().ok()?))
 }
 pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     let s = b.get(off..off.checked_add(8)?)?;
@@ -164,15 +164,17 @@ impl Pclntab {
         {
             return Err(bad(4, "unexpected pc quantum or pointer size (want amd64)"));
         }
+        // Header word i (of 8) is at 8 + 8 * i.
+        let word_off = |i: usize| i.saturating_mul(8).saturating_add(8);
         let word = |i: usize| -> Result<u64, GoError> {
-            u64_at(&data, 8 + 8 * i).ok_or(bad(8 + 8 * i, "truncated header"))
+            u64_at(&data, word_off(i)).ok_or(bad(word_off(i), "truncated header"))
         };
         let nfunc = word(0)?;
         let hdr_text = word(2)?;
         let off = |i: usize| -> Result<usize, GoError> {
             let v = word(i)?;
             if v as usize >= data.len() || v > usize::MAX as u64 {
-                return Err(bad(8 + 8 * i, "table offset beyond the end"));
+                return Err(bad(word_off(i), "table offset beyond the end"));
             }
             Ok(v as usize)
         };
@@ -182,8 +184,8 @@ impl Pclntab {
         let pctab = off(6)?;
         let functab = off(7)?;
         // functab has nfunc+1 pairs of u32.
-        let need = (nfunc as u128 + 1) * 8;
-        if need > (data.len() - functab) as u128 {
+        let need = (nfunc as u128).saturating_add(1).saturating_mul(8);
+        if need > data.len().saturating_sub(functab) as u128 {
             return Err(bad(functab, "functab truncated"));
         }
         let text_start = if hdr_text != 0 {
@@ -218,7 +220,10 @@ impl Pclntab {
 
     fn functab_entry(&self, i: usize) -> Option<(u32, u32)> {
         let o = self.functab.checked_add(i.checked_mul(8)?)?;
-        Some((u32_at(&self.data, o)?, u32_at(&self.data, o + 4)?))
+        Some((
+            u32_at(&self.data, o)?,
+            u32_at(&self.data, o.checked_add(4)?)?,
+        ))
     }
 
     /// Lowest and one-past-highest PC covered by the table.
@@ -241,13 +246,13 @@ impl Pclntab {
             return None;
         }
         let (entry_off, func_off) = self.functab_entry(i)?;
-        let (next_off, _) = self.functab_entry(i + 1)?;
+        let (next_off, _) = self.functab_entry(i.checked_add(1)?)?;
         let off = self.functab.checked_add(func_off as usize)?;
         let d = &self.data;
-        let w = |k: usize| u32_at(d, off + 4 * k);
+        let w = |k: usize| u32_at(d, off.checked_add(k.checked_mul(4)?)?);
         let (start_line, tail) = match self.version {
-            PclnVersion::V118 => (0i32, off + 36),
-            PclnVersion::V120 => (w(9)? as i32, off + 40),
+            PclnVersion::V118 => (0i32, off.checked_add(36)?),
+            PclnVersion::V120 => (w(9)? as i32, off.checked_add(40)?),
         };
         let f = Func {
             entry: self.text_start.checked_add(w(0)? as u64)?,
@@ -261,8 +266,8 @@ impl Pclntab {
             cu_offset: w(8)?,
             start_line,
             func_id: *d.get(tail)?,
-            flag: *d.get(tail + 1)?,
-            nfuncdata: *d.get(tail + 3)?,
+            flag: *d.get(tail.checked_add(1)?)?,
+            nfuncdata: *d.get(tail.checked_add(3)?)?,
             off,
         };
         if Some(f.entry) != self.text_start.checked_add(entry_off as u64) {
@@ -281,18 +286,15 @@ impl Pclntab {
         // Binary search for the last entry with entryOff <= rel (bounded by log2(nfunc)).
         let (mut lo, mut hi) = (0usize, self.nfunc);
         while lo < hi {
-            let mid = lo + (hi - lo) / 2;
+            let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
             let (e, _) = self.functab_entry(mid)?;
             if e <= rel {
-                lo = mid + 1;
+                lo = mid.saturating_add(1);
             } else {
                 hi = mid;
             }
         }
-        if lo == 0 {
-            return None;
-        }
-        let f = self.func_at_index(lo - 1)?;
+        let f = self.func_at_index(lo.checked_sub(1)?)?;
         if pc >= f.entry && pc < f.end {
             Some(f)
         } else {
@@ -344,15 +346,16 @@ impl Pclntab {
         let max_steps = self.data.len();
         for _ in 0..max_steps {
             let (uvdelta, n) = read_uvarint(&self.data, p)?;
-            p += n;
+            p = p.checked_add(n)?;
             if uvdelta == 0 && !first {
                 return None;
             }
             first = false;
-            let delta = (-((uvdelta & 1) as i64) ^ ((uvdelta >> 1) as i64)) as i32;
-            val = val.wrapping_add(delta);
+            // Zig-zag: the low bit is the sign.
+            let delta = ((uvdelta & 1) as i64).wrapping_neg() ^ ((uvdelta >> 1) as i64);
+            val = val.wrapping_add(delta as i32);
             let (pcdelta, n) = read_uvarint(&self.data, p)?;
-            p += n;
+            p = p.checked_add(n)?;
             pc = pc.checked_add(pcdelta)?;
             if target < pc {
                 return Some(val);
@@ -399,12 +402,20 @@ impl Pclntab {
         if idx >= f.npcdata {
             return None;
         }
-        let base = match self.version {
-            PclnVersion::V118 => f.off + 40,
-            PclnVersion::V120 => f.off + 44,
-        };
-        let v = u32_at(&self.data, base.checked_add(4 * idx as usize)?)?;
+        let v = u32_at(
+            &self.data,
+            self.pcdata_base(f)?
+                .checked_add((idx as usize).checked_mul(4)?)?,
+        )?;
         (v != 0).then_some(v)
+    }
+
+    /// Offset of `f`'s pcdata array (just after its fixed-size `_func`).
+    fn pcdata_base(&self, f: &Func) -> Option<usize> {
+        f.off.checked_add(match self.version {
+            PclnVersion::V118 => 40,
+            PclnVersion::V120 => 44,
+        })
     }
 
     /// Virtual address of funcdata `idx`, or `None`.
@@ -412,13 +423,10 @@ impl Pclntab {
         if idx >= f.nfuncdata as u32 {
             return None;
         }
-        let base = match self.version {
-            PclnVersion::V118 => f.off + 40,
-            PclnVersion::V120 => f.off + 44,
-        };
-        let o = base
-            .checked_add(4 * f.npcdata as usize)?
-            .checked_add(4 * idx as usize)?;
+        let o = self
+            .pcdata_base(f)?
+            .checked_add((f.npcdata as usize).checked_mul(4)?)?
+            .checked_add((idx as usize).checked_mul(4)?)?;
         let v = u32_at(&self.data, o)?;
         if v == u32::MAX {
             return None;
@@ -446,7 +454,10 @@ impl Pclntab {
                 if ix < 0 {
                     break;
                 }
-                let Some(addr) = tree.checked_add(ix as u64 * size) else {
+                let Some(addr) = (ix as u64)
+                    .checked_mul(size)
+                    .and_then(|o| tree.checked_add(o))
+                else {
                     break;
                 };
                 let Some(rec) = image.bytes_at(addr, size as usize) else {
@@ -455,14 +466,15 @@ impl Pclntab {
                 if rec.len() < size as usize {
                     break;
                 }
+                let byte = |i: usize| rec.get(i).copied().unwrap_or(0);
                 let (func_id, name_off, parent_pc) = match self.version {
                     PclnVersion::V118 => (
-                        rec[2],
+                        byte(2),
                         u32_at(rec, 12).unwrap_or(0) as i32,
                         u32_at(rec, 16).unwrap_or(0) as i32,
                     ),
                     PclnVersion::V120 => (
-                        rec[0],
+                        byte(0),
                         u32_at(rec, 4).unwrap_or(0) as i32,
                         u32_at(rec, 8).unwrap_or(0) as i32,
                     ),
@@ -503,19 +515,20 @@ pub(crate) fn read_uvarint(b: &[u8], mut p: usize) -> Option<(u64, usize)> {
     let mut shift = 0u32;
     loop {
         let byte = *b.get(p)?;
-        p += 1;
+        p = p.checked_add(1)?;
         if shift >= 64 {
             return None;
         }
         v |= ((byte & 0x7f) as u64) << shift;
         if byte & 0x80 == 0 {
-            return Some((v, p - start));
+            return Some((v, p.checked_sub(start)?));
         }
-        shift += 7;
+        shift = shift.saturating_add(7);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -88,18 +88,12 @@ pub fn is_exported_runtime(name: &str, minor: u32) -> bool {
             .first()
             .is_some_and(|c| c.is_ascii_uppercase());
     }
-    let (mut rcvr, fname) = match rest.rfind('.') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => ("", rest),
-    };
-    if rcvr.len() >= 3 && rcvr.starts_with("(*") && rcvr.ends_with(')') {
-        rcvr = &rcvr[2..rcvr.len() - 1];
+    let (mut rcvr, fname) = rest.rsplit_once('.').unwrap_or(("", rest));
+    if let Some(inner) = rcvr.strip_prefix("(*").and_then(|r| r.strip_suffix(')')) {
+        rcvr = inner;
     }
-    fname
-        .as_bytes()
-        .first()
-        .is_some_and(|c| c.is_ascii_uppercase())
-        && (rcvr.is_empty() || rcvr.as_bytes()[0].is_ascii_uppercase())
+    let exported = |s: &str| s.as_bytes().first().is_some_and(|c| c.is_ascii_uppercase());
+    exported(fname) && (rcvr.is_empty() || exported(rcvr))
 }
 
 /// The runtime's `showfuncinfo` for one logical frame.
@@ -214,9 +208,9 @@ pub fn print_name(name: &str, minor: u32) -> String {
         return "panic".into();
     }
     if minor >= 21 {
-        if let (Some(i), Some(j)) = (name.find('['), name.rfind(']')) {
-            if j > i {
-                return format!("{}[...]{}", &name[..i], &name[j + 1..]);
+        if let (Some((head, _)), Some((_, tail))) = (name.split_once('['), name.rsplit_once(']')) {
+            if head.len() < name.len().saturating_sub(tail.len()) {
+                return format!("{head}[...]{tail}");
             }
         }
     }
@@ -228,8 +222,8 @@ fn render_frame(out: &mut String, f: &Frame, level: u32, minor: u32) {
     out.push_str("(...)\n\t");
     out.push_str(&format!("{}:{}", f.file, f.line));
     if !f.inlined {
-        if f.pc > f.entry {
-            out.push_str(&format!(" +{:#x}", f.pc - f.entry));
+        if let Some(off) = f.pc.checked_sub(f.entry).filter(|&off| off > 0) {
+            out.push_str(&format!(" +{off:#x}"));
         }
         if level >= 2 {
             out.push_str(&format!(" fp={:#x} sp={:#x} pc={:#x}", f.fp, f.sp, f.pc));
@@ -260,33 +254,42 @@ pub fn render_traceback(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String
             const OUTER: usize = 50;
             let total = idx.len();
             let head = total.min(INNER);
-            for &i in &idx[..head] {
-                render_frame(&mut out, &g.frames[i], level, minor);
+            let frames = |from: usize, to: usize| {
+                idx.get(from..to)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|&i| g.frames.get(i))
+            };
+            for f in frames(0, head) {
+                render_frame(&mut out, f, level, minor);
             }
-            if total > INNER {
-                let rest = total - INNER;
-                let from = if rest > OUTER {
-                    out.push_str(&format!("...{} frames elided...\n", rest - OUTER));
-                    total - OUTER
-                } else {
-                    INNER
+            if let Some(rest) = total.checked_sub(INNER).filter(|&r| r > 0) {
+                let from = match rest.checked_sub(OUTER).filter(|&e| e > 0) {
+                    Some(elided) => {
+                        out.push_str(&format!("...{elided} frames elided...\n"));
+                        total.saturating_sub(OUTER)
+                    }
+                    None => INNER,
                 };
-                for &i in &idx[from..] {
-                    render_frame(&mut out, &g.frames[i], level, minor);
+                for f in frames(from, total) {
+                    render_frame(&mut out, f, level, minor);
                 }
             }
         } else {
             // Go 1.19/1.20: at most 100 physical frames.
             const MAX: usize = 100;
-            let mut printed = 0;
+            let mut printed = 0usize;
             for &i in &idx {
+                let (Some(before), Some(f)) = (g.frames.get(..i), g.frames.get(i)) else {
+                    continue;
+                };
                 // Physical index: non-inlined frames before this one.
-                let phys = g.frames[..i].iter().filter(|x| !x.inlined).count();
+                let phys = before.iter().filter(|x| !x.inlined).count();
                 if phys >= MAX {
                     break;
                 }
-                render_frame(&mut out, &g.frames[i], level, minor);
-                printed += 1;
+                render_frame(&mut out, f, level, minor);
+                printed = printed.saturating_add(1);
             }
             if printed == MAX {
                 out.push_str("...additional frames elided...\n");
@@ -318,17 +321,23 @@ fn created_by(bin: &GoBinary, g: &Goroutine, level: u32) -> Option<String> {
         }
     }
     s.push('\n');
-    let tracepc = if g.gopc > f.entry { g.gopc - 1 } else { g.gopc };
+    let off = g.gopc.checked_sub(f.entry).filter(|&off| off > 0);
+    let tracepc = if off.is_some() {
+        g.gopc.wrapping_sub(1)
+    } else {
+        g.gopc
+    };
     let (file, line) = t.file_line(&f, tracepc);
     s.push_str(&format!("\t{file}:{line}"));
-    if g.gopc > f.entry {
-        s.push_str(&format!(" +{:#x}", g.gopc - f.entry));
+    if let Some(off) = off {
+        s.push_str(&format!(" +{off:#x}"));
     }
     s.push('\n');
     Some(s)
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

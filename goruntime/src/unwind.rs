@@ -10,6 +10,7 @@
 //! the new child on an empty stack, so the walk ends there.
 
 use crate::binary::GoBinary;
+use crate::error::GoroutineError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -40,22 +41,24 @@ pub struct StackSwitch {
     pub bounds: (u64, u64),
 }
 
-/// Walks the stack. Returns the frames found and, if the walk ended abnormally, why.
+/// Walks the stack, learning pc facts into `pcs`. Returns the frames found and, if the walk
+/// ended abnormally, why.
 pub fn unwind<M: MemorySource>(
     bin: &GoBinary,
+    pcs: &PcMemo,
     mem: &mut M,
     start: UnwindStart,
     bounds: Option<(u64, u64)>,
     mut switch: Option<StackSwitch>,
-) -> (Vec<Frame>, Option<String>) {
+) -> (Vec<Frame>, Option<GoroutineError>) {
     let mut frames = Vec::new();
     let (mut pc, mut sp, mut bp) = (start.pc, start.sp, start.bp);
     let mut trap = start.trap;
     let mut innermost = true;
     let mut bounds = bounds.filter(|(lo, hi)| lo < hi && sp >= *lo && sp <= *hi);
     for _ in 0..MAX_PHYSICAL_FRAMES {
-        let Some(facts) = bin.pc_memo.facts(bin, pc, trap) else {
-            return (frames, Some(format!("unknown pc {pc:#x}")));
+        let Some(facts) = pcs.facts(bin, pc, trap) else {
+            return (frames, Some(GoroutineError::UnknownPc { pc }));
         };
         let f = &facts.func;
         let name = &facts.name;
@@ -64,7 +67,7 @@ pub fn unwind<M: MemorySource>(
             match name.as_str() {
                 "runtime.morestack" | "runtime.mcall" => {
                     if name == "runtime.mcall" {
-                        push_frames(&mut frames, &facts, (pc, sp, sp + 8, bp));
+                        push_frames(&mut frames, &facts, (pc, sp, sp.saturating_add(8), bp));
                     }
                     pc = sw.pc;
                     sp = sw.sp;
@@ -85,15 +88,14 @@ pub fn unwind<M: MemorySource>(
             }
         }
         let Some(delta) = facts.sp_delta else {
-            return (
-                frames,
-                Some(format!("no frame size information for {name} at {pc:#x}")),
-            );
+            let function = name.clone();
+            return (frames, Some(GoroutineError::NoFrameSize { function, pc }));
         };
         if delta < 0 {
+            let function = name.clone();
             return (
                 frames,
-                Some(format!("negative frame size in {name} at {pc:#x}")),
+                Some(GoroutineError::NegativeFrameSize { function, pc }),
             );
         }
         let fp = sp.saturating_add(delta as u64).saturating_add(8);
@@ -110,24 +112,22 @@ pub fn unwind<M: MemorySource>(
             if matches!(name.as_str(), "runtime.mcall" | "runtime.morestack") {
                 return (frames, None);
             }
-            return (
-                frames,
-                Some(format!("cannot unwind through SP-writing function {name}")),
-            );
+            let function = name.clone();
+            return (frames, Some(GoroutineError::SpWrite { function }));
         }
         if let Some((_, hi)) = bounds {
             if fp > hi {
+                let function = name.clone();
                 return (
                     frames,
-                    Some(format!(
-                        "frame of {name} at sp {sp:#x} leaves the stack (hi {hi:#x})"
-                    )),
+                    Some(GoroutineError::LeavesStack { function, sp, hi }),
                 );
             }
         }
-        let lr = match mem.read_u64(fp - 8) {
+        // fp >= 8 (a saturating sum of sp and 8); the words below it are plain addresses.
+        let lr = match mem.read_u64(fp.wrapping_sub(8)) {
             Ok(v) => v,
-            Err(e) => return (frames, Some(e.to_string())),
+            Err(e) => return (frames, Some(e.into())),
         };
         if lr == 0 {
             return (frames, None);
@@ -138,16 +138,13 @@ pub fn unwind<M: MemorySource>(
         );
         // A function with a frame saved its caller's RBP just below the return address.
         if delta > 0 {
-            bp = mem.read_u64(fp - 16).unwrap_or(0);
+            bp = mem.read_u64(fp.wrapping_sub(16)).unwrap_or(0);
         }
         pc = lr;
         sp = fp;
         innermost = false;
     }
-    (
-        frames,
-        Some(format!("more than {MAX_PHYSICAL_FRAMES} frames")),
-    )
+    (frames, Some(GoroutineError::TooManyFrames))
 }
 
 /// Unwinds an OS thread from its live registers alone (no goroutine context), e.g. an idle M on
@@ -156,14 +153,14 @@ pub fn unwind_thread<M: MemorySource>(
     bin: &GoBinary,
     mem: &mut M,
     t: &crate::ThreadState,
-) -> (Vec<Frame>, Option<String>) {
+) -> (Vec<Frame>, Option<GoroutineError>) {
     let start = UnwindStart {
         pc: t.rip,
         sp: t.rsp,
         bp: t.rbp,
         trap: true,
     };
-    unwind(bin, mem, start, None, None)
+    unwind(bin, &PcMemo::default(), mem, start, None, None)
 }
 
 fn push_frames(frames: &mut Vec<Frame>, facts: &PcFacts, regs: (u64, u64, u64, u64)) {
@@ -195,7 +192,7 @@ pub struct PcFacts {
     pub logical: Vec<LogicalFrame>,
 }
 
-/// The per-binary memo of [`PcFacts`], keyed by pc and by whether the pc is a trap pc (then the
+/// The memo of [`PcFacts`] (part of [`crate::ProcessMemo`]), keyed by pc and by whether the pc is a trap pc (then the
 /// pc itself is symbolized, else pc - 1, as the runtime does). Bounded: it is emptied when full.
 #[derive(Debug, Default)]
 pub struct PcMemo(Mutex<HashMap<(u64, bool), Arc<PcFacts>>>);
@@ -213,7 +210,11 @@ impl PcMemo {
         }
         let t = bin.pclntab();
         let func = t.find_func(pc)?;
-        let sym_pc = if !trap && pc > func.entry { pc - 1 } else { pc };
+        let sym_pc = if !trap && pc > func.entry {
+            pc.wrapping_sub(1)
+        } else {
+            pc
+        };
         let facts = Arc::new(PcFacts {
             name: t.func_name(&func),
             sp_delta: t.sp_delta(&func, pc),

@@ -35,17 +35,14 @@ impl GoVersion {
         let t = t.strip_prefix("go")?;
         let t = t.split(|c: char| c.is_whitespace()).next().unwrap_or("");
         let mut nums = [0u32; 3];
-        let mut count = 0;
-        for part in t.split('.') {
-            if count == 3 {
-                break;
-            }
+        let mut count = 0usize;
+        for (slot, part) in nums.iter_mut().zip(t.split('.')) {
             let digits: String = part.chars().take_while(|c| c.is_ascii_digit()).collect();
             if digits.is_empty() {
                 break;
             }
-            nums[count] = digits.parse().ok()?;
-            count += 1;
+            *slot = digits.parse().ok()?;
+            count = count.saturating_add(1);
             if digits.len() != part.len() {
                 break;
             }
@@ -53,10 +50,11 @@ impl GoVersion {
         if count < 2 {
             return None;
         }
+        let [major, minor, patch] = nums;
         Some(GoVersion {
-            major: nums[0],
-            minor: nums[1],
-            patch: nums[2],
+            major,
+            minor,
+            patch,
             raw,
         })
     }
@@ -90,6 +88,7 @@ impl fmt::Display for GoVersion {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,11 +1,12 @@
 //! Bad input: hostile or broken target memory and binaries must give bounded time, error
 //! entries or typed errors — never a panic. Uses a real Go binary (newest installed toolchain)
 //! with synthetic memory (`SnapshotMemory`).
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod common;
 
-use goruntime::{list_goroutines_with, GoBinary, GoError, ListOptions};
-use memcache::SnapshotMemory;
+use goruntime::{list_goroutines_with, GoBinary, GoError, GoroutineError, ListOptions};
+use memcache::{MemError, SnapshotMemory};
 use std::time::{Duration, Instant};
 
 fn binary() -> (GoBinary, Vec<u8>) {
@@ -90,13 +91,15 @@ fn unmapped_and_short_g_become_error_entries() {
     let bad: Vec<_> = gs.iter().filter(|g| g.goid == 0).collect();
     assert_eq!(bad.len(), 2);
     assert!(
-        bad.iter()
-            .all(|g| g.error.as_deref().unwrap_or("").contains("0x")),
+        bad.iter().all(|g| matches!(
+            &g.error,
+            Some(e @ GoroutineError::Mem(MemError::Unreadable { .. })) if e.to_string().contains("0x")
+        )),
         "{bad:#?}"
     );
     let g7 = gs.iter().find(|g| g.goid == 7).unwrap();
     assert!(
-        g7.error.as_deref().unwrap().contains("unknown pc"),
+        g7.error == Some(GoroutineError::UnknownPc { pc: 0xdead_beef }),
         "{g7:?}"
     );
     assert!(g7.frames.is_empty());
@@ -127,7 +130,7 @@ fn cyclic_and_endless_stacks_are_bounded() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     let a = &gs[0];
     assert!(
-        a.error.as_deref().unwrap().contains("leaves the stack"),
+        matches!(a.error, Some(GoroutineError::LeavesStack { .. })),
         "{:?}",
         a.error
     );
@@ -197,4 +200,50 @@ fn not_go_and_unsupported_version() {
     let e = GoBinary::parse(bytes).unwrap_err();
     assert!(matches!(e, GoError::UnsupportedVersion { .. }), "{e:?}");
     assert!(e.to_string().contains("Go 1.19 to 1.27"), "{e}");
+}
+
+/// `unwind.rs:67` gave `runtime.mcall`'s frame the fp `sp + 8` unchecked: a thread on g0 whose
+/// sp is at the top of the address space overflowed it.
+#[test]
+fn unwind_rs_67_mcall_at_the_top_of_memory_does_not_overflow() {
+    let (bin, _) = binary();
+    let l = bin.layout().clone();
+    let (g, m, g0, tls) = (
+        0x7100_0000u64,
+        0x7500_0000u64,
+        0x7600_0000u64,
+        0x7700_0000u64,
+    );
+    let tid = 4242;
+    let mut mem = allgs_memory(&bin, &[g], None);
+    let mut gb = fake_g(&bin, 1, 0, 0, 0x7300_0000, 0x7300_1000);
+    let put = |b: &mut Vec<u8>, off: u64, v: u64| {
+        b[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes())
+    };
+    gb[l.g_atomicstatus as usize..l.g_atomicstatus as usize + 4]
+        .copy_from_slice(&2u32.to_le_bytes());
+    put(&mut gb, l.g_m, m);
+    mem.add_region(g, gb);
+    let mut mb = vec![0u8; 4096];
+    put(&mut mb, l.m_procid, tid as u64);
+    put(&mut mb, l.m_curg, g);
+    put(&mut mb, l.m_g0, g0);
+    put(&mut mb, l.m_id, 1);
+    mem.add_region(m, mb);
+    mem.add_region(g0, fake_g(&bin, 0, 0, 0, u64::MAX - 0xffff, u64::MAX));
+    mem.add_region(tls, g0.to_le_bytes().to_vec());
+    let thread = goruntime::ThreadState {
+        tid,
+        rip: bin.func_entry("runtime.mcall").unwrap(),
+        rsp: u64::MAX - 3,
+        rbp: 0,
+        fs_base: tls + 8,
+    };
+    let gs = list_goroutines_with(&bin, &mut mem, &[thread], &opts()).unwrap();
+    assert_eq!(gs.len(), 1, "{gs:#?}");
+    assert_eq!(gs[0].thread, Some(tid), "{gs:#?}");
+    assert!(
+        gs[0].frames.iter().any(|f| &*f.function == "runtime.mcall"),
+        "{gs:#?}"
+    );
 }

@@ -9,6 +9,7 @@
 //! runnable, whose state may change between the dump and the stop) are compared by presence
 //! only. GOGC=off keeps the GC from moving stacks between the dump and the stop.
 //! Toolchains that are not installed are skipped; the test fails if none is.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod common;
 use common::{build, toolchains, Flavor, ProcMem};
@@ -443,7 +444,7 @@ fn layout_table_matches_dwarf_and_wait_reasons_match_table() {
         {
             fails.push(format!("{ver}: {e}"));
         }
-        let table = goruntime::goroutine::builtin_wait_reasons(bin.version().minor);
+        let table = goruntime::wait_reasons::builtin_wait_reasons(bin.version().minor);
         let from_bin: Vec<String> = (0..table.len().max(1) as u8 + 1)
             .map(|i| bin.wait_reason_text(i))
             .collect();
@@ -468,7 +469,9 @@ fn layout_table_matches_dwarf_and_wait_reasons_match_table() {
         if sw.allgs_location().is_none() {
             fails.push(format!("{ver}: -s -w: allgs not found"));
         }
-        if goruntime::allgs::locate_by_disassembly(&bin) != bin.allgs_location() {
+        if goruntime::allgs::locate_by_disassembly(bin.pclntab(), bin.image())
+            != bin.allgs_location()
+        {
             fails.push(format!("{ver}: allgadd decoding disagrees with symbols"));
         }
         eprintln!("{ver}: layout, wait reasons and allgs location checked");

@@ -24,7 +24,7 @@ pub fn page_addr(page: u64) -> u64 {
 
 /// The offset of `addr` inside its page.
 pub fn offset_in_page(addr: u64) -> usize {
-    (addr & (PAGE_SIZE as u64 - 1)) as usize
+    (addr & (PAGE_SIZE as u64).wrapping_sub(1)) as usize
 }
 
 /// The pages a non-empty byte range touches, first and last inclusive.
@@ -50,7 +50,8 @@ impl PageSpan {
 
     /// Number of pages in the span (at least 1).
     pub fn count(&self) -> u64 {
-        self.last - self.first + 1
+        // first <= last (from `of`); the whole address space is 2^52 pages.
+        self.last.saturating_sub(self.first).saturating_add(1)
     }
 
     /// The page numbers of the span, in increasing order.
@@ -68,6 +69,7 @@ pub fn last_byte(addr: u64, len: usize) -> Result<u64, MemError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -35,7 +35,9 @@ pub fn page_runs(pages: impl IntoIterator<Item = u64>) -> Vec<PageRun> {
     let mut runs: Vec<PageRun> = Vec::new();
     for page in sorted {
         match runs.last_mut() {
-            Some(run) if run.first.checked_add(run.count) == Some(page) => run.count += 1,
+            Some(run) if run.first.checked_add(run.count) == Some(page) => {
+                run.count = run.count.saturating_add(1)
+            }
             _ => runs.push(PageRun {
                 first: page,
                 count: 1,
@@ -47,10 +49,11 @@ pub fn page_runs(pages: impl IntoIterator<Item = u64>) -> Vec<PageRun> {
 
 /// The leading group of `items` that one syscall may carry: at most [`IOV_MAX`] entries.
 pub fn next_group<T>(items: &[T]) -> &[T] {
-    &items[..items.len().min(IOV_MAX)]
+    items.get(..IOV_MAX).unwrap_or(items)
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -30,6 +30,9 @@
 //! # Ok::<(), memcache::MemError>(())
 //! ```
 
+// Target memory and binaries are hostile input: no unchecked arithmetic, no panicking index.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 pub mod addr;
 pub mod batch;
 pub mod maps;

@@ -28,10 +28,7 @@ fn immutable_range(line: &str) -> Option<(u64, u64)> {
     let end = u64::from_str_radix(end, 16).ok()?;
     let perms = perms.as_bytes();
     let immutable = start < end
-        && perms.len() == 4
-        && perms[0] == b'r'
-        && perms[1] != b'w'
-        && perms[3] == b'p'
+        && matches!(perms, [b'r', w, _, b'p'] if *w != b'w')
         && inode.parse::<u64>().ok()? != 0
         && path.starts_with('/')
         && !path.starts_with("/dev/")
@@ -47,6 +44,7 @@ fn field(s: &str) -> Option<(&str, &str)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -156,20 +156,21 @@ impl<S: MemorySource> PageCache<S> {
     /// written bytes is dropped.
     pub fn note_write(&mut self, addr: u64, data: &[u8]) {
         let mut done = 0usize;
-        while done < data.len() {
+        while let Some(rest) = data.get(done..).filter(|r| !r.is_empty()) {
             let at = addr.wrapping_add(done as u64);
             let page = page_of(at);
             let off = offset_in_page(at);
-            let n = (PAGE_SIZE - off).min(data.len() - done);
+            // off < PAGE_SIZE.
+            let n = PAGE_SIZE.saturating_sub(off).min(rest.len());
             if let Some(cached) = self.pages.peek_mut(&page) {
-                match cached.get_mut(off..off + n) {
-                    Some(slot) => slot.copy_from_slice(&data[done..done + n]),
-                    None => {
+                match (cached.get_mut(off..off.saturating_add(n)), rest.get(..n)) {
+                    (Some(slot), Some(src)) => slot.copy_from_slice(src),
+                    _ => {
                         self.pages.pop(&page);
                     }
                 }
             }
-            done += n;
+            done = done.saturating_add(n);
         }
     }
 
@@ -178,7 +179,7 @@ impl<S: MemorySource> PageCache<S> {
         let i = self.immutable.partition_point(|&(start, _)| start <= base);
         i.checked_sub(1)
             .and_then(|i| self.immutable.get(i))
-            .is_some_and(|&(_, end)| end > base && end - base >= PAGE_SIZE as u64)
+            .is_some_and(|&(_, end)| end.checked_sub(base).is_some_and(|n| n >= PAGE_SIZE as u64))
     }
 
     /// A bulk batch: the pages the requests cover are read as runs of contiguous pages (few
@@ -216,7 +217,7 @@ impl<S: MemorySource> PageCache<S> {
         let mut at = 0usize;
         for run in &runs {
             starts.push(at);
-            at += run.byte_len();
+            at = at.saturating_add(run.byte_len());
         }
         let mut served = 0u64;
         for (req, &(addr, len)) in requests.iter_mut().zip(spans) {
@@ -227,16 +228,26 @@ impl<S: MemorySource> PageCache<S> {
                 req.got = 0;
                 continue;
             };
-            let off = (addr - run.addr()) as usize;
+            // The run holding addr starts at or before it.
+            let off = addr.wrapping_sub(run.addr()) as usize;
             let n = len.min(got.saturating_sub(off));
-            req.buf[..n].copy_from_slice(&scratch[start + off..start + off + n]);
-            req.got = n;
-            served += n as u64;
+            let from = start.saturating_add(off);
+            req.got = match (
+                req.buf.get_mut(..n),
+                scratch.get(from..from.saturating_add(n)),
+            ) {
+                (Some(dst), Some(src)) => {
+                    dst.copy_from_slice(src);
+                    n
+                }
+                _ => 0,
+            };
+            served = served.saturating_add(req.got as u64);
         }
         self.count(|s| {
-            s.batches += 1;
-            s.pages_fetched += (total / PAGE_SIZE) as u64;
-            s.bytes_served += served;
+            s.batches = s.batches.saturating_add(1);
+            s.pages_fetched = s.pages_fetched.saturating_add((total / PAGE_SIZE) as u64);
+            s.bytes_served = s.bytes_served.saturating_add(served);
         });
         Ok(())
     }
@@ -267,7 +278,7 @@ impl<S: MemorySource> PageCache<S> {
                         // The readable prefix ends in this page: the span needs nothing after it.
                         Some(_) => break,
                         None => {
-                            if missing.len() + fetched.len() >= limit {
+                            if missing.len().saturating_add(fetched.len()) >= limit {
                                 break 'spans;
                             }
                             missing.insert(page);
@@ -294,22 +305,26 @@ impl<S: MemorySource> PageCache<S> {
             .collect();
         let n_pages = missing.len() as u64;
         self.count(|s| {
-            s.batches += 1;
-            s.pages_fetched += n_pages;
+            s.batches = s.batches.saturating_add(1);
+            s.pages_fetched = s.pages_fetched.saturating_add(n_pages);
         });
         self.source.read_batch(&mut reqs)?;
         let gots: Vec<usize> = reqs.iter().map(|r| r.got.min(r.buf.len())).collect();
         drop(reqs);
         for ((run, buf), got) in runs.iter().zip(&bufs).zip(gots) {
-            for (i, page) in (run.first..run.first + run.count).enumerate() {
-                let start = i * PAGE_SIZE;
-                if start > got {
+            // A page is fetched whole or is the run's readable end.
+            let readable = buf.get(..got).unwrap_or_default();
+            let pages = run.first..run.first.saturating_add(run.count);
+            for (page, data) in pages.clone().zip(readable.chunks(PAGE_SIZE)) {
+                fetched.insert(page, data.into());
+                if data.len() < PAGE_SIZE {
                     break;
                 }
-                let end = (start + PAGE_SIZE).min(got);
-                fetched.insert(page, buf[start..end].into());
-                if end - start < PAGE_SIZE {
-                    break;
+            }
+            if readable.len() % PAGE_SIZE == 0 && readable.len() < buf.len() {
+                // The run's first unreadable page starts exactly at `got`: known empty.
+                if let Some(page) = pages.clone().nth(readable.len() / PAGE_SIZE) {
+                    fetched.insert(page, Vec::new().into());
                 }
             }
         }
@@ -320,17 +335,17 @@ impl<S: MemorySource> PageCache<S> {
     fn assemble(&mut self, addr: u64, out: &mut [u8], fetched: &Fetched) -> usize {
         let mut done = 0usize;
         let (mut hits, mut misses) = (0u64, 0u64);
-        while done < out.len() {
+        while let Some(dst) = out.get_mut(done..).filter(|d| !d.is_empty()) {
             let at = addr.wrapping_add(done as u64);
             let page = page_of(at);
             let data = match self.pages.get(&page) {
                 Some(data) => {
-                    hits += 1;
+                    hits = hits.saturating_add(1);
                     data
                 }
                 None => match fetched.get(&page) {
                     Some(data) => {
-                        misses += 1;
+                        misses = misses.saturating_add(1);
                         data
                     }
                     None => break,
@@ -338,17 +353,20 @@ impl<S: MemorySource> PageCache<S> {
             };
             let off = offset_in_page(at);
             let Some(avail) = data.get(off..) else { break };
-            let n = avail.len().min(out.len() - done);
+            let n = avail.len().min(dst.len());
+            let (Some(d), Some(s)) = (dst.get_mut(..n), avail.get(..n)) else {
+                break;
+            };
             if n == 0 {
                 break;
             }
-            out[done..done + n].copy_from_slice(&avail[..n]);
-            done += n;
+            d.copy_from_slice(s);
+            done = done.saturating_add(n);
         }
         self.count(|s| {
-            s.hits += hits;
-            s.misses += misses;
-            s.bytes_served += done as u64;
+            s.hits = s.hits.saturating_add(hits);
+            s.misses = s.misses.saturating_add(misses);
+            s.bytes_served = s.bytes_served.saturating_add(done as u64);
         });
         done
     }
@@ -403,7 +421,9 @@ impl<S: MemorySource> MemorySource for PageCache<S> {
         let mut fetched = Fetched::new();
         self.fill(&spans, &mut fetched, usize::MAX)?;
         for (req, &(_, len)) in requests.iter_mut().zip(&spans) {
-            req.got = self.assemble(req.addr, &mut req.buf[..len], &fetched);
+            // len <= req.buf.len() (capped above).
+            let buf = req.buf.get_mut(..len).unwrap_or_default();
+            req.got = self.assemble(req.addr, buf, &fetched);
         }
         self.keep(fetched);
         Ok(())
@@ -411,6 +431,7 @@ impl<S: MemorySource> MemorySource for PageCache<S> {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::{MemoryExt, SnapshotMemory};

@@ -141,7 +141,7 @@ impl SnapshotMemory {
         for (i, b) in bytes.iter().enumerate() {
             let a = addr.wrapping_add(i as u64);
             if let Some((start, region)) = self.regions.range_mut(..=a).next_back() {
-                if let Some(slot) = region.get_mut((a - *start) as usize) {
+                if let Some(slot) = region.get_mut(a.wrapping_sub(*start) as usize) {
                     *slot = *b;
                 }
             }
@@ -152,18 +152,26 @@ impl SnapshotMemory {
 impl MemorySource for SnapshotMemory {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
         let mut done = 0usize;
-        while done < buf.len() {
-            let a = addr.wrapping_add(done as u64);
+        // A read never wraps past the top of the address space.
+        while let (Some(a), Some(dst)) = (addr.checked_add(done as u64), buf.get_mut(done..)) {
+            if dst.is_empty() {
+                break;
+            }
             let Some((start, region)) = self.regions.range(..=a).next_back() else {
                 break;
             };
-            let off = (a - *start) as usize;
-            if off >= region.len() {
+            // range(..=a): start <= a.
+            let Some(src) = region
+                .get(a.wrapping_sub(*start) as usize..)
+                .filter(|s| !s.is_empty())
+            else {
                 break;
+            };
+            let n = src.len().min(dst.len());
+            if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+                d.copy_from_slice(s);
             }
-            let n = (region.len() - off).min(buf.len() - done);
-            buf[done..done + n].copy_from_slice(&region[off..off + n]);
-            done += n;
+            done = done.saturating_add(n);
         }
         if done == 0 && !buf.is_empty() {
             return Err(MemError::Unreadable { addr });

@@ -7,6 +7,7 @@
 //! - `/proc/self/mem` reads a `PROT_NONE` page and writes a read-only page only when the kernel
 //!   grants `FOLL_FORCE` to this opener (`proc_mem.force_override`; the default "always" does).
 //!   The tests check whichever the running kernel does and print it.
+#![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 #![cfg(feature = "live")]
 
 use std::io::IoSliceMut;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ThreadState};
+use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState};
 use memcache::{MemError, MemorySource, ReadRequest};
 use nix::unistd::Pid;
 
@@ -36,6 +36,8 @@ const STACK_TOP_BYTES: u64 = 2048;
 pub struct GoState {
     /// The program the binary was loaded from, and the result of loading it.
     binary: Option<(PathBuf, Result<GoBinary, String>)>,
+    /// What listings learned about the process of that binary.
+    memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
     /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
@@ -74,6 +76,7 @@ impl GoState {
                 other => other.to_string(),
             });
             self.binary = Some((exe.to_path_buf(), loaded));
+            self.memo = ProcessMemo::default();
             self.list = None;
             self.table = None;
         }
@@ -89,7 +92,15 @@ impl GoState {
     fn decoded(
         &mut self,
         inf: &mut Inferior,
-    ) -> Result<(&GoBinary, &mut Vec<Goroutine>, Vec<ThreadState>), String> {
+    ) -> Result<
+        (
+            &GoBinary,
+            &ProcessMemo,
+            &mut Vec<Goroutine>,
+            Vec<ThreadState>,
+        ),
+        String,
+    > {
         let exe = inf
             .exe()
             .ok_or("the program file is unknown")?
@@ -111,27 +122,28 @@ impl GoState {
                 Some((_, pid, list)) if pid == inf.pid() => list,
                 _ => Vec::new(),
             };
-            prefetch_for_listing(inf, bin, &threads, &previous, true);
-            let list = goruntime::list_goroutines_since(bin, inf, &threads, &opts, previous)
-                .map_err(|e| e.to_string())?;
+            prefetch_for_listing(inf, bin, &self.memo, &threads, &previous, true);
+            let list =
+                goruntime::list_goroutines_since(bin, &self.memo, inf, &threads, &opts, previous)
+                    .map_err(|e| e.to_string())?;
             self.list = Some((stop, inf.pid(), list));
         }
         let list = &mut self.list.as_mut().expect("filled above").2;
         complete_running(inf, list, &mut threads);
-        Ok((bin, list, threads))
+        Ok((bin, &self.memo, list, threads))
     }
 
     /// Every goroutine of this stop, unwound (computed at most once per stop).
     pub fn goroutines(&mut self, inf: &mut Inferior) -> Result<(&GoBinary, &[Goroutine]), String> {
-        let (bin, list, threads) = self.decoded(inf)?;
+        let (bin, memo, list, threads) = self.decoded(inf)?;
         let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
-        goruntime::unwind_goroutines(bin, inf, &mut all, &threads);
+        goruntime::unwind_goroutines(bin, memo, inf, &mut all, &threads);
         Ok((bin, list))
     }
 
     /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
     pub fn goroutine_thread(&mut self, inf: &mut Inferior, goid: u64) -> Option<Option<Pid>> {
-        let (_, list, _) = self.decoded(inf).ok()?;
+        let (_, _, list, _) = self.decoded(inf).ok()?;
         let g = list
             .iter()
             .find(|g| g.goid == goid && !g.status.is_dead())?;
@@ -183,7 +195,7 @@ impl GoState {
     ) -> Result<ThreadTable, String> {
         let policy = self.policy;
         let os_threads: Vec<Pid> = inf.thread_ids().collect();
-        let (bin, list, threads) = self.decoded(inf)?;
+        let (bin, memo, list, threads) = self.decoded(inf)?;
         let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
         let hidden = chosen.len().saturating_sub(max_threads);
         let boundary = chosen[chosen.len().min(max_threads)..]
@@ -192,7 +204,7 @@ impl GoState {
             .map(|&i| list[i].goid)
             .min();
         chosen.truncate(max_threads);
-        unwind_chosen(bin, inf, list, &mut chosen, &threads);
+        unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
         let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
@@ -232,7 +244,7 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids().collect();
         let mut threads = thread_states(inf);
-        prefetch_for_listing(inf, bin, &threads, &last.members, false);
+        prefetch_for_listing(inf, bin, &self.memo, &threads, &last.members, false);
         let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, inf, &threads));
         addrs.sort_unstable();
@@ -243,8 +255,9 @@ impl GoState {
         };
         let member_goids: Vec<(u64, u64)> =
             last.members.iter().map(|g| (g.g_addr, g.goid)).collect();
-        let mut list = goruntime::goroutines_at(bin, inf, &addrs, &threads, &opts, last.members)
-            .map_err(|e| e.to_string())?;
+        let mut list =
+            goruntime::goroutines_at(bin, &self.memo, inf, &addrs, &threads, &opts, last.members)
+                .map_err(|e| e.to_string())?;
         complete_running(inf, &list, &mut threads);
         // Every member must still be the same goroutine, alive and shown.
         let intact = member_goids.iter().all(|&(addr, goid)| {
@@ -263,7 +276,7 @@ impl GoState {
         if !exact {
             return Ok(None);
         }
-        unwind_chosen(bin, inf, &mut list, &mut chosen, &threads);
+        unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
         let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, last.hidden);
         let members = chosen
             .iter()
@@ -280,6 +293,7 @@ impl GoState {
 fn prefetch_for_listing(
     inf: &mut Inferior,
     bin: &GoBinary,
+    memo: &ProcessMemo,
     threads: &[ThreadState],
     previous: &[Goroutine],
     with_allgs: bool,
@@ -289,7 +303,7 @@ fn prefetch_for_listing(
         .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
         .filter(|&(addr, _)| addr != 0)
         .collect();
-    ranges.extend(goruntime::listing_hints(bin, previous, with_allgs));
+    ranges.extend(goruntime::listing_hints(bin, memo, previous, with_allgs));
     if let Err(e) = inf.prefetch_memory(&ranges) {
         log::debug!("listing prefetch: {e}");
     }
@@ -320,6 +334,7 @@ fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
 /// Unwinds the goroutines at `chosen` (indices into `list`; left sorted).
 fn unwind_chosen(
     bin: &GoBinary,
+    memo: &ProcessMemo,
     inf: &mut Inferior,
     list: &mut [Goroutine],
     chosen: &mut [usize],
@@ -332,7 +347,7 @@ fn unwind_chosen(
         .filter(|(i, _)| chosen.binary_search(i).is_ok())
         .map(|(_, g)| g)
         .collect();
-    goruntime::unwind_goroutines(bin, inf, &mut to_unwind, threads);
+    goruntime::unwind_goroutines(bin, memo, inf, &mut to_unwind, threads);
 }
 
 /// What unwinding needs of a thread's live registers.
@@ -369,7 +384,7 @@ fn complete_running(inf: &mut Inferior, list: &[Goroutine], threads: &mut [Threa
 pub fn top_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
     match goruntime::visible_frames(bin, g, policy).first() {
         Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
-        None => g.error.clone().unwrap_or_default(),
+        None => g.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
     }
 }
 

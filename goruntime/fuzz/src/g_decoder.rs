@@ -613,7 +613,7 @@ pub fn run(data: &[u8]) {
         let _ = memcache::MemoryExt::read_exact(&mut mem, G_BASE, &mut buf);
         let n = (inp.decode_len as usize).min(buf.len());
         for bytes in [&buf[..], &buf[..n]] {
-            if let Ok(g) = decode_g(bin, bin.layout(), G_BASE, bytes, &opts) {
+            if let Ok(g) = decode_g(bin, &Default::default(), bin.layout(), G_BASE, bytes, &opts) {
                 black_box(header_line(&g));
             }
         }

@@ -120,7 +120,7 @@ fn run_elf(data: &[u8]) {
         let pc = lo.wrapping_add(k.wrapping_mul(step));
         black_box(goruntime::symbolize(&bin, pc));
         black_box(goruntime::unwind::call_site(&bin, pc));
-        black_box(goruntime::goroutine::is_system_goroutine(&bin, pc));
+        black_box(goruntime::goroutine::is_system_goroutine(&bin, &Default::default(), pc));
     }
     for name in [
         "runtime.goexit",

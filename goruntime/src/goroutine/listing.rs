@@ -1,0 +1,246 @@
+//! Listing: from `runtime.allgs` to decoded goroutines, a chunk of g structs at a time, reusing
+//! what an earlier stop of the same process decoded for every g whose bytes did not change.
+//!
+//! Quirks: the g structs and their Ms are fetched in batches (one `read_batch` per chunk, one
+//! prefetch of the Ms), so a listing costs a handful of reads however many goroutines there are;
+//! running and syscall goroutines are never reused (their registers live in the thread).
+
+use super::decode::{decode_g, le_u64, m_read_size, read_m, wait_minutes, MInfo};
+use super::walk_start::unwind_goroutines;
+use super::{GStatus, Goroutine, ListOptions, ThreadState};
+use crate::allgs::{read_allg_pointers_noting, read_structs};
+use crate::binary::GoBinary;
+use crate::error::GoError;
+use crate::memo::ProcessMemo;
+use memcache::{MemoryExt, MemorySource};
+use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+
+/// g structs read and decoded together.
+const G_STRUCT_CHUNK: usize = 4096;
+
+/// Lists goroutines (ordered by goid; dead gs skipped).
+pub fn list_goroutines<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+) -> Result<Vec<Goroutine>, GoError> {
+    list_goroutines_with(bin, mem, threads, &ListOptions::default())
+}
+
+/// [`list_goroutines`] with explicit options.
+pub fn list_goroutines_with<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+    opts: &ListOptions,
+) -> Result<Vec<Goroutine>, GoError> {
+    let memo = ProcessMemo::default();
+    list_goroutines_since(bin, &memo, mem, threads, opts, Vec::new())
+}
+
+/// Like [`list_goroutines_with`], reusing `previous` (the list of an earlier stop of the same
+/// process): a goroutine whose g struct is byte for byte what it was, and that was not running,
+/// keeps what was decoded and unwound for it. A parked goroutine's frames cannot change while its
+/// g does not: only the goroutine itself, or the runtime moving its stack (which rewrites the g's
+/// stack bounds and saved sp), writes its return addresses. `memo` is the process's (see
+/// [`ProcessMemo`]).
+pub fn list_goroutines_since<M: MemorySource>(
+    bin: &GoBinary,
+    memo: &ProcessMemo,
+    mem: &mut M,
+    threads: &[ThreadState],
+    opts: &ListOptions,
+    previous: Vec<Goroutine>,
+) -> Result<Vec<Goroutine>, GoError> {
+    let loc = bin
+        .allgs_location()
+        .ok_or(GoError::Missing("runtime.allgs"))?;
+    let ptrs = read_allg_pointers_noting(mem, loc, &mut |array| {
+        if let Ok(mut seen) = memo.allgs_array.lock() {
+            *seen = Some(array);
+        }
+    })?;
+    goroutines_at(bin, memo, mem, &ptrs, threads, opts, previous)
+}
+
+/// The memory a listing will read, as the last listing (`previous`) found it: the allgs header
+/// and array, each g struct and its M. Prefetched together with a stop's first read, a listing
+/// that finds little changed needs no further batch (unchanged goroutines keep their frames, so
+/// their stacks are not read at all). `with_allgs` false leaves allgs out, for a rebuild from
+/// known g structs only. Past `HINTED_GOROUTINES` goroutines only allgs is hinted (big listings
+/// read in bulk anyway).
+pub fn listing_hints(
+    bin: &GoBinary,
+    memo: &ProcessMemo,
+    previous: &[Goroutine],
+    with_allgs: bool,
+) -> Vec<(u64, u64)> {
+    const HINTED_GOROUTINES: usize = 2048;
+    let mut out = Vec::new();
+    if with_allgs {
+        if let Some(loc) = bin.allgs_location() {
+            out.push((loc.allgs, 24));
+            out.push((loc.allglen, 8));
+        }
+        if let Some(array) = memo.allgs_array.lock().ok().and_then(|seen| *seen) {
+            out.push(array);
+        }
+    }
+    if previous.len() <= HINTED_GOROUTINES {
+        let l = bin.layout();
+        for g in previous {
+            out.push((g.g_addr, l.g_size));
+            if g.m_addr != 0 {
+                out.push((g.m_addr, m_read_size(l)));
+            }
+        }
+    }
+    out
+}
+
+/// The goroutines whose g structs are at `ptrs` (dead ones left out), decoded as
+/// [`list_goroutines_since`] decodes them, reusing `previous` for unchanged ones.
+pub fn goroutines_at<M: MemorySource>(
+    bin: &GoBinary,
+    memo: &ProcessMemo,
+    mem: &mut M,
+    ptrs: &[u64],
+    threads: &[ThreadState],
+    opts: &ListOptions,
+    previous: Vec<Goroutine>,
+) -> Result<Vec<Goroutine>, GoError> {
+    let mut previous = previous;
+    let reusable = |g: &Goroutine| {
+        g.error.is_none() && !matches!(g.status, GStatus::Running | GStatus::Syscall)
+    };
+    let mut index: FxHashMap<u64, usize> = FxHashMap::default();
+    index.reserve(previous.len());
+    index.extend(
+        previous
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| reusable(g))
+            .map(|(i, g)| (g.g_addr, i)),
+    );
+    let l = bin.layout().clone();
+    let mut out = Vec::with_capacity(ptrs.len());
+    let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
+    // A chunk of g structs at a time: their bytes are dropped once decoded, so a program with
+    // 100,000 goroutines never holds them all at once.
+    for chunk in ptrs.chunks(G_STRUCT_CHUNK) {
+        let raw = read_structs(mem, chunk, l.g_size as usize)?;
+        // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
+        let m_span = m_read_size(&l);
+        let mut ms: Vec<u64> = raw
+            .iter()
+            .filter_map(|b| le_u64(b, l.g_m))
+            .filter(|&m| m != 0)
+            .collect();
+        ms.sort_unstable();
+        ms.dedup();
+        let m_ranges: Vec<(u64, u64)> = ms.iter().map(|&m| (m, m_span)).collect();
+        if let Err(e) = mem.prefetch(&m_ranges) {
+            log::debug!("m prefetch: {e}");
+        }
+        for (&addr, bytes) in chunk.iter().zip(raw.iter()) {
+            if addr == 0 {
+                continue;
+            }
+            let raw_hash = hash_bytes(bytes);
+            if let Some(prev) = index.get(&addr).and_then(|&i| previous.get_mut(i)) {
+                if prev.raw_hash == raw_hash {
+                    let mut g = std::mem::take(prev);
+                    g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
+                    out.push(g);
+                    continue;
+                }
+            }
+            let mut g = match decode_g(bin, &memo.pcs, &l, addr, bytes, opts) {
+                Ok(g) => g,
+                Err(e) => {
+                    out.push(Goroutine {
+                        g_addr: addr,
+                        error: Some(e),
+                        ..Default::default()
+                    });
+                    continue;
+                }
+            };
+            if g.status.is_dead() {
+                continue;
+            }
+            g.raw_hash = raw_hash;
+            if g.m_addr != 0 {
+                let mi = *m_cache
+                    .entry(g.m_addr)
+                    .or_insert_with(|| read_m(mem, &l, g.m_addr));
+                if let Some(mi) = mi {
+                    g.m_id = Some(mi.id);
+                    if mi.curg == addr {
+                        g.thread = threads
+                            .iter()
+                            .find(|t| t.tid as i64 as u64 == mi.procid)
+                            .map(|t| t.tid);
+                    }
+                }
+            }
+            let labels_ptr = le_u64(bytes, l.g_labels).unwrap_or(0);
+            if labels_ptr != 0 {
+                match crate::labels::read_labels(mem, bin.version().minor, labels_ptr) {
+                    Ok(v) => g.labels = v,
+                    Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
+                }
+            }
+            out.push(g);
+        }
+    }
+    if opts.unwind {
+        let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
+        unwind_goroutines(bin, memo, mem, &mut all, threads);
+    }
+    out.sort_by_key(|g| (g.goid, g.g_addr));
+    Ok(out)
+}
+
+/// The g structs the threads are running now: each thread's current g (from TLS) and, when
+/// that is a system stack's g, its M's user goroutine (`m.curg`). Cheap: two small reads per
+/// thread, where a full listing reads every g.
+pub fn running_g_addrs<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    threads: &[ThreadState],
+) -> Vec<u64> {
+    let l = bin.layout();
+    let mut out = Vec::new();
+    for t in threads {
+        let Ok(g) = crate::tls::current_g(mem, t.fs_base) else {
+            continue;
+        };
+        if g == 0 {
+            continue;
+        }
+        out.push(g);
+        let curg = mem.read_u64(g.wrapping_add(l.g_m)).and_then(|m| {
+            if m == 0 {
+                Ok(0)
+            } else {
+                mem.read_u64(m.wrapping_add(l.m_curg))
+            }
+        });
+        if let Some(curg) = curg.ok().filter(|&c| c != 0 && c != g) {
+            out.push(curg);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// A fingerprint of a g struct's bytes, to see that a goroutine did not change between stops.
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}

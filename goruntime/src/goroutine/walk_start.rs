@@ -1,0 +1,161 @@
+//! Where each goroutine's stack walk starts: parked gs at `g.sched`, syscall gs at
+//! `syscallpc/sp`, running gs at their thread's live registers — and when that thread is on
+//! g0/gsignal (TLS `*(fs_base-8)`, or by SP range when `fs_base` is 0), the walk switches to the
+//! goroutine's own stack at `systemstack`/`mcall`/`morestack` (`curg.sched`).
+
+use super::decode::{le_u64, read_m, MInfo};
+use super::{GStatus, Goroutine, ThreadState};
+use crate::binary::GoBinary;
+use crate::error::GoroutineError;
+use crate::layout::{Layout, GOBUF_MAX};
+use crate::memo::ProcessMemo;
+use crate::unwind::{unwind, PcMemo, StackSwitch, UnwindStart};
+use memcache::{MemoryExt, MemorySource};
+use std::collections::HashMap;
+
+/// Goroutines whose stack tops are fetched in one batch before they are unwound.
+const UNWIND_PREFETCH_CHUNK: usize = 512;
+/// How much of each parked stack, from its saved sp, that batch fetches.
+const UNWIND_PREFETCH_BYTES: u64 = 2048;
+
+/// Unwinds the stacks of goroutines listed without unwinding (`ListOptions::unwind` false).
+/// The top of every parked stack of a chunk is fetched in one batch first (stacks are read frame
+/// by frame; a chunk's pages stay well inside a cache's bound). Goroutines already unwound or
+/// in error are left as they are.
+pub fn unwind_goroutines<M: MemorySource>(
+    bin: &GoBinary,
+    memo: &ProcessMemo,
+    mem: &mut M,
+    gs: &mut [&mut Goroutine],
+    threads: &[ThreadState],
+) {
+    let l = bin.layout().clone();
+    let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
+    for chunk in gs.chunks_mut(UNWIND_PREFETCH_CHUNK) {
+        let todo = |g: &Goroutine| g.error.is_none() && g.frames.is_empty();
+        let tops: Vec<(u64, u64)> = chunk
+            .iter()
+            .filter(|g| todo(g) && g.sp != 0 && g.stack_hi > g.sp)
+            .map(|g| {
+                (
+                    g.sp,
+                    g.stack_hi.saturating_sub(g.sp).min(UNWIND_PREFETCH_BYTES),
+                )
+            })
+            .collect();
+        if let Err(e) = mem.prefetch(&tops) {
+            log::debug!("stack prefetch: {e}");
+        }
+        for g in chunk.iter_mut().filter(|g| todo(g)) {
+            if g.m_addr != 0 {
+                m_cache
+                    .entry(g.m_addr)
+                    .or_insert_with(|| read_m(mem, &l, g.m_addr));
+            }
+            start_and_unwind(bin, &memo.pcs, mem, &l, g, threads, &mut m_cache);
+        }
+    }
+}
+
+/// Finds where `g`'s walk starts and walks it, filling in `g.frames` and `g.error`.
+fn start_and_unwind<M: MemorySource>(
+    bin: &GoBinary,
+    pcs: &PcMemo,
+    mem: &mut M,
+    l: &Layout,
+    g: &mut Goroutine,
+    threads: &[ThreadState],
+    m_cache: &mut HashMap<u64, Option<MInfo>>,
+) {
+    let bounds = Some((g.stack_lo, g.stack_hi));
+    match g.status {
+        GStatus::Running => {
+            let Some(tid) = g.thread else {
+                g.error = Some(GoroutineError::RunningElsewhere);
+                return;
+            };
+            let Some(t) = threads.iter().find(|t| t.tid == tid).copied() else {
+                return;
+            };
+            g.pc = t.rip;
+            g.sp = t.rsp;
+            g.bp = t.rbp;
+            // Is the thread on g0/gsignal rather than on g's own stack? TLS says so when fs_base
+            // is known; otherwise the SP tells which stack it is on.
+            let mi = m_cache.get(&g.m_addr).copied().flatten();
+            let on_g0 = mi.and_then(|mi| {
+                let tls_g = if t.fs_base != 0 {
+                    crate::tls::current_g(mem, t.fs_base)
+                        .ok()
+                        .filter(|&x| x != 0)
+                } else {
+                    None
+                };
+                match tls_g {
+                    Some(x) if x == g.g_addr => None,
+                    Some(x) if x == mi.g0 || x == mi.gsignal => Some(x),
+                    _ => {
+                        let on_own = t.rsp >= g.stack_lo && t.rsp < g.stack_hi;
+                        if on_own {
+                            return None;
+                        }
+                        [mi.g0, mi.gsignal]
+                            .into_iter()
+                            .filter(|&x| x != 0)
+                            .find(|&x| {
+                                stack_bounds(mem, l, x)
+                                    .is_some_and(|(lo, hi)| (lo..hi).contains(&t.rsp))
+                            })
+                    }
+                }
+            });
+            let start = UnwindStart {
+                pc: t.rip,
+                sp: t.rsp,
+                bp: t.rbp,
+                trap: true,
+            };
+            let (frames, err) = if let Some(sysg) = on_g0 {
+                let sys_bounds = stack_bounds(mem, l, sysg);
+                // curg's saved context, for systemstack/mcall/morestack.
+                let mut gb = [0u8; GOBUF_MAX];
+                let sw = gb
+                    .get_mut(..l.gobuf_read_size() as usize)
+                    .and_then(|b| mem.read_exact(g.g_addr.wrapping_add(l.g_sched), b).ok())
+                    .map(|_| StackSwitch {
+                        pc: le_u64(&gb, l.gobuf_pc).unwrap_or(0),
+                        sp: le_u64(&gb, l.gobuf_sp).unwrap_or(0),
+                        bp: le_u64(&gb, l.gobuf_bp).unwrap_or(0),
+                        bounds: (g.stack_lo, g.stack_hi),
+                    });
+                unwind(bin, pcs, mem, start, sys_bounds, sw)
+            } else {
+                unwind(bin, pcs, mem, start, bounds, None)
+            };
+            g.frames = frames;
+            g.error = err;
+        }
+        _ => {
+            if g.pc == 0 {
+                g.error = Some(GoroutineError::NoSavedContext);
+                return;
+            }
+            let start = UnwindStart {
+                pc: g.pc,
+                sp: g.sp,
+                bp: g.bp,
+                trap: false,
+            };
+            let (frames, err) = unwind(bin, pcs, mem, start, bounds, None);
+            g.frames = frames;
+            g.error = err;
+        }
+    }
+}
+
+/// `g.stack` (`lo, hi`) of the g at `g` (a g0 or gsignal), read from target memory.
+fn stack_bounds<M: MemorySource>(mem: &mut M, l: &Layout, g: u64) -> Option<(u64, u64)> {
+    let mut sb = [0u8; 16];
+    mem.read_exact(g.wrapping_add(l.g_stack_lo), &mut sb).ok()?;
+    Some((le_u64(&sb, 0).unwrap_or(0), le_u64(&sb, 8).unwrap_or(0)))
+}
