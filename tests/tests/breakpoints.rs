@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[test]
 fn sw_breakpoint_20_hits_with_bt() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -46,7 +46,7 @@ fn sw_breakpoint_20_hits_with_bt() {
 
 #[test]
 fn detach_leaves_no_int3() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -82,7 +82,7 @@ fn detach_leaves_no_int3() {
 
 #[test]
 fn hardware_breakpoint_in_threads_created_later() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     // Launched: no worker thread exists yet when hbreak is set.
     let server = Server::start(Mode::Launch(&prog, &[]));
@@ -108,7 +108,7 @@ fn hardware_breakpoint_in_threads_created_later() {
 
 #[test]
 fn watchpoints_write_read_access_in_new_threads() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_watch");
     let server = Server::start(Mode::Launch(&prog, &[]));
     // setup_done runs before any thread exists; writer and reader are
@@ -150,7 +150,7 @@ fn watchpoints_write_read_access_in_new_threads() {
 /// breakpoints kept inserted while stopped.
 #[test]
 fn memory_reads_hide_inserted_breakpoints() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();

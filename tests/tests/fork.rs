@@ -5,7 +5,7 @@ use gostub_tests::*;
 
 #[test]
 fn forked_child_runs_clean_of_breakpoints() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_fork");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()

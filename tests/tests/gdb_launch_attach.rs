@@ -9,7 +9,7 @@ fn threads_lib() -> std::path::PathBuf {
 
 #[test]
 fn launch_stops_at_first_instruction_then_breaks() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -53,7 +53,7 @@ fn launch_stops_at_first_instruction_then_breaks() {
 
 #[test]
 fn launch_accepts_dash_dash_and_program_args() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_exit");
     let server = Server::start(Mode::LaunchDashDash(&prog, &[]));
     Session::gdb()
@@ -67,7 +67,7 @@ fn launch_accepts_dash_dash_and_program_args() {
 
 #[test]
 fn launch_passes_arguments() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     // threads_lib 1 exits 0 after one second: the argument must reach it.
     let prog = threads_lib();
     let server = Server::start(Mode::Launch(&prog, &["1"]));
@@ -82,7 +82,7 @@ fn launch_passes_arguments() {
 
 #[test]
 fn attach_breaks_and_detach_leaves_process_running_and_clean() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -123,7 +123,7 @@ fn attach_breaks_and_detach_leaves_process_running_and_clean() {
 
 #[test]
 fn stdio_pipe_transport() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let (server_prog, args) = server_command(&Mode::Launch(&prog, &[]), "-");
     let pipe = format!(
@@ -148,7 +148,7 @@ fn stdio_pipe_transport() {
 
 #[test]
 fn disconnect_kills_launched_process() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -176,7 +176,7 @@ fn disconnect_kills_launched_process() {
 
 #[test]
 fn disconnect_detaches_attached_process() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -209,7 +209,7 @@ fn disconnect_detaches_attached_process() {
 
 #[test]
 fn multi_run_kill_run_again_and_attach() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut server = Server::start(Mode::Multi);
     let mut fx = Fixture::start(&prog, &[], true);

@@ -42,13 +42,13 @@ fn hot_20_hits(version: &str) {
 
 #[test]
 fn hot_oldest_go() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     hot_20_hits(GO_OLDEST);
 }
 
 #[test]
 fn hot_newest_go() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     hot_20_hits(GO_NEWEST);
 }
 
@@ -57,7 +57,7 @@ fn hot_newest_go() {
 /// later issues build on this).
 #[test]
 fn states_fixture_reaches_checkpoint() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     for version in [GO_OLDEST, GO_NEWEST] {
         let prog = go_fixture("states", version, "default");
         let dir = TempDir::new("states");

@@ -248,19 +248,19 @@ fn check_goroutines_list(o: &Oracle) {
 
 #[test]
 fn monitor_goroutines_lists_runtime_dump_ids_states_top_frames_go_oldest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_goroutines_list(oracle(GO_OLDEST, "default"));
 }
 
 #[test]
 fn monitor_goroutines_lists_runtime_dump_ids_states_top_frames_go_newest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_goroutines_list(oracle(GO_NEWEST, "default"));
 }
 
 #[test]
 fn monitor_goroutines_lists_runtime_dump_ids_states_top_frames_go_newest_stripped() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_goroutines_list(oracle(GO_NEWEST, "stripped"));
 }
 
@@ -312,19 +312,19 @@ fn check_goroutine_bt(o: &Oracle) {
 
 #[test]
 fn monitor_goroutine_bt_frames_equal_runtime_dump_go_oldest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_goroutine_bt(oracle(GO_OLDEST, "default"));
 }
 
 #[test]
 fn monitor_goroutine_bt_frames_equal_runtime_dump_go_newest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_goroutine_bt(oracle(GO_NEWEST, "default"));
 }
 
 #[test]
 fn monitor_goroutine_bt_frames_equal_runtime_dump_go_newest_stripped() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_goroutine_bt(oracle(GO_NEWEST, "stripped"));
 }
 
@@ -392,19 +392,19 @@ fn check_info_threads(o: &Oracle) {
 
 #[test]
 fn info_threads_lists_exactly_dump_goroutines_plus_labelled_threads_go_oldest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_info_threads(oracle(GO_OLDEST, "default"));
 }
 
 #[test]
 fn info_threads_lists_exactly_dump_goroutines_plus_labelled_threads_go_newest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_info_threads(oracle(GO_NEWEST, "default"));
 }
 
 #[test]
 fn info_threads_lists_exactly_dump_goroutines_plus_labelled_threads_go_newest_stripped() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_info_threads(oracle(GO_NEWEST, "stripped"));
 }
 
@@ -507,25 +507,25 @@ fn check_apply_all_top_lines(o: &Oracle) {
 
 #[test]
 fn thread_apply_all_bt_parked_goroutines_start_at_runtime_first_frame_go_oldest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_apply_all_top_functions(oracle(GO_OLDEST, "default"));
 }
 
 #[test]
 fn thread_apply_all_bt_parked_goroutines_start_at_runtime_first_frame_go_newest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_apply_all_top_functions(oracle(GO_NEWEST, "default"));
 }
 
 #[test]
 fn thread_apply_all_bt_parked_frame0_line_and_inlined_function_match_runtime_go_oldest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_apply_all_top_lines(oracle(GO_OLDEST, "default"));
 }
 
 #[test]
 fn thread_apply_all_bt_parked_frame0_line_and_inlined_function_match_runtime_go_newest() {
-    gostub_only!();
+    skip_unless_gostub!();
     check_apply_all_top_lines(oracle(GO_NEWEST, "default"));
 }
 
@@ -541,7 +541,7 @@ fn shown_total(text: &str, ctx: &str) -> (usize, usize, String) {
 
 #[test]
 fn switching_thread_view_and_traceback_policy_mid_session() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("states", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -640,7 +640,7 @@ fn switching_thread_view_and_traceback_policy_mid_session() {
 /// packet, or the goroutine labels are gone after switching back.
 #[test]
 fn goroutine_labels_survive_os_view_round_trip() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("states", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -717,13 +717,13 @@ fn next_stays_on_goroutine(version: &str) {
 
 #[test]
 fn next_stays_on_breakpoint_goroutine_go_oldest() {
-    gostub_only!();
+    skip_unless_gostub!();
     next_stays_on_goroutine(GO_OLDEST);
 }
 
 #[test]
 fn next_stays_on_breakpoint_goroutine_go_newest() {
-    gostub_only!();
+    skip_unless_gostub!();
     next_stays_on_goroutine(GO_NEWEST);
 }
 
@@ -740,7 +740,7 @@ fn select_goroutine_in(func: &str) -> String {
 
 #[test]
 fn writing_parked_goroutine_register_is_an_error_and_session_continues() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("states", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -786,7 +786,7 @@ fn writing_parked_goroutine_register_is_an_error_and_session_continues() {
 
 #[test]
 fn stepping_parked_goroutine_alone_is_an_error() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("states", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -862,7 +862,7 @@ fn lldb_states_session(version: &str) -> (Run, Vec<GoBlock>) {
 
 #[test]
 fn lldb_thread_list_tids_bt_and_monitor_goroutines_match_runtime_dump() {
-    gostub_only!();
+    skip_unless_gostub!();
     let tid_re = Regex::new(r"thread #\d+: tid = (\d+)").unwrap();
     for version in [GO_OLDEST, GO_NEWEST] {
         let (run, dump) = lldb_states_session(version);
@@ -903,7 +903,7 @@ fn lldb_thread_list_tids_bt_and_monitor_goroutines_match_runtime_dump() {
 /// jThreadsInfo / the stop reply (`name:`/`hexname:` keys).
 #[test]
 fn lldb_thread_list_shows_goroutine_labels() {
-    gostub_only!();
+    skip_unless_gostub!();
     for version in [GO_OLDEST, GO_NEWEST] {
         let (run, _) = lldb_states_session(version);
         run.expect(&[

@@ -158,7 +158,7 @@ fn gdb_session() -> &'static Transcript {
 
 #[test]
 fn gdb_gostub_connect_port_connects() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     // Connected: gdb shows where the launched program waits.
     t.expect("connect", &[r"(?m)^_rt0_amd64_linux \(\) at "]);
@@ -175,7 +175,7 @@ fn gdb_gostub_connect_port_connects() {
 
 #[test]
 fn gdb_goroutines_n_2_prints_two_lines_and_totals() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let s = t.sec("goroutines-n2");
     let n = Regex::new(r"(?m)^goroutine \d+ \[[^\]]+\]: \S+ \S+:\d+$")
@@ -194,7 +194,7 @@ fn gdb_goroutines_n_2_prints_two_lines_and_totals() {
 
 #[test]
 fn gdb_goroutines_filter_by_wait_reason() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect(
         "goroutines-filter",
@@ -209,7 +209,7 @@ fn gdb_goroutines_filter_by_wait_reason() {
 
 #[test]
 fn gdb_goroutine_id_bt_prints_runtime_block() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let blocks = parse_go_traceback(t.sec("goroutine-bt"));
     assert_eq!(blocks.len(), 1, "{}", t.sec("goroutine-bt"));
@@ -226,7 +226,7 @@ fn gdb_goroutine_id_bt_prints_runtime_block() {
 
 #[test]
 fn gdb_gtraceback_sets_and_shows_policy() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let s = t.sec("gtraceback");
     assert_eq!(
@@ -249,7 +249,7 @@ fn gdb_gtraceback_sets_and_shows_policy() {
 
 #[test]
 fn gdb_gstats_prints_last_stop_and_total() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect(
         "gstats",
@@ -263,7 +263,7 @@ fn gdb_gstats_prints_last_stop_and_total() {
 
 #[test]
 fn gdb_gthreads_os_switches_to_os_threads() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect("gthreads-os", &[r"(?m)^threads os$"]);
     let s = t.sec("os-info-threads");
@@ -281,7 +281,7 @@ fn gdb_gthreads_os_switches_to_os_threads() {
 
 #[test]
 fn gdb_gthreads_os_prints_no_error() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect_not(
         "gthreads-os",
@@ -295,7 +295,7 @@ fn gdb_gthreads_os_prints_no_error() {
 
 #[test]
 fn gdb_gthreads_goroutines_switches_back() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let s = t.sec("gthreads-goroutines");
     assert_eq!(
@@ -318,7 +318,7 @@ fn gdb_gthreads_goroutines_switches_back() {
 
 #[test]
 fn gdb_go_trim_stack_selects_first_user_frame_in_os_view() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect("trim", &[r"(?m)^#0\s+.*Syscall6 \("]);
     let s = t.sec("trim");
@@ -336,7 +336,7 @@ fn gdb_go_trim_stack_selects_first_user_frame_in_os_view() {
 
 #[test]
 fn gdb_help_shows_helper_help_texts() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect(
         "help",
@@ -412,7 +412,7 @@ fn lldb_session() -> &'static Transcript {
 
 #[test]
 fn lldb_gostub_connect_port_connects() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     t.expect("connect", &[r"Process \d+ stopped"]);
     assert!(
@@ -424,7 +424,7 @@ fn lldb_gostub_connect_port_connects() {
 
 #[test]
 fn lldb_goroutines_n_2_prints_two_lines_and_totals() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let s = t.sec("goroutines-n2");
     let n = Regex::new(r"(?m)^goroutine \d+ \[[^\]]+\]: \S+ \S+:\d+$")
@@ -441,7 +441,7 @@ fn lldb_goroutines_n_2_prints_two_lines_and_totals() {
 
 #[test]
 fn lldb_goroutine_id_bt_prints_runtime_block() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let blocks = parse_go_traceback(t.sec("goroutine-bt"));
     assert_eq!(blocks.len(), 1, "{}", t.sec("goroutine-bt"));
@@ -456,7 +456,7 @@ fn lldb_goroutine_id_bt_prints_runtime_block() {
 
 #[test]
 fn lldb_gtraceback_sets_and_shows_policy() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let s = t.sec("gtraceback");
     assert_eq!(
@@ -478,7 +478,7 @@ fn lldb_gtraceback_sets_and_shows_policy() {
 
 #[test]
 fn lldb_gstats_prints_last_stop() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     t.expect(
         "gstats",
@@ -488,7 +488,7 @@ fn lldb_gstats_prints_last_stop() {
 
 #[test]
 fn lldb_gthreads_prints_view() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let s = t.sec("gthreads");
     let os = Regex::new(r"(?m)^threads os$")
@@ -510,7 +510,7 @@ fn lldb_gthreads_prints_view() {
 /// one more stop, `thread list` shows the OS threads.
 #[test]
 fn lldb_gthreads_os_then_thread_list_shows_os_threads() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("hot", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
@@ -541,7 +541,7 @@ fn lldb_gthreads_os_then_thread_list_shows_os_threads() {
 /// user frames further up: go-trim-stack selects the first one.
 #[test]
 fn lldb_go_trim_stack_selects_first_user_frame_in_os_view() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("states", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
@@ -569,7 +569,7 @@ fn lldb_go_trim_stack_selects_first_user_frame_in_os_view() {
 
 #[test]
 fn lldb_help_shows_helper_help_texts() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     t.expect(
         "help",

@@ -127,7 +127,7 @@ fn both_clients_step_next_and_exit_code() {
 
 #[test]
 fn lldb_step_into_and_finish() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
@@ -157,7 +157,7 @@ fn lldb_step_into_and_finish() {
 
 #[test]
 fn lldb_attach_detach_leaves_clean_text() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -192,7 +192,7 @@ fn lldb_attach_detach_leaves_clean_text() {
 
 #[test]
 fn lldb_process_kill() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let mut server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -216,7 +216,7 @@ fn lldb_process_kill() {
 /// qHostInfo / qProcessInfo: lldb learns the triple and the real pid.
 #[test]
 fn lldb_process_info() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -234,7 +234,7 @@ fn lldb_process_info() {
 
 #[test]
 fn lldb_monitor_help() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
@@ -248,7 +248,7 @@ fn lldb_monitor_help() {
 
 #[test]
 fn gdb_monitor_help() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()

@@ -10,7 +10,7 @@ fn has_avx() -> bool {
 
 #[test]
 fn register_reads() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let mut s = Session::gdb()
@@ -55,7 +55,7 @@ fn register_reads() {
 /// Each thread has its own fs_base (its TLS block).
 #[test]
 fn fs_base_differs_per_thread() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -81,7 +81,7 @@ fn fs_base_differs_per_thread() {
 
 #[test]
 fn register_writes_reach_the_target() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     // Write, then stepi (gdb drops its register cache on resume) and read back

@@ -4,7 +4,7 @@ use gostub_tests::*;
 
 #[test]
 fn sharedlibrary_lists_libfixture_and_libc() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -31,7 +31,7 @@ fn sharedlibrary_lists_libfixture_and_libc() {
 /// reads it over host I/O (vFile) with the default `sysroot target:`.
 #[test]
 fn exec_file_and_host_io() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()

@@ -4,7 +4,7 @@ use gostub_tests::*;
 
 #[test]
 fn stepi_moves_one_instruction() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -40,7 +40,7 @@ fn stepi_moves_one_instruction() {
 
 #[test]
 fn next_steps_by_line_and_finish_returns() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -70,7 +70,7 @@ fn next_steps_by_line_and_finish_returns() {
 /// thread, which needs gdb's lone `vCont;s:THREAD` (step over breakpoint).
 #[test]
 fn scheduler_locking_keeps_to_one_thread() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -114,7 +114,7 @@ fn scheduler_locking_keeps_to_one_thread() {
 /// over the breakpoint each time; no stop is lost or reported twice.
 #[test]
 fn step_over_breakpoint_with_several_threads() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()

@@ -4,7 +4,7 @@ use gostub_tests::*;
 
 #[test]
 fn info_threads_lists_main_and_four_workers() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -36,7 +36,7 @@ fn info_threads_lists_main_and_four_workers() {
 /// Threads that exit are dropped from the list; new ones are added.
 #[test]
 fn thread_exit_and_creation_tracked() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_watch");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
