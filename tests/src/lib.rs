@@ -26,7 +26,8 @@
 //!     skip_on_lldb_server!();
 //!     stopped_at(&fixture("c_exit"), "before_exit")
 //!         .cmds(["finish", "continue"])
-//!         .run_clean()
+//!         .run()
+//!         .expect_finished()
 //!         .expect(&[r"Value returned is \$1 = 7", r"exited with code 07"]);
 //! }
 //! ```
@@ -43,8 +44,10 @@
 //! - Packets: `.cmd("maint packet qC")` through gdb, or [`Rsp`] for raw and
 //!   malformed packets.
 //! - Assertions: [`Run::expect`], [`Run::expect_not`], [`Run::count`],
-//!   [`Run::capture`]; [`Session::section`] and [`split_sections`] to look at
-//!   the output of one part of a long session.
+//!   [`Run::capture`]; [`Stopped::run_clean`] runs and checks that the
+//!   debugger finished and the server did not panic; [`Session::section`]
+//!   and [`split_sections`] look at one part of a long session
+//!   (`goroutine_labels_survive_os_view_round_trip` shows both).
 
 mod client;
 mod go;

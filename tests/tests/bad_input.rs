@@ -359,12 +359,8 @@ fn gdb_sigkilled(attach: bool) {
         .map(|f| f.pid())
         .unwrap_or_else(|| server.inferior_pid());
     // on_usr1 is never called: the breakpoint stays inserted while running.
-    let mut bg = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break on_usr1")
-        .cmd("continue")
-        .spawn();
+    let t = Stopped::on(server, Client::Gdb, &prog, "on_usr1");
+    let mut bg = t.spawn();
     assert!(
         wait_until(Duration::from_secs(30), || thread_count(pid) == 5
             && proc_state(pid) == Some('S')),
@@ -377,7 +373,7 @@ fn gdb_sigkilled(attach: bool) {
         assert!(
             wait_until(T, || tracer_pid(pid) == Some(0)),
             "attached program still traced after gdb was killed\n{}",
-            server.log()
+            t.server.log()
         );
         assert!(fx.as_mut().unwrap().proc.running(), "attached program died");
         assert_text_clean(pid, addr, 16);
@@ -385,10 +381,10 @@ fn gdb_sigkilled(attach: bool) {
         assert!(
             wait_until(T, || !pid_alive(pid)),
             "launched program survived gdb's SIGKILL\n{}",
-            server.log()
+            t.server.log()
         );
     }
-    server.assert_no_panic();
+    t.server.assert_no_panic();
 }
 
 #[test]

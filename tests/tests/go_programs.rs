@@ -64,13 +64,8 @@ fn states_fixture_reaches_checkpoint() {
         let out = dir.path().join("stack.txt");
         let out_s = out.display().to_string();
         let server = Server::start_env(Mode::Launch(&prog, &[]), &[("FIXTURE_STACK_OUT", &out_s)]);
-        let run = Session::gdb()
-            .file(&prog)
-            .connect(&server)
-            .cmd("break main.checkpoint")
-            .cmd("continue")
-            .cmd("bt 2")
-            .run();
+        let t = Stopped::on(server, Client::Gdb, &prog, "main.checkpoint").cmd("bt 2");
+        let run = t.run();
         run.expect_finished().expect(&[
             r"Breakpoint 1, main\.checkpoint \(\)",
             r"#1\s+0x[0-9a-f]+ in main\.main \(\)",

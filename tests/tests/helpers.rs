@@ -24,32 +24,6 @@ fn lldb_module() -> String {
         .to_string()
 }
 
-/// Splits a transcript at lines that end with `@@S name` (lldb echoes the
-/// marker command too, as `(lldb) script print("@@S name")`, which is skipped).
-fn split_sections(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut cur: Option<String> = None;
-    let mut buf = String::new();
-    for l in text.lines() {
-        if l.starts_with("(lldb) ") && l.contains("@@S ") {
-            continue;
-        }
-        if let Some(name) = l.strip_prefix("@@S ") {
-            if let Some(c) = cur.take() {
-                out.insert(c, std::mem::take(&mut buf));
-            }
-            cur = Some(name.trim().to_string());
-        } else if cur.is_some() {
-            buf.push_str(l);
-            buf.push('\n');
-        }
-    }
-    if let Some(c) = cur {
-        out.insert(c, buf);
-    }
-    out
-}
-
 struct Transcript {
     all: String,
     sections: BTreeMap<String, String>,
@@ -95,43 +69,41 @@ fn gdb_session() -> &'static Transcript {
     T.get_or_init(|| {
         let prog = go_fixture("states", GO_NEWEST, "default");
         let server = Server::start(Mode::Launch(&prog, &[]));
-        let sec = |n: &str| format!("echo @@S {n}\\n");
         let run = Session::gdb()
             .file(&prog)
             .cmd(format!("source {}", gdbinit()))
-            .cmd(sec("connect"))
+            .section("connect")
             .cmd(format!("gostub-connect {}", server.port))
-            .cmd("break main.checkpoint")
-            .cmd("continue")
-            .cmd(sec("goroutines-n2"))
+            .continue_to("main.checkpoint")
+            .section("goroutines-n2")
             .cmd("goroutines -n 2")
-            .cmd(sec("goroutines-filter"))
+            .section("goroutines-filter")
             .cmd("goroutines -w select")
-            .cmd(sec("goroutine-bt"))
+            .section("goroutine-bt")
             .cmd("goroutine 1 bt")
-            .cmd(sec("gtraceback"))
+            .section("gtraceback")
             .cmd("gtraceback system")
             .cmd("gtraceback")
             .cmd("goroutines -n 100")
             .cmd("gtraceback all")
-            .cmd(sec("gstats"))
+            .section("gstats")
             .cmd("gstats")
-            .cmd(sec("gthreads-os"))
+            .section("gthreads-os")
             .cmd("gthreads os")
-            .cmd(sec("os-info-threads"))
+            .section("os-info-threads")
             .cmd("info threads")
-            .cmd(sec("trim"))
+            .section("trim")
             // A thread in the os view stopped in runtime code (the raw
             // syscall) with user frames further up.
             .cmd("python ts=[t for t in gdb.selected_inferior().threads() if (t.switch() or True) and 'Syscall6' in (gdb.newest_frame().name() or '')]; ts[0].switch(); gdb.execute('frame')")
             .cmd("go-trim-stack")
             .cmd("python print('selected: %s' % gdb.selected_frame().name())")
-            .cmd(sec("gthreads-goroutines"))
+            .section("gthreads-goroutines")
             .cmd("gthreads goroutines")
             .cmd("gthreads")
-            .cmd(sec("goroutines-info-threads"))
+            .section("goroutines-info-threads")
             .cmd("info threads")
-            .cmd(sec("help"))
+            .section("help")
             .cmds(
                 [
                     "goroutines",
@@ -144,7 +116,7 @@ fn gdb_session() -> &'static Transcript {
                 ]
                 .map(|c| format!("help {c}")),
             )
-            .cmd(sec("end"))
+            .section("end")
             .timeout(std::time::Duration::from_secs(90))
             .run();
         run.expect_finished();
@@ -362,30 +334,28 @@ fn lldb_session() -> &'static Transcript {
     T.get_or_init(|| {
         let prog = go_fixture("states", GO_NEWEST, "default");
         let server = Server::start(Mode::Launch(&prog, &[]));
-        let sec = |n: &str| format!("script print(\"@@S {n}\")");
         let run = Session::lldb()
             .file(&prog)
             .cmd(format!("command script import {}", lldb_module()))
-            .cmd(sec("connect"))
+            .section("connect")
             .cmd(format!("gostub-connect {}", server.port))
-            .cmd("breakpoint set -n main.checkpoint")
-            .cmd("continue")
-            .cmd(sec("goroutines-n2"))
+            .continue_to("main.checkpoint")
+            .section("goroutines-n2")
             .cmd("goroutines -n 2")
-            .cmd(sec("goroutine-bt"))
+            .section("goroutine-bt")
             .cmd("goroutine 1 bt")
-            .cmd(sec("gtraceback"))
+            .section("gtraceback")
             .cmd("gtraceback system")
             .cmd("gtraceback")
             .cmd("goroutines -n 100")
             .cmd("gtraceback all")
-            .cmd(sec("gstats"))
+            .section("gstats")
             .cmd("gstats")
-            .cmd(sec("gthreads"))
+            .section("gthreads")
             .cmd("gthreads os")
             .cmd("gthreads")
             .cmd("gthreads goroutines")
-            .cmd(sec("help"))
+            .section("help")
             .cmds(
                 [
                     "goroutines",
@@ -398,7 +368,7 @@ fn lldb_session() -> &'static Transcript {
                 ]
                 .map(|c| format!("help {c}")),
             )
-            .cmd(sec("end"))
+            .section("end")
             .timeout(std::time::Duration::from_secs(90))
             .run();
         run.expect_finished();
@@ -517,8 +487,7 @@ fn lldb_gthreads_os_then_thread_list_shows_os_threads() {
         .file(&prog)
         .cmd(format!("command script import {}", lldb_module()))
         .connect(&server)
-        .cmd("breakpoint set -n main.hotFunction")
-        .cmd("continue")
+        .continue_to("main.hotFunction")
         .cmd("gthreads os")
         .cmd("continue")
         .cmd("thread list")
@@ -549,8 +518,7 @@ fn lldb_go_trim_stack_selects_first_user_frame_in_os_view() {
         .cmd(format!("command script import {}", lldb_module()))
         .connect(&server)
         .cmd("process plugin packet monitor threads os")
-        .cmd("breakpoint set -n main.checkpoint")
-        .cmd("continue")
+        .continue_to("main.checkpoint")
         .cmd("script [lldb.process.SetSelectedThread(t) for t in lldb.process if 'Syscall6' in (t.GetFrameAtIndex(0).GetFunctionName() or '')]")
         .cmd("script print('top: %s' % lldb.process.GetSelectedThread().GetFrameAtIndex(0).GetFunctionName())")
         .cmd("go-trim-stack")

@@ -11,8 +11,7 @@ fn sharedlibrary_lists_libfixture_and_libc() {
         .file(&prog)
         .connect(&server)
         .cmd("set breakpoint pending on")
-        .cmd("break lib_compute")
-        .cmd("continue")
+        .continue_to("lib_compute")
         .cmd("bt 2")
         .cmd("info sharedlibrary")
         .cmd("p lib_calls")
@@ -36,8 +35,7 @@ fn exec_file_and_host_io() {
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
         .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+        .continue_to("hot_function")
         .cmd("info inferiors")
         .run();
     run.expect_finished().expect(&[

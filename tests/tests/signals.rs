@@ -106,21 +106,15 @@ fn sigsegv_reported_then_fatal() {
 #[test]
 fn exit_code_reported() {
     skip_on_lldb_server!();
-    let prog = fixture("c_exit");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break before_exit")
-        .cmd("continue")
-        .cmd("finish")
-        .cmd("continue")
-        .run();
-    run.expect_finished().expect(&[
-        r"Breakpoint 1, before_exit \(code=7\)",
-        r"Value returned is \$1 = 7",
-        r"\[Inferior 1 \(process \d+\) exited with code 07\]",
-    ]);
+    stopped_at(&fixture("c_exit"), "before_exit")
+        .cmds(["finish", "continue"])
+        .run()
+        .expect_finished()
+        .expect(&[
+            r"Breakpoint 1, before_exit \(code=7\)",
+            r"Value returned is \$1 = 7",
+            r"\[Inferior 1 \(process \d+\) exited with code 07\]",
+        ]);
 }
 
 #[test]

@@ -5,13 +5,7 @@ use gostub_tests::*;
 #[test]
 fn stepi_moves_one_instruction() {
     skip_on_lldb_server!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+    let run = stopped_at(&fixture("threads_lib"), "hot_function")
         .cmd("delete")
         .cmd("x/2i $pc")
         .cmd("stepi")
@@ -41,13 +35,7 @@ fn stepi_moves_one_instruction() {
 #[test]
 fn next_steps_by_line_and_finish_returns() {
     skip_on_lldb_server!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+    let run = stopped_at(&fixture("threads_lib"), "hot_function")
         .cmd("delete")
         .cmd("next")
         .cmd("next")
@@ -71,13 +59,7 @@ fn next_steps_by_line_and_finish_returns() {
 #[test]
 fn scheduler_locking_keeps_to_one_thread() {
     skip_on_lldb_server!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break all_started")
-        .cmd("continue")
+    let run = stopped_at(&fixture("threads_lib"), "all_started")
         .cmd("break hot_function")
         .cmd("continue")
         .cmd("set scheduler-locking on")
