@@ -11,7 +11,6 @@ use crate::server::Server;
 use crate::transcript::tail;
 use regex::Regex;
 use std::fmt::Write as _;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -363,9 +362,4 @@ impl Background {
         kill(self.proc.pid(), libc::SIGKILL);
         let _ = self.proc.wait_exit(Duration::from_secs(5));
     }
-}
-
-/// The exit code, or the terminating signal as 128+N.
-pub fn status_code(st: &ExitStatus) -> i32 {
-    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
 }

@@ -61,24 +61,22 @@ mod target;
 mod transcript;
 mod views;
 
-pub use client::{status_code, Background, Client, Run, Session, CLIENT_TIMEOUT};
+pub use client::{Background, Client, Run, Session};
 pub use go::{
-    elf_section, go_func_addr, go_func_normalise, go_state_without_minutes, parse_go_traceback,
-    GoBlock, GoFrame, GOROUTINE_TID_BASE,
+    go_func_addr, go_func_normalise, go_state_without_minutes, parse_go_traceback, GoBlock,
+    GoFrame, GOROUTINE_TID_BASE,
 };
-pub use paths::{fixture, go_fixture, gostub_bin, workspace_root, TempDir, GO_NEWEST, GO_OLDEST};
+pub use paths::{fixture, go_fixture, workspace_root, TempDir, GO_NEWEST, GO_OLDEST};
 pub use process::{
-    children_of, free_port, kill, pid_alive, port_listening, proc_state, thread_count, tracer_pid,
-    wait_until, Fixture, Proc, SERVER_TIMEOUT,
+    kill, pid_alive, proc_state, thread_count, tracer_pid, wait_until, Fixture, Proc,
 };
 pub use regex::Regex;
-pub use rsp::{checksum, decode_rle, frame, hex_decode, read_until, Rsp};
+pub use rsp::{frame, hex_decode, Rsp};
 pub use server::{server_command, Mode, Server};
 pub use skip::{is_gostub, server_kind, ServerKind};
 pub use stopped::{stopped_at, Stopped};
 pub use target::{
-    assert_text_clean, file_bytes_at, load_base, proc_maps, read_proc_mem, symbol_addr,
-    symbol_value, Mapping,
+    assert_text_clean, file_bytes_at, proc_maps, read_proc_mem, symbol_addr, Mapping,
 };
 pub use transcript::{split_sections, tail};
 pub use views::{goroutine_threads, info_threads_rows, parse_goroutines_list, ListLine};

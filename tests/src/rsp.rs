@@ -3,8 +3,7 @@
 //! skipped.
 
 use crate::server::Server;
-use regex::Regex;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -126,12 +125,4 @@ pub fn hex_decode(s: &str) -> Vec<u8> {
     (0..s.len() / 2)
         .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
         .collect()
-}
-
-/// Reads lines of a reader until one matches (for programs' stdout pipes).
-pub fn read_until(r: impl Read, re: &Regex) -> Option<String> {
-    BufReader::new(r)
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| re.is_match(l))
 }
