@@ -40,7 +40,7 @@ fn stack_end(pid: i32) -> u64 {
 /// empty reply, and the server answers `?` after each.
 #[test]
 fn malformed_packets_get_errors() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let mut server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -88,8 +88,8 @@ fn malformed_packets_get_errors() {
 /// checksum.
 #[test]
 fn malformed_hex_in_memory_packets() {
-    gdb_server_only!();
-    known_gdbserver_gap!(
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!(
         "gdbserver 13.1 --once exits on `m zz,4` (and `Xzz,..`), killing the program"
     );
     let prog = fixture("threads_lib");
@@ -114,8 +114,8 @@ fn malformed_hex_in_memory_packets() {
 /// A packet larger than the advertised PacketSize, and a bad checksum.
 #[test]
 fn oversized_packet_and_bad_checksum() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 dies (SIGSEGV) on a 10 KB packet");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!("gdbserver 13.1 dies (SIGSEGV) on a 10 KB packet");
     let prog = fixture("threads_lib");
     let mut server = Server::start(Mode::Launch(&prog, &[]));
     let mut rsp = Rsp::connect(&server);
@@ -140,8 +140,10 @@ fn oversized_packet_and_bad_checksum() {
 /// length is capped, not an allocation of terabytes.
 #[test]
 fn partial_and_huge_reads() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 answers E01 to a read that crosses into an unmapped page");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!(
+        "gdbserver 13.1 answers E01 to a read that crosses into an unmapped page"
+    );
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -174,7 +176,7 @@ fn partial_and_huge_reads() {
 /// The stub's own breakpoint bytes never appear in a memory read.
 #[test]
 fn reads_never_show_breakpoint_bytes() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -200,8 +202,8 @@ fn reads_never_show_breakpoint_bytes() {
 /// A continue naming a thread that does not exist.
 #[test]
 fn vcont_with_unknown_thread() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 drops the connection on vCont for an unknown thread");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!("gdbserver 13.1 drops the connection on vCont for an unknown thread");
     let prog = fixture("threads_lib");
     let mut server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -259,13 +261,13 @@ fn killed_from_outside(while_running: bool) {
 
 #[test]
 fn target_killed_while_stopped() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     killed_from_outside(false);
 }
 
 #[test]
 fn target_killed_while_running() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     killed_from_outside(true);
 }
 
@@ -273,8 +275,10 @@ fn target_killed_while_running() {
 /// killed.
 #[test]
 fn disconnect_mid_continue_kills_launched() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 does not notice a vanished client while the program runs");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!(
+        "gdbserver 13.1 does not notice a vanished client while the program runs"
+    );
     let prog = fixture("threads_lib");
     let mut server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -303,8 +307,10 @@ fn disconnect_mid_continue_kills_launched() {
 /// no breakpoint left.
 #[test]
 fn disconnect_mid_continue_detaches_attached() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 does not notice a vanished client while the program runs");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!(
+        "gdbserver 13.1 does not notice a vanished client while the program runs"
+    );
     let prog = fixture("threads_lib");
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -353,12 +359,8 @@ fn gdb_sigkilled(attach: bool) {
         .map(|f| f.pid())
         .unwrap_or_else(|| server.inferior_pid());
     // on_usr1 is never called: the breakpoint stays inserted while running.
-    let mut bg = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break on_usr1")
-        .cmd("continue")
-        .spawn();
+    let t = Stopped::on(server, Client::Gdb, &prog, "on_usr1");
+    let mut bg = t.spawn();
     assert!(
         wait_until(Duration::from_secs(30), || thread_count(pid) == 5
             && proc_state(pid) == Some('S')),
@@ -371,7 +373,7 @@ fn gdb_sigkilled(attach: bool) {
         assert!(
             wait_until(T, || tracer_pid(pid) == Some(0)),
             "attached program still traced after gdb was killed\n{}",
-            server.log()
+            t.server.log()
         );
         assert!(fx.as_mut().unwrap().proc.running(), "attached program died");
         assert_text_clean(pid, addr, 16);
@@ -379,22 +381,26 @@ fn gdb_sigkilled(attach: bool) {
         assert!(
             wait_until(T, || !pid_alive(pid)),
             "launched program survived gdb's SIGKILL\n{}",
-            server.log()
+            t.server.log()
         );
     }
-    server.assert_no_panic();
+    t.server.assert_no_panic();
 }
 
 #[test]
 fn client_sigkilled_kills_launched() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 does not notice a vanished client while the program runs");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!(
+        "gdbserver 13.1 does not notice a vanished client while the program runs"
+    );
     gdb_sigkilled(false);
 }
 
 #[test]
 fn client_sigkilled_detaches_attached_clean() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 does not notice a vanished client while the program runs");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!(
+        "gdbserver 13.1 does not notice a vanished client while the program runs"
+    );
     gdb_sigkilled(true);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[test]
 fn sw_breakpoint_20_hits_with_bt() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -46,7 +46,7 @@ fn sw_breakpoint_20_hits_with_bt() {
 
 #[test]
 fn detach_leaves_no_int3() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -82,7 +82,7 @@ fn detach_leaves_no_int3() {
 
 #[test]
 fn hardware_breakpoint_in_threads_created_later() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     // Launched: no worker thread exists yet when hbreak is set.
     let server = Server::start(Mode::Launch(&prog, &[]));
@@ -108,16 +108,10 @@ fn hardware_breakpoint_in_threads_created_later() {
 
 #[test]
 fn watchpoints_write_read_access_in_new_threads() {
-    gdb_server_only!();
-    let prog = fixture("c_watch");
-    let server = Server::start(Mode::Launch(&prog, &[]));
+    skip_on_lldb_server!();
     // setup_done runs before any thread exists; writer and reader are
     // created after the watchpoints are set.
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break setup_done")
-        .cmd("continue")
+    let t = stopped_at(&fixture("c_watch"), "setup_done")
         .cmd("delete")
         .cmd("watch watched")
         .cmd("continue")
@@ -131,8 +125,8 @@ fn watchpoints_write_read_access_in_new_threads() {
         .cmd("delete")
         .cmd("echo ==AWATCH==\\n")
         .cmd("awatch watched")
-        .cmd("continue")
-        .run();
+        .cmd("continue");
+    let run = t.run();
     run.expect_finished().expect(&[
         r"Hardware watchpoint 2: watched",
         r"(?s)hit Hardware watchpoint 2: watched\s+Old value = 0\s+New value = 1",
@@ -143,14 +137,14 @@ fn watchpoints_write_read_access_in_new_threads() {
         r"(?s)==AWATCH==.*hit Hardware access \(read/write\) watchpoint 4: watched\s+(Value|Old value) = \d+",
     ]);
     run.expect_not(&[r"Software watchpoint", r"SIGTRAP"]);
-    server.assert_no_panic();
+    t.server.assert_no_panic();
 }
 
 /// gdb's `x` through the stub never shows the breakpoint's int3, with
 /// breakpoints kept inserted while stopped.
 #[test]
 fn memory_reads_hide_inserted_breakpoints() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -160,8 +154,7 @@ fn memory_reads_hide_inserted_breakpoints() {
         .file(&prog)
         .connect(&server)
         .cmd("set breakpoint always-inserted on")
-        .cmd("break hot_function")
-        .cmd("continue")
+        .continue_to("hot_function")
         .cmd(format!("x/16xb {hot:#x}"))
         .run();
     run.expect_finished()

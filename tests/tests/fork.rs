@@ -5,23 +5,16 @@ use gostub_tests::*;
 
 #[test]
 fn forked_child_runs_clean_of_breakpoints() {
-    gdb_server_only!();
-    let prog = fixture("c_fork");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break work")
-        .cmd("continue")
-        .cmd("continue")
-        .run();
+    skip_on_lldb_server!();
+    let t = stopped_at(&fixture("c_fork"), "work").cmd("continue");
+    let run = t.run();
     run.expect_finished()
         .expect(&[
             r"Breakpoint 1, work \(n=0\)",
             r"\[Inferior 1 \(process \d+\) exited normally\]",
         ])
         .expect_not(&[r"child killed by signal", r"SIGTRAP"]);
-    let out = server.proc.stdout_text() + &server.proc.stderr_text();
+    let out = t.server.proc.stdout_text() + &t.server.proc.stderr_text();
     assert!(
         out.contains("child exited with 0"),
         "the child did not run clean: {out}"

@@ -9,7 +9,7 @@ fn threads_lib() -> std::path::PathBuf {
 
 #[test]
 fn launch_stops_at_first_instruction_then_breaks() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -29,8 +29,7 @@ fn launch_stops_at_first_instruction_then_breaks() {
         .connect(&server)
         .cmd("printf \"PC0=%#lx\\n\", $pc")
         .cmd("info auxv")
-        .cmd("break hot_function")
-        .cmd("continue")
+        .continue_to("hot_function")
         .cmd("bt")
         .run();
     run.expect_finished().expect(&[
@@ -53,7 +52,7 @@ fn launch_stops_at_first_instruction_then_breaks() {
 
 #[test]
 fn launch_accepts_dash_dash_and_program_args() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_exit");
     let server = Server::start(Mode::LaunchDashDash(&prog, &[]));
     Session::gdb()
@@ -67,7 +66,7 @@ fn launch_accepts_dash_dash_and_program_args() {
 
 #[test]
 fn launch_passes_arguments() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     // threads_lib 1 exits 0 after one second: the argument must reach it.
     let prog = threads_lib();
     let server = Server::start(Mode::Launch(&prog, &["1"]));
@@ -82,7 +81,7 @@ fn launch_passes_arguments() {
 
 #[test]
 fn attach_breaks_and_detach_leaves_process_running_and_clean() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -91,8 +90,7 @@ fn attach_breaks_and_detach_leaves_process_running_and_clean() {
         .file(&prog)
         .connect(&server)
         .cmd("info threads")
-        .cmd("break hot_function")
-        .cmd("continue")
+        .continue_to("hot_function")
         .cmd("printf \"BP=%#lx\\n\", $pc")
         .cmd("bt")
         .cmd("detach")
@@ -123,7 +121,7 @@ fn attach_breaks_and_detach_leaves_process_running_and_clean() {
 
 #[test]
 fn stdio_pipe_transport() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let (server_prog, args) = server_command(&Mode::Launch(&prog, &[]), "-");
     let pipe = format!(
@@ -134,8 +132,7 @@ fn stdio_pipe_transport() {
     Session::gdb()
         .file(&prog)
         .cmd(pipe)
-        .cmd("break hot_function")
-        .cmd("continue")
+        .continue_to("hot_function")
         .cmd("bt 2")
         .cmd("info threads")
         .run()
@@ -148,53 +145,44 @@ fn stdio_pipe_transport() {
 
 #[test]
 fn disconnect_kills_launched_process() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
-    let mut server = Server::start(Mode::Launch(&prog, &[]));
-    let pid = server.inferior_pid();
+    let mut t = stopped_at(&prog, "hot_function");
+    let pid = t.server.inferior_pid();
     // gdb's quit at the end of a batch run disconnects.
-    Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
-        .run()
+    t.run()
         .expect_finished()
         .expect(&[r"hit Breakpoint 1, hot_function"]);
     assert!(
         wait_until(Duration::from_secs(10), || !pid_alive(pid)),
         "launched process {pid} survived the client's disconnect\n{}",
-        server.log()
+        t.server.log()
     );
     assert!(
-        server.proc.wait_exit(Duration::from_secs(10)).is_some(),
+        t.server.proc.wait_exit(Duration::from_secs(10)).is_some(),
         "server (not --multi) should exit after its client disconnects\n{}",
-        server.log()
+        t.server.log()
     );
-    server.assert_no_panic();
+    t.server.assert_no_panic();
 }
 
 #[test]
 fn disconnect_detaches_attached_process() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
-    let mut server = Server::start(Mode::Attach(pid));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
-        .cmd("printf \"BP=%#lx\\n\", $pc")
-        .run();
+    let server = Server::start(Mode::Attach(pid));
+    let mut t =
+        Stopped::on(server, Client::Gdb, &prog, "hot_function").cmd("printf \"BP=%#lx\\n\", $pc");
+    let run = t.run();
     run.expect_finished()
         .expect(&[r"hit Breakpoint 1, hot_function"]);
     let bp = run.capture_hex(r"BP=(0x[0-9a-f]+)");
     assert!(
         wait_until(Duration::from_secs(10), || tracer_pid(pid) == Some(0)),
         "attached process still traced after the client left\n{}",
-        server.log()
+        t.server.log()
     );
     assert!(
         fx.proc.running(),
@@ -202,14 +190,14 @@ fn disconnect_detaches_attached_process() {
     );
     assert_text_clean(pid, bp, 16);
     assert!(
-        server.proc.wait_exit(Duration::from_secs(10)).is_some(),
+        t.server.proc.wait_exit(Duration::from_secs(10)).is_some(),
         "server should exit"
     );
 }
 
 #[test]
 fn multi_run_kill_run_again_and_attach() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = threads_lib();
     let mut server = Server::start(Mode::Multi);
     let mut fx = Fixture::start(&prog, &[], true);

@@ -42,13 +42,13 @@ fn hot_20_hits(version: &str) {
 
 #[test]
 fn hot_oldest_go() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     hot_20_hits(GO_OLDEST);
 }
 
 #[test]
 fn hot_newest_go() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     hot_20_hits(GO_NEWEST);
 }
 
@@ -57,20 +57,15 @@ fn hot_newest_go() {
 /// later issues build on this).
 #[test]
 fn states_fixture_reaches_checkpoint() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     for version in [GO_OLDEST, GO_NEWEST] {
         let prog = go_fixture("states", version, "default");
         let dir = TempDir::new("states");
         let out = dir.path().join("stack.txt");
         let out_s = out.display().to_string();
         let server = Server::start_env(Mode::Launch(&prog, &[]), &[("FIXTURE_STACK_OUT", &out_s)]);
-        let run = Session::gdb()
-            .file(&prog)
-            .connect(&server)
-            .cmd("break main.checkpoint")
-            .cmd("continue")
-            .cmd("bt 2")
-            .run();
+        let t = Stopped::on(server, Client::Gdb, &prog, "main.checkpoint").cmd("bt 2");
+        let run = t.run();
         run.expect_finished().expect(&[
             r"Breakpoint 1, main\.checkpoint \(\)",
             r"#1\s+0x[0-9a-f]+ in main\.main \(\)",

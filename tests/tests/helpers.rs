@@ -24,32 +24,6 @@ fn lldb_module() -> String {
         .to_string()
 }
 
-/// Splits a transcript at lines that end with `@@S name` (lldb echoes the
-/// marker command too, as `(lldb) script print("@@S name")`, which is skipped).
-fn split_sections(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut cur: Option<String> = None;
-    let mut buf = String::new();
-    for l in text.lines() {
-        if l.starts_with("(lldb) ") && l.contains("@@S ") {
-            continue;
-        }
-        if let Some(name) = l.strip_prefix("@@S ") {
-            if let Some(c) = cur.take() {
-                out.insert(c, std::mem::take(&mut buf));
-            }
-            cur = Some(name.trim().to_string());
-        } else if cur.is_some() {
-            buf.push_str(l);
-            buf.push('\n');
-        }
-    }
-    if let Some(c) = cur {
-        out.insert(c, buf);
-    }
-    out
-}
-
 struct Transcript {
     all: String,
     sections: BTreeMap<String, String>,
@@ -95,43 +69,41 @@ fn gdb_session() -> &'static Transcript {
     T.get_or_init(|| {
         let prog = go_fixture("states", GO_NEWEST, "default");
         let server = Server::start(Mode::Launch(&prog, &[]));
-        let sec = |n: &str| format!("echo @@S {n}\\n");
         let run = Session::gdb()
             .file(&prog)
             .cmd(format!("source {}", gdbinit()))
-            .cmd(sec("connect"))
+            .section("connect")
             .cmd(format!("gostub-connect {}", server.port))
-            .cmd("break main.checkpoint")
-            .cmd("continue")
-            .cmd(sec("goroutines-n2"))
+            .continue_to("main.checkpoint")
+            .section("goroutines-n2")
             .cmd("goroutines -n 2")
-            .cmd(sec("goroutines-filter"))
+            .section("goroutines-filter")
             .cmd("goroutines -w select")
-            .cmd(sec("goroutine-bt"))
+            .section("goroutine-bt")
             .cmd("goroutine 1 bt")
-            .cmd(sec("gtraceback"))
+            .section("gtraceback")
             .cmd("gtraceback system")
             .cmd("gtraceback")
             .cmd("goroutines -n 100")
             .cmd("gtraceback all")
-            .cmd(sec("gstats"))
+            .section("gstats")
             .cmd("gstats")
-            .cmd(sec("gthreads-os"))
+            .section("gthreads-os")
             .cmd("gthreads os")
-            .cmd(sec("os-info-threads"))
+            .section("os-info-threads")
             .cmd("info threads")
-            .cmd(sec("trim"))
+            .section("trim")
             // A thread in the os view stopped in runtime code (the raw
             // syscall) with user frames further up.
             .cmd("python ts=[t for t in gdb.selected_inferior().threads() if (t.switch() or True) and 'Syscall6' in (gdb.newest_frame().name() or '')]; ts[0].switch(); gdb.execute('frame')")
             .cmd("go-trim-stack")
             .cmd("python print('selected: %s' % gdb.selected_frame().name())")
-            .cmd(sec("gthreads-goroutines"))
+            .section("gthreads-goroutines")
             .cmd("gthreads goroutines")
             .cmd("gthreads")
-            .cmd(sec("goroutines-info-threads"))
+            .section("goroutines-info-threads")
             .cmd("info threads")
-            .cmd(sec("help"))
+            .section("help")
             .cmds(
                 [
                     "goroutines",
@@ -144,7 +116,7 @@ fn gdb_session() -> &'static Transcript {
                 ]
                 .map(|c| format!("help {c}")),
             )
-            .cmd(sec("end"))
+            .section("end")
             .timeout(std::time::Duration::from_secs(90))
             .run();
         run.expect_finished();
@@ -158,7 +130,7 @@ fn gdb_session() -> &'static Transcript {
 
 #[test]
 fn gdb_gostub_connect_port_connects() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     // Connected: gdb shows where the launched program waits.
     t.expect("connect", &[r"(?m)^_rt0_amd64_linux \(\) at "]);
@@ -175,7 +147,7 @@ fn gdb_gostub_connect_port_connects() {
 
 #[test]
 fn gdb_goroutines_n_2_prints_two_lines_and_totals() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let s = t.sec("goroutines-n2");
     let n = Regex::new(r"(?m)^goroutine \d+ \[[^\]]+\]: \S+ \S+:\d+$")
@@ -194,7 +166,7 @@ fn gdb_goroutines_n_2_prints_two_lines_and_totals() {
 
 #[test]
 fn gdb_goroutines_filter_by_wait_reason() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect(
         "goroutines-filter",
@@ -209,7 +181,7 @@ fn gdb_goroutines_filter_by_wait_reason() {
 
 #[test]
 fn gdb_goroutine_id_bt_prints_runtime_block() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let blocks = parse_go_traceback(t.sec("goroutine-bt"));
     assert_eq!(blocks.len(), 1, "{}", t.sec("goroutine-bt"));
@@ -226,7 +198,7 @@ fn gdb_goroutine_id_bt_prints_runtime_block() {
 
 #[test]
 fn gdb_gtraceback_sets_and_shows_policy() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let s = t.sec("gtraceback");
     assert_eq!(
@@ -249,7 +221,7 @@ fn gdb_gtraceback_sets_and_shows_policy() {
 
 #[test]
 fn gdb_gstats_prints_last_stop_and_total() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect(
         "gstats",
@@ -263,7 +235,7 @@ fn gdb_gstats_prints_last_stop_and_total() {
 
 #[test]
 fn gdb_gthreads_os_switches_to_os_threads() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect("gthreads-os", &[r"(?m)^threads os$"]);
     let s = t.sec("os-info-threads");
@@ -281,7 +253,7 @@ fn gdb_gthreads_os_switches_to_os_threads() {
 
 #[test]
 fn gdb_gthreads_os_prints_no_error() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect_not(
         "gthreads-os",
@@ -295,7 +267,7 @@ fn gdb_gthreads_os_prints_no_error() {
 
 #[test]
 fn gdb_gthreads_goroutines_switches_back() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     let s = t.sec("gthreads-goroutines");
     assert_eq!(
@@ -318,7 +290,7 @@ fn gdb_gthreads_goroutines_switches_back() {
 
 #[test]
 fn gdb_go_trim_stack_selects_first_user_frame_in_os_view() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect("trim", &[r"(?m)^#0\s+.*Syscall6 \("]);
     let s = t.sec("trim");
@@ -336,7 +308,7 @@ fn gdb_go_trim_stack_selects_first_user_frame_in_os_view() {
 
 #[test]
 fn gdb_help_shows_helper_help_texts() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = gdb_session();
     t.expect(
         "help",
@@ -362,30 +334,28 @@ fn lldb_session() -> &'static Transcript {
     T.get_or_init(|| {
         let prog = go_fixture("states", GO_NEWEST, "default");
         let server = Server::start(Mode::Launch(&prog, &[]));
-        let sec = |n: &str| format!("script print(\"@@S {n}\")");
         let run = Session::lldb()
             .file(&prog)
             .cmd(format!("command script import {}", lldb_module()))
-            .cmd(sec("connect"))
+            .section("connect")
             .cmd(format!("gostub-connect {}", server.port))
-            .cmd("breakpoint set -n main.checkpoint")
-            .cmd("continue")
-            .cmd(sec("goroutines-n2"))
+            .continue_to("main.checkpoint")
+            .section("goroutines-n2")
             .cmd("goroutines -n 2")
-            .cmd(sec("goroutine-bt"))
+            .section("goroutine-bt")
             .cmd("goroutine 1 bt")
-            .cmd(sec("gtraceback"))
+            .section("gtraceback")
             .cmd("gtraceback system")
             .cmd("gtraceback")
             .cmd("goroutines -n 100")
             .cmd("gtraceback all")
-            .cmd(sec("gstats"))
+            .section("gstats")
             .cmd("gstats")
-            .cmd(sec("gthreads"))
+            .section("gthreads")
             .cmd("gthreads os")
             .cmd("gthreads")
             .cmd("gthreads goroutines")
-            .cmd(sec("help"))
+            .section("help")
             .cmds(
                 [
                     "goroutines",
@@ -398,7 +368,7 @@ fn lldb_session() -> &'static Transcript {
                 ]
                 .map(|c| format!("help {c}")),
             )
-            .cmd(sec("end"))
+            .section("end")
             .timeout(std::time::Duration::from_secs(90))
             .run();
         run.expect_finished();
@@ -412,7 +382,7 @@ fn lldb_session() -> &'static Transcript {
 
 #[test]
 fn lldb_gostub_connect_port_connects() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     t.expect("connect", &[r"Process \d+ stopped"]);
     assert!(
@@ -424,7 +394,7 @@ fn lldb_gostub_connect_port_connects() {
 
 #[test]
 fn lldb_goroutines_n_2_prints_two_lines_and_totals() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let s = t.sec("goroutines-n2");
     let n = Regex::new(r"(?m)^goroutine \d+ \[[^\]]+\]: \S+ \S+:\d+$")
@@ -441,7 +411,7 @@ fn lldb_goroutines_n_2_prints_two_lines_and_totals() {
 
 #[test]
 fn lldb_goroutine_id_bt_prints_runtime_block() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let blocks = parse_go_traceback(t.sec("goroutine-bt"));
     assert_eq!(blocks.len(), 1, "{}", t.sec("goroutine-bt"));
@@ -456,7 +426,7 @@ fn lldb_goroutine_id_bt_prints_runtime_block() {
 
 #[test]
 fn lldb_gtraceback_sets_and_shows_policy() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let s = t.sec("gtraceback");
     assert_eq!(
@@ -478,7 +448,7 @@ fn lldb_gtraceback_sets_and_shows_policy() {
 
 #[test]
 fn lldb_gstats_prints_last_stop() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     t.expect(
         "gstats",
@@ -488,7 +458,7 @@ fn lldb_gstats_prints_last_stop() {
 
 #[test]
 fn lldb_gthreads_prints_view() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     let s = t.sec("gthreads");
     let os = Regex::new(r"(?m)^threads os$")
@@ -510,15 +480,14 @@ fn lldb_gthreads_prints_view() {
 /// one more stop, `thread list` shows the OS threads.
 #[test]
 fn lldb_gthreads_os_then_thread_list_shows_os_threads() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("hot", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
         .file(&prog)
         .cmd(format!("command script import {}", lldb_module()))
         .connect(&server)
-        .cmd("breakpoint set -n main.hotFunction")
-        .cmd("continue")
+        .continue_to("main.hotFunction")
         .cmd("gthreads os")
         .cmd("continue")
         .cmd("thread list")
@@ -541,7 +510,7 @@ fn lldb_gthreads_os_then_thread_list_shows_os_threads() {
 /// user frames further up: go-trim-stack selects the first one.
 #[test]
 fn lldb_go_trim_stack_selects_first_user_frame_in_os_view() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = go_fixture("states", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
@@ -549,8 +518,7 @@ fn lldb_go_trim_stack_selects_first_user_frame_in_os_view() {
         .cmd(format!("command script import {}", lldb_module()))
         .connect(&server)
         .cmd("process plugin packet monitor threads os")
-        .cmd("breakpoint set -n main.checkpoint")
-        .cmd("continue")
+        .continue_to("main.checkpoint")
         .cmd("script [lldb.process.SetSelectedThread(t) for t in lldb.process if 'Syscall6' in (t.GetFrameAtIndex(0).GetFunctionName() or '')]")
         .cmd("script print('top: %s' % lldb.process.GetSelectedThread().GetFrameAtIndex(0).GetFunctionName())")
         .cmd("go-trim-stack")
@@ -569,7 +537,7 @@ fn lldb_go_trim_stack_selects_first_user_frame_in_os_view() {
 
 #[test]
 fn lldb_help_shows_helper_help_texts() {
-    gostub_only!();
+    skip_unless_gostub!();
     let t = lldb_session();
     t.expect(
         "help",

@@ -127,15 +127,11 @@ fn both_clients_step_next_and_exit_code() {
 
 #[test]
 fn lldb_step_into_and_finish() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::lldb()
-        .file(&prog)
-        .connect(&server)
+    let run = Stopped::on(server, Client::Lldb, &prog, "all_started")
         .cmds([
-            "breakpoint set -n all_started",
-            "continue",
             "breakpoint delete",
             "breakpoint set -n hot_function",
             "continue",
@@ -157,22 +153,15 @@ fn lldb_step_into_and_finish() {
 
 #[test]
 fn lldb_attach_detach_leaves_clean_text() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
     let server = Server::start(Mode::Attach(pid));
     let hot = symbol_addr(pid, &prog, "hot_function");
-    let run = Session::lldb()
-        .file(&prog)
-        .connect(&server)
-        .cmds([
-            "breakpoint set -n hot_function",
-            "continue",
-            "bt 2",
-            "process detach",
-        ])
-        .run();
+    let t =
+        Stopped::on(server, Client::Lldb, &prog, "hot_function").cmds(["bt 2", "process detach"]);
+    let run = t.run();
     run.expect_finished().expect(&[
         r"stop reason = breakpoint 1\.1",
         r"frame #1: 0x[0-9a-f]+ threads_lib`worker",
@@ -192,15 +181,12 @@ fn lldb_attach_detach_leaves_clean_text() {
 
 #[test]
 fn lldb_process_kill() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
-    let mut server = Server::start(Mode::Launch(&prog, &[]));
+    let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
-    let run = Session::lldb()
-        .file(&prog)
-        .connect(&server)
-        .cmds(["breakpoint set -n hot_function", "continue", "process kill"])
-        .run();
+    let mut t = Stopped::on(server, Client::Lldb, &prog, "hot_function").cmd("process kill");
+    let run = t.run();
     run.expect_finished().expect(&[
         r"stop reason = breakpoint 1\.1",
         r"Process \d+ exited with status = \d+ \(0x[0-9a-f]+\)|exited with status = -1",
@@ -209,14 +195,14 @@ fn lldb_process_kill() {
         wait_until(Duration::from_secs(10), || !pid_alive(pid)),
         "process kill left {pid} alive"
     );
-    let _ = server.proc.wait_exit(Duration::from_secs(10));
-    server.assert_no_panic();
+    let _ = t.server.proc.wait_exit(Duration::from_secs(10));
+    t.server.assert_no_panic();
 }
 
 /// qHostInfo / qProcessInfo: lldb learns the triple and the real pid.
 #[test]
 fn lldb_process_info() {
-    lldb_server_only!();
+    skip_on_gdbserver!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -234,7 +220,7 @@ fn lldb_process_info() {
 
 #[test]
 fn lldb_monitor_help() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::lldb()
@@ -248,7 +234,7 @@ fn lldb_monitor_help() {
 
 #[test]
 fn gdb_monitor_help() {
-    gostub_only!();
+    skip_unless_gostub!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()

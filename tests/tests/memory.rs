@@ -5,7 +5,7 @@ use std::time::Duration;
 
 #[test]
 fn read_write_and_unmapped() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let mut fx = Fixture::start(&prog, &[], true);
     let pid = fx.pid();
@@ -53,7 +53,7 @@ fn read_write_and_unmapped() {
 /// A mapping that changes between stops is never shown stale (memcache).
 #[test]
 fn remapped_pages_are_never_stale() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_maps");
     let server = Server::start(Mode::Launch(&prog, &["2"]));
     let mut s = Session::gdb()
@@ -115,7 +115,7 @@ fn remapped_pages_are_never_stale() {
 /// memory between stops (it applies breakpoint changes at resume) and shows the original byte.
 #[test]
 fn gdb_reads_equal_proc_mem_at_each_stop() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = go_fixture("hot", GO_NEWEST, "default");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();

@@ -10,14 +10,8 @@ fn has_avx() -> bool {
 
 #[test]
 fn register_reads() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let mut s = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let mut s = stopped_at(&fixture("threads_lib"), "hot_function")
         .cmd("info registers rip")
         .cmd("info registers fs_base gs_base")
         .cmd("info registers")
@@ -55,14 +49,8 @@ fn register_reads() {
 /// Each thread has its own fs_base (its TLS block).
 #[test]
 fn fs_base_differs_per_thread() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break all_started")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("threads_lib"), "all_started")
         .cmd("thread apply all printf \"FS=%#lx\\n\", $fs_base")
         .run();
     run.expect_finished();
@@ -81,16 +69,10 @@ fn fs_base_differs_per_thread() {
 
 #[test]
 fn register_writes_reach_the_target() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
+    skip_on_lldb_server!();
     // Write, then stepi (gdb drops its register cache on resume) and read back
     // from the target. hot_function does not use r12-r15 or xmm7 at -O0.
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+    let run = stopped_at(&fixture("threads_lib"), "hot_function")
         .cmd("delete")
         .cmd("set scheduler-locking on")
         .cmd("set $r12 = 0x1122334455667788")

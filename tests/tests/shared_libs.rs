@@ -4,15 +4,14 @@ use gostub_tests::*;
 
 #[test]
 fn sharedlibrary_lists_libfixture_and_libc() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
         .file(&prog)
         .connect(&server)
         .cmd("set breakpoint pending on")
-        .cmd("break lib_compute")
-        .cmd("continue")
+        .continue_to("lib_compute")
         .cmd("bt 2")
         .cmd("info sharedlibrary")
         .cmd("p lib_calls")
@@ -31,13 +30,12 @@ fn sharedlibrary_lists_libfixture_and_libc() {
 /// reads it over host I/O (vFile) with the default `sysroot target:`.
 #[test]
 fn exec_file_and_host_io() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
         .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+        .continue_to("hot_function")
         .cmd("info inferiors")
         .run();
     run.expect_finished().expect(&[

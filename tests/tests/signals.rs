@@ -40,7 +40,7 @@ fn all_threads_stopped(pid: i32) -> bool {
 
 #[test]
 fn sigusr1_reported_and_delivered() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     // "0 usr1": main raises SIGUSR1 at itself, exits 0 once the handler ran.
     let server = Server::start(Mode::Launch(&prog, &["0", "usr1"]));
@@ -64,7 +64,7 @@ fn sigusr1_reported_and_delivered() {
 /// A signal gdb is told not to stop for still reaches the program.
 #[test]
 fn nostop_signal_is_passed() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &["0", "usr1"]));
     let run = Session::gdb()
@@ -86,7 +86,7 @@ fn nostop_signal_is_passed() {
 
 #[test]
 fn sigsegv_reported_then_fatal() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("c_segv");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()
@@ -105,27 +105,21 @@ fn sigsegv_reported_then_fatal() {
 
 #[test]
 fn exit_code_reported() {
-    gdb_server_only!();
-    let prog = fixture("c_exit");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break before_exit")
-        .cmd("continue")
-        .cmd("finish")
-        .cmd("continue")
-        .run();
-    run.expect_finished().expect(&[
-        r"Breakpoint 1, before_exit \(code=7\)",
-        r"Value returned is \$1 = 7",
-        r"\[Inferior 1 \(process \d+\) exited with code 07\]",
-    ]);
+    skip_on_lldb_server!();
+    stopped_at(&fixture("c_exit"), "before_exit")
+        .cmds(["finish", "continue"])
+        .run()
+        .expect_finished()
+        .expect(&[
+            r"Breakpoint 1, before_exit \(code=7\)",
+            r"Value returned is \$1 = 7",
+            r"\[Inferior 1 \(process \d+\) exited with code 07\]",
+        ]);
 }
 
 #[test]
 fn killed_by_signal_reported() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -150,7 +144,7 @@ fn killed_by_signal_reported() {
 /// target; the session then goes on.
 #[test]
 fn ctrl_c_interrupts() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();

@@ -4,14 +4,8 @@ use gostub_tests::*;
 
 #[test]
 fn stepi_moves_one_instruction() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("threads_lib"), "hot_function")
         .cmd("delete")
         .cmd("x/2i $pc")
         .cmd("stepi")
@@ -40,14 +34,8 @@ fn stepi_moves_one_instruction() {
 
 #[test]
 fn next_steps_by_line_and_finish_returns() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break hot_function")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("threads_lib"), "hot_function")
         .cmd("delete")
         .cmd("next")
         .cmd("next")
@@ -70,14 +58,8 @@ fn next_steps_by_line_and_finish_returns() {
 /// thread, which needs gdb's lone `vCont;s:THREAD` (step over breakpoint).
 #[test]
 fn scheduler_locking_keeps_to_one_thread() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break all_started")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("threads_lib"), "all_started")
         .cmd("break hot_function")
         .cmd("continue")
         .cmd("set scheduler-locking on")
@@ -114,7 +96,7 @@ fn scheduler_locking_keeps_to_one_thread() {
 /// over the breakpoint each time; no stop is lost or reported twice.
 #[test]
 fn step_over_breakpoint_with_several_threads() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let run = Session::gdb()

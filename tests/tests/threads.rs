@@ -4,20 +4,14 @@ use gostub_tests::*;
 
 #[test]
 fn info_threads_lists_main_and_four_workers() {
-    gdb_server_only!();
-    let prog = fixture("threads_lib");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let pid = server.inferior_pid();
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break all_started")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let t = stopped_at(&fixture("threads_lib"), "all_started")
         .cmd("info threads")
         .cmd("thread apply all bt")
         .cmd("thread 3")
-        .cmd("bt")
-        .run();
+        .cmd("bt");
+    let pid = t.server.inferior_pid();
+    let run = t.run();
     run.expect_finished().expect(&[
         r"Breakpoint 1, all_started \(\)",
         r"\[Switching to thread 3 ",
@@ -36,21 +30,15 @@ fn info_threads_lists_main_and_four_workers() {
 /// Threads that exit are dropped from the list; new ones are added.
 #[test]
 fn thread_exit_and_creation_tracked() {
-    gdb_server_only!();
-    let prog = fixture("c_watch");
-    let server = Server::start(Mode::Launch(&prog, &[]));
-    let pid = server.inferior_pid();
-    let run = Session::gdb()
-        .file(&prog)
-        .connect(&server)
-        .cmd("break setup_done")
-        .cmd("continue")
+    skip_on_lldb_server!();
+    let t = stopped_at(&fixture("c_watch"), "setup_done")
         .cmd("info threads")
         .cmd("echo ==LATER==\\n")
         .cmd("break reader")
         .cmd("continue")
-        .cmd("info threads")
-        .run();
+        .cmd("info threads");
+    let pid = t.server.inferior_pid();
+    let run = t.run();
     run.expect_finished().expect(&[r"hit Breakpoint 2, reader"]);
     let all = run.all();
     let (before, after) = all.split_once("==LATER==").unwrap();
