@@ -4,6 +4,7 @@
 //! glue (`gdb`) and process control (`process`).
 
 mod cli;
+mod eintr;
 mod gdb;
 mod goroutines;
 mod process;

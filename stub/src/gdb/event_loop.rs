@@ -19,6 +19,7 @@ use super::tap::{PacketTap, Tapped};
 use gdbstub::common::Tid;
 
 use super::{lldb, GdbTarget, StopKind};
+use crate::eintr::retry;
 use crate::process::StopEvent;
 
 /// gdbstub's packet buffer, which it advertises as PacketSize. gdbserver 13 offers 0x47ff.
@@ -260,11 +261,7 @@ fn wait_for(conn: BorrowedFd<'_>, sigchld: BorrowedFd<'_>) -> Result<bool, Sessi
             PollFd::new(conn, PollFlags::POLLIN),
             PollFd::new(sigchld, PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(SessionError::Io(e.into())),
-        }
+        retry(|| poll(&mut fds, PollTimeout::NONE)).map_err(|e| SessionError::Io(e.into()))?;
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
         if ready(&fds[0]) {
             return Ok(true);

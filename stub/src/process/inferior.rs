@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use memcache::{LiveMemory, MemError, PageCache};
 use nix::sys::ptrace;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
 use super::breakpoints::SwBreakpoints;
@@ -28,6 +28,7 @@ use super::memory::TargetMemory;
 use super::procfs;
 use super::signals::SignalSet;
 use super::threads::{Action, Thread};
+use super::wait::{self, Decision, Waited};
 
 /// Why the process stopped, as the client must hear it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -437,21 +438,28 @@ impl Inferior {
             return Ok(Some(self.finish_stop(event)?));
         }
         loop {
-            let status = match waitpid(
-                Pid::from_raw(-1),
-                Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
-            ) {
-                Ok(WaitStatus::StillAlive) => return Ok(None),
-                Ok(status) => status,
-                Err(nix::Error::EINTR) => continue,
-                Err(nix::Error::ECHILD) => {
-                    self.mark_exited();
-                    return Ok(Some(StopEvent::Killed(libc::SIGKILL)));
-                }
-                Err(source) => return Err(ProcessError::Ptrace { tid: -1, source }),
+            let Some(status) = self.next_status(false)? else {
+                return match self.pending.pop_front() {
+                    Some(event) => Ok(Some(self.finish_stop(event)?)),
+                    None => Ok(None),
+                };
             };
             if let Some(event) = self.on_status(status, false)? {
                 return Ok(Some(self.finish_stop(event)?));
+            }
+        }
+    }
+
+    /// The next wait status of any thread (`None`: none ready, when not blocking). ECHILD means
+    /// nothing traced is left: the process is marked gone and its end queued as killed.
+    fn next_status(&mut self, block: bool) -> Result<Option<WaitStatus>, ProcessError> {
+        match wait::wait(None, block).map_err(ptrace_err(Pid::from_raw(-1)))? {
+            Waited::Status(status) => Ok(Some(status)),
+            Waited::Nothing => Ok(None),
+            Waited::NoChildren => {
+                self.mark_exited();
+                self.pending.push_back(StopEvent::Killed(libc::SIGKILL));
+                Ok(None)
             }
         }
     }
@@ -508,15 +516,8 @@ impl Inferior {
             let _ = ptrace::interrupt(t.tid);
         }
         while !self.exited && self.threads.values().any(|t| !t.stopped) {
-            let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-                Ok(status) => status,
-                Err(nix::Error::EINTR) => continue,
-                Err(nix::Error::ECHILD) => {
-                    self.mark_exited();
-                    self.pending.push_back(StopEvent::Killed(libc::SIGKILL));
-                    break;
-                }
-                Err(source) => return Err(ProcessError::Ptrace { tid: -1, source }),
+            let Some(status) = self.next_status(true)? else {
+                break;
             };
             match self.on_status(status, true)? {
                 // Rewound already: the thread hits the breakpoint again when resumed, if the
@@ -552,12 +553,9 @@ impl Inferior {
                 return Ok(None);
             }
         }
-        match status {
-            WaitStatus::Exited(tid, code) => Ok(self.on_thread_gone(tid, StopEvent::Exited(code))),
-            WaitStatus::Signaled(tid, sig, _) => {
-                Ok(self.on_thread_gone(tid, StopEvent::Killed(sig as i32)))
-            }
-            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_CLONE => {
+        match wait::decide(status) {
+            Decision::Gone { tid, end } => Ok(self.on_thread_gone(tid, end)),
+            Decision::Cloned { tid } => {
                 let new_tid = ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32;
                 let new_tid = Pid::from_raw(new_tid);
                 self.threads.entry(new_tid).or_insert_with(|| {
@@ -571,18 +569,16 @@ impl Inferior {
                 }
                 Ok(None)
             }
-            WaitStatus::PtraceEvent(tid, _, event)
-                if event == libc::PTRACE_EVENT_FORK || event == libc::PTRACE_EVENT_VFORK =>
-            {
+            Decision::Forked { tid, vfork } => {
                 let child = Pid::from_raw(ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32);
-                self.release_child(child, event == libc::PTRACE_EVENT_VFORK);
+                self.release_child(child, vfork);
                 self.mark_stopped(tid);
                 if !stopping {
                     self.rerun(tid)?;
                 }
                 Ok(None)
             }
-            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_EXEC => {
+            Decision::Exec { tid } => {
                 // The program replaced itself: one thread remains, under the leader's id.
                 self.threads.clear();
                 let mut leader = Thread::new(self.pid);
@@ -597,7 +593,7 @@ impl Inferior {
                     sig: libc::SIGTRAP,
                 }))
             }
-            WaitStatus::PtraceEvent(tid, _, event) if event == libc::PTRACE_EVENT_STOP => {
+            Decision::EventStop { tid } => {
                 let first = self.threads.get(&tid).is_none_or(|t| t.awaiting_first_stop);
                 self.mark_stopped(tid);
                 if first && !self.debug_regs.is_empty() {
@@ -618,19 +614,19 @@ impl Inferior {
                 self.rerun(tid)?;
                 Ok(None)
             }
-            WaitStatus::PtraceEvent(tid, _, _) | WaitStatus::PtraceSyscall(tid) => {
+            Decision::OtherEvent { tid } | Decision::SyscallStop { tid } => {
                 self.mark_stopped(tid);
                 if !stopping {
                     self.rerun(tid)?;
                 }
                 Ok(None)
             }
-            WaitStatus::Stopped(tid, sig) => {
+            Decision::Trap { tid } => {
                 self.mark_stopped(tid);
-                let sig = sig as i32;
-                if sig == libc::SIGTRAP {
-                    return self.on_sigtrap(tid, stopping);
-                }
+                self.on_sigtrap(tid, stopping)
+            }
+            Decision::Signal { tid, sig } => {
+                self.mark_stopped(tid);
                 if self.quiet.contains(sig) {
                     let t = self.thread(tid)?;
                     let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
@@ -646,7 +642,7 @@ impl Inferior {
                 }
                 Ok(Some(StopEvent::Signal { tid, sig }))
             }
-            WaitStatus::Continued(_) | WaitStatus::StillAlive => Ok(None),
+            Decision::Nothing => Ok(None),
         }
     }
 
@@ -669,21 +665,12 @@ impl Inferior {
     /// meanwhile are handled as during a stop-all.
     fn wait_for_thread_stop(&mut self, tid: Pid) -> Result<(), ProcessError> {
         while self.threads.get(&tid).is_some_and(|t| !t.stopped) && !self.exited {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-                Ok(status) => {
-                    if let Some(event) = self.on_status(status, true)? {
-                        if !matches!(event, StopEvent::SwBreak { .. }) {
-                            self.pending.push_back(event);
-                        }
-                    }
-                }
-                Err(nix::Error::EINTR) => {}
-                Err(nix::Error::ECHILD) => self.mark_exited(),
-                Err(source) => {
-                    return Err(ProcessError::Ptrace {
-                        tid: tid.as_raw(),
-                        source,
-                    })
+            let Some(status) = self.next_status(true)? else {
+                continue;
+            };
+            if let Some(event) = self.on_status(status, true)? {
+                if !matches!(event, StopEvent::SwBreak { .. }) {
+                    self.pending.push_back(event);
                 }
             }
         }
@@ -697,12 +684,9 @@ impl Inferior {
     /// a process we do not trace.
     fn release_child(&mut self, child: Pid, shares_memory: bool) {
         if !self.early_children.remove(&child) {
-            loop {
-                match waitpid(child, Some(WaitPidFlag::__WALL)) {
-                    Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::Stopped(..)) => break,
-                    Err(nix::Error::EINTR) => continue,
-                    _ => return,
-                }
+            match wait::wait(Some(child), true) {
+                Ok(Waited::Status(status)) if wait::decide(status).is_stop() => {}
+                _ => return,
             }
         }
         if !shares_memory {
@@ -820,15 +804,9 @@ impl Inferior {
         }
         let _ = kill(self.pid, Signal::SIGKILL);
         // Reap every thread; the leader's status comes last (bounded by the kernel's reaping).
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::Exited(tid, _)) | Ok(WaitStatus::Signaled(tid, _, _))
-                    if tid == self.pid =>
-                {
-                    break
-                }
-                Ok(_) | Err(nix::Error::EINTR) => {}
-                Err(_) => break,
+        while let Ok(Waited::Status(status)) = wait::wait(None, true) {
+            if matches!(wait::decide(status), Decision::Gone { tid, .. } if tid == self.pid) {
+                break;
             }
         }
         self.mark_exited();

@@ -11,5 +11,6 @@ pub mod regs;
 pub mod signals;
 pub mod svr4;
 pub mod threads;
+mod wait;
 
 pub use inferior::{Inferior, Origin, ProcessError, StopEvent};
