@@ -6,26 +6,37 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ThreadState};
-use memcache::{MemError, MemorySource, ReadRequest};
 use nix::unistd::Pid;
 
-use crate::process::Inferior;
+use crate::process::Backend;
 use crate::tid_map::ThreadRef;
 
-/// goruntime reads the target like the client does: through the cache, without our int3 bytes.
-impl MemorySource for Inferior {
-    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
-        self.read_memory(addr, buf)
-    }
+/// Why a Go question has no answer (the text is what the monitor commands print).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GoViewError {
+    #[error("not a Go program")]
+    NotGo,
+    #[error("{0}")]
+    Binary(Arc<GoError>),
+    #[error("the program file is unknown")]
+    NoExe,
+    #[error("{0}")]
+    List(Arc<GoError>),
+    #[error("no process")]
+    NoProcess,
+    #[error("the process is running")]
+    Running,
+    #[error("usage: goroutine ID [bt]")]
+    Usage,
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+}
 
-    fn read_batch(&mut self, requests: &mut [ReadRequest<'_>]) -> Result<(), MemError> {
-        self.read_memory_batch(requests)
-    }
-
-    fn prefetch(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
-        self.prefetch_memory(ranges)
-    }
+fn list_error(e: GoError) -> GoViewError {
+    GoViewError::List(Arc::new(e))
 }
 
 /// How much of each OS thread's stack, from its rsp, is fetched before goroutines are listed.
@@ -35,7 +46,7 @@ const STACK_TOP_BYTES: u64 = 2048;
 #[derive(Default)]
 pub struct GoState {
     /// The program the binary was loaded from, and the result of loading it.
-    binary: Option<(PathBuf, Result<GoBinary, String>)>,
+    binary: Option<(PathBuf, Result<GoBinary, Arc<GoError>>)>,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
     /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
@@ -67,20 +78,18 @@ impl GoState {
         }
     }
 
-    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, String> {
+    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, GoViewError> {
         if self.binary.as_ref().is_none_or(|(p, _)| p != exe) {
-            let loaded = GoBinary::load(exe).map_err(|e| match e {
-                GoError::NotGo => "not a Go program".to_string(),
-                other => other.to_string(),
-            });
+            let loaded = GoBinary::load(exe).map_err(Arc::new);
             self.binary = Some((exe.to_path_buf(), loaded));
             self.list = None;
             self.table = None;
         }
         match &self.binary {
             Some((_, Ok(bin))) => Ok(bin),
-            Some((_, Err(e))) => Err(e.clone()),
-            None => Err("no program".into()),
+            Some((_, Err(e))) if matches!(**e, GoError::NotGo) => Err(GoViewError::NotGo),
+            Some((_, Err(e))) => Err(GoViewError::Binary(e.clone())),
+            None => Err(GoViewError::NoExe),
         }
     }
 
@@ -88,12 +97,9 @@ impl GoState {
     /// threads' registers the unwinding needs.
     fn decoded(
         &mut self,
-        inf: &mut Inferior,
-    ) -> Result<(&GoBinary, &mut Vec<Goroutine>, Vec<ThreadState>), String> {
-        let exe = inf
-            .exe()
-            .ok_or("the program file is unknown")?
-            .to_path_buf();
+        inf: &mut dyn Backend,
+    ) -> Result<(&GoBinary, &mut Vec<Goroutine>, Vec<ThreadState>), GoViewError> {
+        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
         let stop = inf.stop_id();
         self.binary(&exe)?;
         let Some((_, Ok(bin))) = &self.binary else {
@@ -112,8 +118,9 @@ impl GoState {
                 _ => Vec::new(),
             };
             prefetch_for_listing(inf, bin, &threads, &previous, true);
-            let list = goruntime::list_goroutines_since(bin, inf, &threads, &opts, previous)
-                .map_err(|e| e.to_string())?;
+            let list =
+                goruntime::list_goroutines_since(bin, &mut &mut *inf, &threads, &opts, previous)
+                    .map_err(list_error)?;
             self.list = Some((stop, inf.pid(), list));
         }
         let list = &mut self.list.as_mut().expect("filled above").2;
@@ -122,15 +129,18 @@ impl GoState {
     }
 
     /// Every goroutine of this stop, unwound (computed at most once per stop).
-    pub fn goroutines(&mut self, inf: &mut Inferior) -> Result<(&GoBinary, &[Goroutine]), String> {
+    pub fn goroutines(
+        &mut self,
+        inf: &mut dyn Backend,
+    ) -> Result<(&GoBinary, &[Goroutine]), GoViewError> {
         let (bin, list, threads) = self.decoded(inf)?;
         let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
-        goruntime::unwind_goroutines(bin, inf, &mut all, &threads);
+        goruntime::unwind_goroutines(bin, &mut &mut *inf, &mut all, &threads);
         Ok((bin, list))
     }
 
     /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
-    pub fn goroutine_thread(&mut self, inf: &mut Inferior, goid: u64) -> Option<Option<Pid>> {
+    pub fn goroutine_thread(&mut self, inf: &mut dyn Backend, goid: u64) -> Option<Option<Pid>> {
         let (_, list, _) = self.decoded(inf).ok()?;
         let g = list
             .iter()
@@ -139,7 +149,7 @@ impl GoState {
     }
 
     /// Whether the process runs a Go program (its binary loads).
-    pub fn is_go(&mut self, inf: &Inferior) -> bool {
+    pub fn is_go(&mut self, inf: &dyn Backend) -> bool {
         inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
     }
 
@@ -150,9 +160,9 @@ impl GoState {
     /// died, or one that should have dropped behind the cap, forces a full listing again.
     pub fn thread_table(
         &mut self,
-        inf: &mut Inferior,
+        inf: &mut dyn Backend,
         max_threads: usize,
-    ) -> Result<&ThreadTable, String> {
+    ) -> Result<&ThreadTable, GoViewError> {
         let stop = inf.stop_id();
         let policy = self.policy;
         let fresh = self
@@ -178,11 +188,11 @@ impl GoState {
     /// The table from every goroutine of the stop.
     fn full_table(
         &mut self,
-        inf: &mut Inferior,
+        inf: &mut dyn Backend,
         max_threads: usize,
-    ) -> Result<ThreadTable, String> {
+    ) -> Result<ThreadTable, GoViewError> {
         let policy = self.policy;
-        let os_threads: Vec<Pid> = inf.thread_ids().collect();
+        let os_threads: Vec<Pid> = inf.thread_ids();
         let (bin, list, threads) = self.decoded(inf)?;
         let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
         let hidden = chosen.len().saturating_sub(max_threads);
@@ -212,9 +222,9 @@ impl GoState {
     /// `None` when that would not be exact (then a full listing is made).
     fn capped_table(
         &mut self,
-        inf: &mut Inferior,
+        inf: &mut dyn Backend,
         max_threads: usize,
-    ) -> Result<Option<ThreadTable>, String> {
+    ) -> Result<Option<ThreadTable>, GoViewError> {
         let policy = self.policy;
         let Some(last) = self.capped.take() else {
             return Ok(None);
@@ -222,19 +232,16 @@ impl GoState {
         if last.pid != inf.pid() || last.policy != policy || last.max_threads != max_threads {
             return Ok(None);
         }
-        let exe = inf
-            .exe()
-            .ok_or("the program file is unknown")?
-            .to_path_buf();
+        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
         self.binary(&exe)?;
         let Some((_, Ok(bin))) = &self.binary else {
             unreachable!("loaded above")
         };
-        let os_threads: Vec<Pid> = inf.thread_ids().collect();
+        let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
         prefetch_for_listing(inf, bin, &threads, &last.members, false);
         let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
-        addrs.extend(goruntime::running_g_addrs(bin, inf, &threads));
+        addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
         addrs.sort_unstable();
         addrs.dedup();
         let opts = ListOptions {
@@ -243,8 +250,9 @@ impl GoState {
         };
         let member_goids: Vec<(u64, u64)> =
             last.members.iter().map(|g| (g.g_addr, g.goid)).collect();
-        let mut list = goruntime::goroutines_at(bin, inf, &addrs, &threads, &opts, last.members)
-            .map_err(|e| e.to_string())?;
+        let mut list =
+            goruntime::goroutines_at(bin, &mut &mut *inf, &addrs, &threads, &opts, last.members)
+                .map_err(list_error)?;
         complete_running(inf, &list, &mut threads);
         // Every member must still be the same goroutine, alive and shown.
         let intact = member_goids.iter().all(|&(addr, goid)| {
@@ -278,7 +286,7 @@ impl GoState {
 /// the threads' stacks and TLS slots (running goroutines are unwound from them) and, as the
 /// last listing found them, allgs, the g structs, their Ms and the parked stacks' tops.
 fn prefetch_for_listing(
-    inf: &mut Inferior,
+    inf: &mut dyn Backend,
     bin: &GoBinary,
     threads: &[ThreadState],
     previous: &[Goroutine],
@@ -290,7 +298,7 @@ fn prefetch_for_listing(
         .filter(|&(addr, _)| addr != 0)
         .collect();
     ranges.extend(goruntime::listing_hints(bin, previous, with_allgs));
-    if let Err(e) = inf.prefetch_memory(&ranges) {
+    if let Err(e) = inf.prefetch(&ranges) {
         log::debug!("listing prefetch: {e}");
     }
 }
@@ -300,19 +308,18 @@ fn prefetch_for_listing(
 /// before (registers cost a ptrace call per thread, and most threads sleep in the scheduler or
 /// a syscall). A thread never seen gets its registers read. `complete_running` fills in the
 /// threads that turn out to run a goroutine.
-fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
-    let tids: Vec<Pid> = inf.thread_ids().collect();
-    tids.into_iter()
+fn thread_states(inf: &mut dyn Backend) -> Vec<ThreadState> {
+    inf.thread_ids()
+        .into_iter()
         .filter_map(|tid| {
-            let t = inf.thread(tid).ok()?;
-            if let (None, Some(fs_base)) = (t.gprs_if_read(), t.fs_base_seen()) {
+            if let (None, Some(fs_base)) = (inf.gprs_if_read(tid), inf.fs_base_seen(tid)) {
                 return Some(ThreadState {
                     tid: tid.as_raw(),
                     fs_base,
                     ..ThreadState::default()
                 });
             }
-            t.gprs().ok().map(|g| live_state(tid, g))
+            inf.gprs(tid).ok().map(|g| live_state(tid, &g))
         })
         .collect()
 }
@@ -320,7 +327,7 @@ fn thread_states(inf: &mut Inferior) -> Vec<ThreadState> {
 /// Unwinds the goroutines at `chosen` (indices into `list`; left sorted).
 fn unwind_chosen(
     bin: &GoBinary,
-    inf: &mut Inferior,
+    inf: &mut dyn Backend,
     list: &mut [Goroutine],
     chosen: &mut [usize],
     threads: &[ThreadState],
@@ -332,7 +339,7 @@ fn unwind_chosen(
         .filter(|(i, _)| chosen.binary_search(i).is_ok())
         .map(|(_, g)| g)
         .collect();
-    goruntime::unwind_goroutines(bin, inf, &mut to_unwind, threads);
+    goruntime::unwind_goroutines(bin, &mut &mut *inf, &mut to_unwind, threads);
 }
 
 /// What unwinding needs of a thread's live registers.
@@ -348,7 +355,7 @@ fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
 
 /// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
 /// from their live registers) where `thread_states` left them out.
-fn complete_running(inf: &mut Inferior, list: &[Goroutine], threads: &mut [ThreadState]) {
+fn complete_running(inf: &mut dyn Backend, list: &[Goroutine], threads: &mut [ThreadState]) {
     for t in threads.iter_mut().filter(|t| t.rsp == 0) {
         if !list
             .iter()
@@ -356,11 +363,8 @@ fn complete_running(inf: &mut Inferior, list: &[Goroutine], threads: &mut [Threa
         {
             continue;
         }
-        let Ok(th) = inf.thread(Pid::from_raw(t.tid)) else {
-            continue;
-        };
-        if let Ok(g) = th.gprs() {
-            *t = live_state(Pid::from_raw(t.tid), g);
+        if let Ok(g) = inf.gprs(Pid::from_raw(t.tid)) {
+            *t = live_state(Pid::from_raw(t.tid), &g);
         }
     }
 }
@@ -371,6 +375,21 @@ pub fn top_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
         Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
         None => g.error.clone().unwrap_or_default(),
     }
+}
+
+/// A `monitor goroutines` option that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("{0} needs a value")]
+    NeedsValue(String),
+    #[error("-l takes KEY=VALUE")]
+    LabelForm,
+    #[error("-n takes a number")]
+    Limit(#[source] std::num::ParseIntError),
+    #[error("-group takes top, start, go or wait, not {0}")]
+    Group(String),
+    #[error("unknown option {0}; see 'monitor help'")]
+    Unknown(String),
 }
 
 /// Filters of `monitor goroutines`.
@@ -393,14 +412,14 @@ enum GroupBy {
 }
 
 impl ListFilter {
-    pub fn parse<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<ListFilter, String> {
+    pub fn parse<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<ListFilter, FilterError> {
         let mut f = ListFilter::default();
         while let Some(flag) = words.next() {
             let mut value = || {
                 words
                     .next()
                     .map(str::to_string)
-                    .ok_or(format!("{flag} needs a value"))
+                    .ok_or_else(|| FilterError::NeedsValue(flag.to_string()))
             };
             match flag {
                 "-s" => f.status = Some(value()?),
@@ -408,22 +427,20 @@ impl ListFilter {
                 "-f" => f.func = Some(value()?),
                 "-l" => {
                     let v = value()?;
-                    let (k, val) = v.split_once('=').ok_or("-l takes KEY=VALUE")?;
+                    let (k, val) = v.split_once('=').ok_or(FilterError::LabelForm)?;
                     f.label = Some((k.to_string(), val.to_string()));
                 }
-                "-n" => f.limit = Some(value()?.parse().map_err(|_| "-n takes a number")?),
+                "-n" => f.limit = Some(value()?.parse().map_err(FilterError::Limit)?),
                 "-group" => {
                     f.group = Some(match value()?.as_str() {
                         "top" => GroupBy::TopFrame,
                         "start" => GroupBy::StartFunction,
                         "go" => GroupBy::GoStatement,
                         "wait" => GroupBy::WaitReason,
-                        other => {
-                            return Err(format!("-group takes top, start, go or wait, not {other}"))
-                        }
+                        other => return Err(FilterError::Group(other.to_string())),
                     })
                 }
-                other => return Err(format!("unknown option {other}; see 'monitor help'")),
+                other => return Err(FilterError::Unknown(other.to_string())),
             }
         }
         Ok(f)

@@ -12,7 +12,7 @@ use memcache::{CacheStats, MemError, MemorySource, SyscallCounters};
 use nix::unistd::Pid;
 
 use super::debugregs::{HwError, HwKind};
-use super::procfs::{Mapping, ProcessInfo};
+use super::procfs::{ProcessInfo, Region};
 use super::regs::XState;
 use super::svr4::LinkMap;
 use super::threads::Action;
@@ -82,7 +82,7 @@ pub trait Backend: MemorySource {
     fn link_map(&self) -> Result<LinkMap, ProcessError>;
     fn process_info(&self) -> Result<ProcessInfo, ProcessError>;
     fn working_dir(&self) -> Result<PathBuf, ProcessError>;
-    fn mappings(&self) -> Result<Vec<Mapping>, ProcessError>;
+    fn regions(&self) -> Result<Vec<Region>, ProcessError>;
 
     // ----- ending -----
     /// Takes every breakpoint out and lets the process run on.
