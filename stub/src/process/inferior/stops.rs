@@ -265,10 +265,11 @@ impl Inferior {
         }
     }
 
-    /// A thread interrupted right after it executed one of our int3s reports the interrupt
-    /// first and still has the SIGTRAP queued; left alone, the signal would reach the program
-    /// after a detach and kill it. Such a thread is resumed to take the SIGTRAP under ptrace,
-    /// where `on_sigtrap` rewinds it. Returns whether the thread was resumed.
+    /// A child the program forked starts traced (ptrace follows forks so that this can run): its
+    /// copy of memory still holds our int3 bytes, which are put back to the originals before it
+    /// is let go. A vfork child shares the parent's memory and runs only until it execs; it is
+    /// let go as it is. Kernel quirk: the child's first stop may have been collected already, as
+    /// a process we do not trace.
     pub(super) fn release_child(&mut self, child: Pid, shares_memory: bool) {
         if !self.early_children.remove(&child) {
             match wait::wait(Some(child), true) {
