@@ -140,22 +140,15 @@ mod tests {
 
     #[test]
     fn library_list_is_gdbservers_xml() {
+        let lib = |name: &[u8], i: u64| Library {
+            name: name.to_vec(),
+            lm: 0x800000 + 0x100 * i,
+            l_addr: 0x1000 * i,
+            l_ld: 0x800080 + 0x100 * i,
+        };
         let map = LinkMap {
             main_lm: Some(0x800000),
-            libraries: vec![
-                Library {
-                    name: b"/lib/libc.so.6".to_vec(),
-                    lm: 0x800100,
-                    l_addr: 0x1000,
-                    l_ld: 0x800180,
-                },
-                Library {
-                    name: b"/tmp/a&b<\"'>.so".to_vec(),
-                    lm: 0x800200,
-                    l_addr: 0x2000,
-                    l_ld: 0x800280,
-                },
-            ],
+            libraries: vec![lib(b"/lib/libc.so.6", 1), lib(b"/tmp/a&b<\"'>.so", 2)],
         };
         assert_eq!(
             library_list_xml(&map),
