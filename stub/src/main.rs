@@ -4,6 +4,7 @@
 //! glue (`gdb`) and process control (`process`).
 
 mod cli;
+mod eintr;
 mod gdb;
 mod goroutines;
 mod process;
@@ -19,9 +20,7 @@ use cli::{Comm, Config, Mode};
 use gdb::conn::Listener;
 use gdb::event_loop::{run_session, SessionEnd};
 use gdb::{GdbTarget, SessionOptions};
-use process::launch::Stdio;
-use process::signals::SignalSet;
-use process::Inferior;
+use process::{SignalSet, Stdio};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("gostub=info"))
@@ -73,28 +72,18 @@ fn serve(config: &Config) -> Result<(), String> {
     let mut target = GdbTarget::new(options.clone());
     match &config.mode {
         Mode::Launch { program, args } => {
-            let inf = Inferior::launch(
-                program,
-                args,
-                options.stdio,
-                options.quiet_signals,
-                options.cache_pages,
-            )
-            .map_err(|e| e.to_string())?;
-            eprintln!("Process {} created; pid = {}", program.display(), inf.pid());
-            target.inferior = Some(inf);
-            target.program = Some(program.clone());
+            let pid = target
+                .session
+                .launch(Some(program.clone()), args)
+                .map_err(|e| e.to_string())?;
+            eprintln!("Process {} created; pid = {pid}", program.display());
         }
         Mode::Attach { pid } => {
-            let inf = Inferior::attach(
-                Pid::from_raw(*pid),
-                options.quiet_signals,
-                options.cache_pages,
-            )
-            .map_err(|e| e.to_string())?;
+            target
+                .session
+                .attach(Pid::from_raw(*pid))
+                .map_err(|e| e.to_string())?;
             eprintln!("Attached; pid = {pid}");
-            target.program = inf.exe().map(std::path::Path::to_path_buf);
-            target.inferior = Some(inf);
         }
         Mode::Multi => {}
     }
@@ -117,9 +106,8 @@ fn serve(config: &Config) -> Result<(), String> {
             break;
         }
         // A process survives its client only in --multi; without a client it would hang.
-        if let (Ok(SessionEnd::ClientGone) | Err(_), Some(mut inf)) = (&end, target.inferior.take())
-        {
-            inf.release();
+        if let Ok(SessionEnd::ClientGone) | Err(_) = &end {
+            target.session.release();
         }
     }
     // Dropping the target releases a process still held: killed if launched, detached if
