@@ -1,8 +1,6 @@
 //! Syscall and byte counters of the live memory sources, so callers (and tests) can see how many
 //! kernel round trips a stop cost.
 
-use std::ops::Add;
-
 /// Memory syscalls issued and bytes moved by a live source.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SyscallCounters {
@@ -18,15 +16,15 @@ pub struct SyscallCounters {
     pub bytes_written: u64,
 }
 
-impl Add for SyscallCounters {
-    type Output = SyscallCounters;
-    fn add(self, o: SyscallCounters) -> SyscallCounters {
+impl SyscallCounters {
+    /// Both sets of counts together (saturating: counters never wrap).
+    pub fn combined(self, o: SyscallCounters) -> SyscallCounters {
         SyscallCounters {
-            process_vm_readv: self.process_vm_readv + o.process_vm_readv,
-            pread64: self.pread64 + o.pread64,
-            pwrite64: self.pwrite64 + o.pwrite64,
-            bytes_read: self.bytes_read + o.bytes_read,
-            bytes_written: self.bytes_written + o.bytes_written,
+            process_vm_readv: self.process_vm_readv.saturating_add(o.process_vm_readv),
+            pread64: self.pread64.saturating_add(o.pread64),
+            pwrite64: self.pwrite64.saturating_add(o.pwrite64),
+            bytes_read: self.bytes_read.saturating_add(o.bytes_read),
+            bytes_written: self.bytes_written.saturating_add(o.bytes_written),
         }
     }
 }

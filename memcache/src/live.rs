@@ -37,7 +37,7 @@ impl LiveMemory {
 
     /// Memory syscalls issued and bytes moved so far, by kind.
     pub fn counters(&self) -> SyscallCounters {
-        self.vm.counters() + self.mem.counters()
+        self.vm.counters().combined(self.mem.counters())
     }
 }
 
@@ -57,7 +57,7 @@ impl MemorySource for LiveMemory {
                 continue;
             }
             match self.mem.read(req.addr.wrapping_add(got as u64), rest) {
-                Ok(n) => req.got += n,
+                Ok(n) => req.got = req.got.saturating_add(n),
                 Err(MemError::Unreadable { .. }) => {}
                 Err(e) => return Err(e),
             }

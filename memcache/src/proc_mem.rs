@@ -55,12 +55,14 @@ impl ProcMem {
         while done < data.len() {
             let at = addr.wrapping_add(done as u64);
             let Ok(offset) = i64::try_from(at) else { break };
-            self.counters.pwrite64 += 1;
-            match pwrite(&self.file, &data[done..], offset) {
+            self.counters.pwrite64 = self.counters.pwrite64.saturating_add(1);
+            let Some(rest) = data.get(done..) else { break };
+            match pwrite(&self.file, rest, offset) {
                 Ok(0) => break,
                 Ok(n) => {
-                    self.counters.bytes_written += n as u64;
-                    done += n;
+                    self.counters.bytes_written =
+                        self.counters.bytes_written.saturating_add(n as u64);
+                    done = done.saturating_add(n);
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::ESRCH) => return Err(MemError::ProcessGone { addr: at }),
@@ -84,12 +86,15 @@ impl MemorySource for ProcMem {
         while done < buf.len() {
             let at = addr.wrapping_add(done as u64);
             let Ok(offset) = i64::try_from(at) else { break };
-            self.counters.pread64 += 1;
-            match pread(&self.file, &mut buf[done..], offset) {
+            self.counters.pread64 = self.counters.pread64.saturating_add(1);
+            let Some(rest) = buf.get_mut(done..) else {
+                break;
+            };
+            match pread(&self.file, rest, offset) {
                 Ok(0) => break,
                 Ok(n) => {
-                    self.counters.bytes_read += n as u64;
-                    done += n;
+                    self.counters.bytes_read = self.counters.bytes_read.saturating_add(n as u64);
+                    done = done.saturating_add(n);
                 }
                 Err(Errno::EINTR) => {}
                 Err(Errno::ESRCH) => return Err(MemError::ProcessGone { addr: at }),

@@ -73,7 +73,7 @@ impl VmReadv {
                 continue;
             };
             let base = req.addr.wrapping_add(seg.off as u64);
-            let Some(buf) = req.buf.get_mut(seg.off..seg.off + seg.len) else {
+            let Some(buf) = req.buf.get_mut(seg.off..seg.off.saturating_add(seg.len)) else {
                 break;
             };
             locals.push(IoSliceMut::new(buf));
@@ -82,10 +82,10 @@ impl VmReadv {
                 len: seg.len,
             });
         }
-        self.counters.process_vm_readv += 1;
+        self.counters.process_vm_readv = self.counters.process_vm_readv.saturating_add(1);
         match process_vm_readv(self.pid, &mut locals, &remotes) {
             Ok(n) => {
-                self.counters.bytes_read += n as u64;
+                self.counters.bytes_read = self.counters.bytes_read.saturating_add(n as u64);
                 Ok(n)
             }
             Err(Errno::EFAULT) => Ok(0),
@@ -141,11 +141,16 @@ impl MemorySource for VmReadv {
             let mut faulted: Option<(Segment, usize)> = None;
             for seg in &group {
                 pending.pop_front();
+                // Offsets and lengths are within the local buffers, so they cannot overflow;
+                // saturating keeps the lint honest.
+                let seg_end = seg.off.saturating_add(seg.len);
                 if left >= seg.len {
-                    left -= seg.len;
-                    requests[seg.req].got = seg.off + seg.len;
+                    left = left.saturating_sub(seg.len);
+                    if let Some(req) = requests.get_mut(seg.req) {
+                        req.got = seg_end;
+                    }
                     if seg.rest > 0 {
-                        let off = seg.off + seg.len;
+                        let off = seg_end;
                         probed_rests.push(Segment {
                             req: seg.req,
                             off,
@@ -159,11 +164,13 @@ impl MemorySource for VmReadv {
                 }
             }
             if let Some((seg, prefix)) = faulted {
-                requests[seg.req].got = seg.off + prefix;
-                let at = requests[seg.req]
-                    .addr
-                    .wrapping_add((seg.off + prefix) as u64);
-                let to_page_end = PAGE_SIZE - offset_in_page(at);
+                let got = seg.off.saturating_add(prefix);
+                let Some(req) = requests.get_mut(seg.req) else {
+                    continue;
+                };
+                req.got = got;
+                let at = req.addr.wrapping_add(got as u64);
+                let to_page_end = PAGE_SIZE.saturating_sub(offset_in_page(at));
                 // A fault at the very start of an iovec spanning several pages may be the kernel
                 // refusing the iovec as a whole: read its first page alone to find out.
                 if prefix == 0 && seg.len > to_page_end {
@@ -171,7 +178,7 @@ impl MemorySource for VmReadv {
                         req: seg.req,
                         off: seg.off,
                         len: to_page_end,
-                        rest: seg.len - to_page_end,
+                        rest: seg.len.saturating_sub(to_page_end),
                     };
                     pending.push_front(probe);
                 }

@@ -47,6 +47,14 @@ fn list_error(e: GoError) -> GoViewError {
 /// How much of each OS thread's stack, from its rsp, is fetched before goroutines are listed.
 const STACK_TOP_BYTES: u64 = 2048;
 
+/// A stop's goroutines, decoded: the binary, the process memo, the list and the threads' states.
+type Decoded<'a> = (
+    &'a GoBinary,
+    &'a ProcessMemo,
+    &'a mut Vec<Goroutine>,
+    Vec<ThreadState>,
+);
+
 /// What the Go side of a session knows.
 #[derive(Default)]
 pub struct GoState {
@@ -103,18 +111,7 @@ impl GoState {
 
     /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
     /// threads' registers the unwinding needs.
-    fn decoded(
-        &mut self,
-        inf: &mut dyn Backend,
-    ) -> Result<
-        (
-            &GoBinary,
-            &ProcessMemo,
-            &mut Vec<Goroutine>,
-            Vec<ThreadState>,
-        ),
-        GoViewError,
-    > {
+    fn decoded(&mut self, inf: &mut dyn Backend) -> Result<Decoded<'_>, GoViewError> {
         let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
         let stop = inf.stop_id();
         self.binary(&exe)?;

@@ -45,7 +45,7 @@ const DR6_SLOT_BITS: u64 = 0xf;
 impl DebugRegs {
     pub fn add(&mut self, addr: u64, len: u64, kind: HwKind) -> Result<(), HwError> {
         let len = if kind == HwKind::Execute { 1 } else { len };
-        if !matches!(len, 1 | 2 | 4 | 8) || !addr.is_multiple_of(len) {
+        if !matches!(len, 1 | 2 | 4 | 8) || addr % len != 0 {
             return Err(HwError::BadLength);
         }
         let slot = Slot { addr, len, kind };
