@@ -5,8 +5,10 @@
 //! than its buffer. The tap frames each packet; those it knows are answered here, an oversized one
 //! gets an error reply, and everything else passes to gdbstub unchanged.
 //!
-//! Protocol quirk: until `QStartNoAckMode` is accepted, every packet the stub answers must be
-//! acknowledged with `+` first.
+//! Protocol quirks: until `QStartNoAckMode` is accepted, every packet the stub answers must be
+//! acknowledged with `+` first. A `$` before a packet's end starts a new packet (gdb's own reader
+//! resyncs the same way; clients escape `$` in binary data), so a truncated packet cannot
+//! swallow the next one.
 
 /// What the event loop does with the bytes seen so far.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,6 +55,11 @@ impl PacketTap {
     }
 
     pub fn push(&mut self, byte: u8) -> Tapped {
+        if byte == b'$' && self.state != State::Between {
+            // Clients escape `$` in binary data: this is a new packet, the one before was cut.
+            log::warn!("dropping a packet cut short by a new `$`");
+            self.state = State::Between;
+        }
         match self.state {
             State::Between => {
                 if byte != b'$' {
@@ -160,6 +167,18 @@ mod tests {
         assert_eq!(tap.reply("OK"), b"+$OK#9a".to_vec());
         feed(&mut tap, b"$QStartNoAckMode#b0");
         assert_eq!(tap.reply("OK"), b"$OK#9a".to_vec());
+    }
+
+    #[test]
+    fn a_dollar_inside_a_packet_starts_a_new_one() {
+        let mut tap = PacketTap::new(64, &[]);
+        assert_eq!(
+            feed(&mut tap, b"$m4000$?#3f$m1,1#$g#67"),
+            vec![
+                Tapped::Forward(b"$?#3f".to_vec()),
+                Tapped::Forward(b"$g#67".to_vec())
+            ]
+        );
     }
 
     #[test]
