@@ -49,7 +49,7 @@ pub mod proc_mem;
 pub mod vm_readv;
 
 pub use addr::PAGE_SIZE;
-pub use maps::immutable_file_ranges;
+pub use maps::{immutable_file_ranges, mappings, Mapping};
 pub use page_cache::{CacheStats, PageCache, DEFAULT_MAX_PAGES, MAX_READ_LEN};
 pub use source::{MemError, MemoryExt, MemorySource, ReadRequest, SnapshotMemory};
 

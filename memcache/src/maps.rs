@@ -1,6 +1,7 @@
 //! Parsing `/proc/PID/maps` text into the address ranges whose bytes cannot change while the
 //! mappings stay the same: readable, non-writable, private mappings of regular files (text,
-//! rodata). Pure text in, ranges out, so it is testable without a process.
+//! rodata). Pure text in, ranges out, so it is testable without a process. [`mappings`] is the one
+//! parser of the maps format: the stub's memory front and its lldb region answers use it too.
 //!
 //! Left out, because their bytes can change under a stopped reader:
 //! - writable mappings and anonymous ones (inode 0, `[heap]`, `[stack]`);
@@ -9,31 +10,56 @@
 //! - files under `/dev/` (device memory) and `(deleted)` files (mostly memfd and SysV segments);
 //! - mappings without read permission (nothing to cache).
 
-/// Half-open `[start, end)` ranges of immutable file-backed mappings, in the order of `maps_text`.
-/// Malformed lines are skipped.
-pub fn immutable_file_ranges(maps_text: &str) -> Vec<(u64, u64)> {
-    maps_text.lines().filter_map(immutable_range).collect()
+/// One line of `/proc/PID/maps`: `[start, end)`, permissions (`r-xp`), inode and path (empty for
+/// an anonymous mapping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping<'a> {
+    pub start: u64,
+    pub end: u64,
+    pub perms: &'a str,
+    pub inode: u64,
+    pub path: &'a str,
 }
 
-fn immutable_range(line: &str) -> Option<(u64, u64)> {
+/// Every well-formed line of `maps_text`, in order; malformed lines are skipped.
+pub fn mappings(maps_text: &str) -> impl Iterator<Item = Mapping<'_>> {
+    maps_text.lines().filter_map(parse_line)
+}
+
+/// One line of the maps text, or `None` when it is malformed.
+pub fn parse_line(line: &str) -> Option<Mapping<'_>> {
     let (range, rest) = field(line)?;
     let (perms, rest) = field(rest)?;
     let (_offset, rest) = field(rest)?;
     let (_dev, rest) = field(rest)?;
     let (inode, rest) = field(rest)?;
-    let path = rest.trim();
-
     let (start, end) = range.split_once('-')?;
-    let start = u64::from_str_radix(start, 16).ok()?;
-    let end = u64::from_str_radix(end, 16).ok()?;
-    let perms = perms.as_bytes();
-    let immutable = start < end
+    Some(Mapping {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        perms,
+        inode: inode.parse().ok()?,
+        path: rest.trim(),
+    })
+}
+
+/// Half-open `[start, end)` ranges of immutable file-backed mappings, in the order of `maps_text`.
+/// Malformed lines are skipped.
+pub fn immutable_file_ranges(maps_text: &str) -> Vec<(u64, u64)> {
+    mappings(maps_text)
+        .filter_map(|m| immutable_range(&m))
+        .collect()
+}
+
+fn immutable_range(m: &Mapping<'_>) -> Option<(u64, u64)> {
+    let perms = m.perms.as_bytes();
+    let immutable = m.start < m.end
         && matches!(perms, [b'r', w, _, b'p'] if *w != b'w')
-        && inode.parse::<u64>().ok()? != 0
-        && path.starts_with('/')
-        && !path.starts_with("/dev/")
-        && !path.ends_with("(deleted)");
-    immutable.then_some((start, end))
+        && m.inode != 0
+        && m.path.starts_with('/')
+        && !m.path.starts_with("/dev/")
+        && !m.path.ends_with("(deleted)");
+    immutable.then_some((m.start, m.end))
 }
 
 /// Splits off the next whitespace-separated field.
@@ -79,6 +105,23 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
                 (0x7f0000005000, 0x7f0000006000),
             ]
         );
+    }
+
+    #[test]
+    fn every_line_is_parsed_with_its_path() {
+        let all: Vec<Mapping<'_>> = mappings(MAPS).collect();
+        assert_eq!(all.len(), 16);
+        assert_eq!(
+            all[11],
+            Mapping {
+                start: 0x7f0000005000,
+                end: 0x7f0000006000,
+                perms: "r--p",
+                inode: 4444,
+                path: "/opt/my app/lib x.so",
+            }
+        );
+        assert_eq!(all[5].path, "");
     }
 
     #[test]

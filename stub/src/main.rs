@@ -4,6 +4,7 @@
 //! glue (`gdb`) and process control (`process`).
 
 mod cli;
+mod eintr;
 mod gdb;
 mod goroutines;
 mod process;
@@ -19,9 +20,7 @@ use cli::{Comm, Config, Mode};
 use gdb::conn::Listener;
 use gdb::event_loop::{run_session, SessionEnd};
 use gdb::{GdbTarget, SessionOptions};
-use process::launch::Stdio;
-use process::signals::SignalSet;
-use process::Inferior;
+use process::{SignalSet, Stdio};
 
 fn main() -> ExitCode {
     let config = cli::parse();
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
         eprintln!("gostub: {message}");
         return ExitCode::FAILURE;
     }
-    process::launch::set_style(process::launch::Style {
+    process::set_launch_style(process::LaunchStyle {
         wrapper: config.wrapper.clone(),
         disable_randomization: config.disable_randomization,
     });
@@ -107,28 +106,18 @@ fn serve(config: &Config) -> Result<(), String> {
     let mut target = GdbTarget::new(options.clone());
     match &config.mode {
         Mode::Launch { program, args } => {
-            let inf = Inferior::launch(
-                program,
-                args,
-                options.stdio,
-                options.quiet_signals,
-                options.cache_pages,
-            )
-            .map_err(|e| e.to_string())?;
-            eprintln!("Process {} created; pid = {}", program.display(), inf.pid());
-            target.inferior = Some(inf);
-            target.program = Some(program.clone());
+            let pid = target
+                .session
+                .launch(Some(program.clone()), args)
+                .map_err(|e| e.to_string())?;
+            eprintln!("Process {} created; pid = {pid}", program.display());
         }
         Mode::Attach { pid } => {
-            let inf = Inferior::attach(
-                Pid::from_raw(*pid),
-                options.quiet_signals,
-                options.cache_pages,
-            )
-            .map_err(|e| e.to_string())?;
+            target
+                .session
+                .attach(Pid::from_raw(*pid))
+                .map_err(|e| e.to_string())?;
             eprintln!("Attached; pid = {pid}");
-            target.program = inf.exe().map(std::path::Path::to_path_buf);
-            target.inferior = Some(inf);
         }
         Mode::Multi | Mode::Selftest => {}
     }
@@ -148,7 +137,8 @@ fn serve(config: &Config) -> Result<(), String> {
         }
         // As gdbserver: without --once the stub waits for the next client, in --multi mode
         // always, otherwise while the process it was started with is still there.
-        let process_left = matches!(end, Ok(SessionEnd::ClientGone)) && target.inferior.is_some();
+        let process_left =
+            matches!(end, Ok(SessionEnd::ClientGone)) && target.session.pid().is_some();
         if config.once
             || config.comm == Comm::Stdio
             || gdb::monitor::exit_requested()
@@ -161,9 +151,8 @@ fn serve(config: &Config) -> Result<(), String> {
             continue;
         }
         // A process survives its client only in --multi; without a client it would hang.
-        if let (Ok(SessionEnd::ClientGone) | Err(_), Some(mut inf)) = (&end, target.inferior.take())
-        {
-            inf.release();
+        if let Ok(SessionEnd::ClientGone) | Err(_) = &end {
+            target.session.release();
         }
     }
     // Dropping the target releases a process still held: killed if launched, detached if

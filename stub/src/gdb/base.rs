@@ -10,54 +10,38 @@ use gdbstub::target::ext::base::single_register_access::{
     SingleRegisterAccess, SingleRegisterAccessOps,
 };
 use gdbstub::target::ext::thread_extra_info::ThreadExtraInfoOps;
-use gdbstub::target::{TargetError, TargetResult};
+use gdbstub::target::TargetResult;
 use nix::unistd::Pid;
 
 use super::arch::{Amd64RegId, Amd64Regs};
-use super::{errno_of, GdbTarget, EFAULT, EINVAL};
-use crate::process::ProcessError;
+use super::error::target_error;
+use super::{GdbTarget, StubError};
 
 impl GdbTarget {
     /// The live registers of OS thread `pid`.
-    pub fn live_regs(&mut self, pid: Pid) -> Result<Amd64Regs, ProcessError> {
-        let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        let t = inf.thread(pid)?;
-        let ptrace = |source| ProcessError::Ptrace {
-            tid: pid.as_raw(),
-            source,
-        };
-        let gprs = *t.gprs().map_err(ptrace)?;
-        let xstate = t.xstate().map_err(ptrace)?;
-        Ok(Amd64Regs::from_ptrace(&gprs, xstate))
+    pub fn live_regs(&mut self, pid: Pid) -> Result<Amd64Regs, StubError> {
+        let backend = self.backend()?;
+        let gprs = backend.gprs(pid)?;
+        Ok(Amd64Regs::from_ptrace(&gprs, backend.xstate(pid)?))
     }
 
     /// Writes client thread `tid`'s registers; a parked goroutine refuses.
-    fn store_regs(&mut self, tid: Tid, regs: &Amd64Regs) -> Result<(), ProcessError> {
+    fn store_regs(&mut self, tid: Tid, regs: &Amd64Regs) -> Result<(), StubError> {
         let pid = self.os_tid(tid)?;
-        let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        let t = inf.thread(pid)?;
-        let ptrace = |source| ProcessError::Ptrace {
-            tid: pid.as_raw(),
-            source,
-        };
-        let mut gprs = *t.gprs().map_err(ptrace)?;
-        let xstate = t.xstate().map_err(ptrace)?;
-        regs.apply_to(&mut gprs, xstate);
-        t.mark_xstate_dirty();
-        *t.gprs().map_err(ptrace)? = gprs;
-        t.mark_gprs_dirty();
+        self.backend()?
+            .edit_registers(pid, &mut |gprs, xstate| regs.apply_to(gprs, xstate))?;
         Ok(())
     }
 }
 
 impl MultiThreadBase for GdbTarget {
     fn read_registers(&mut self, regs: &mut Amd64Regs, tid: Tid) -> TargetResult<(), Self> {
-        *regs = self.client_regs(tid).map_err(errno_of)?;
+        *regs = self.client_regs(tid).map_err(target_error)?;
         Ok(())
     }
 
     fn write_registers(&mut self, regs: &Amd64Regs, tid: Tid) -> TargetResult<(), Self> {
-        self.store_regs(tid, regs).map_err(errno_of)
+        self.store_regs(tid, regs).map_err(target_error)
     }
 
     fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, Tid, Self>> {
@@ -70,15 +54,13 @@ impl MultiThreadBase for GdbTarget {
         data: &mut [u8],
         _tid: Tid,
     ) -> TargetResult<usize, Self> {
-        let inf = self.inferior()?;
-        inf.read_memory(start_addr, data)
-            .map_err(|_| TargetError::Errno(EFAULT))
+        let backend = self.backend().map_err(target_error)?;
+        backend.read(start_addr, data).map_err(target_error)
     }
 
     fn write_addrs(&mut self, start_addr: u64, data: &[u8], _tid: Tid) -> TargetResult<(), Self> {
-        let inf = self.inferior()?;
-        inf.write_memory(start_addr, data)
-            .map_err(|_| TargetError::Errno(EFAULT))
+        let backend = self.backend().map_err(target_error)?;
+        backend.write_memory(start_addr, data).map_err(target_error)
     }
 
     fn list_active_threads(
@@ -111,7 +93,7 @@ impl SingleRegisterAccess<Tid> for GdbTarget {
         reg_id: Amd64RegId,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let regs = self.client_regs(tid).map_err(errno_of)?;
+        let regs = self.client_regs(tid).map_err(target_error)?;
         Ok(regs.read_one(reg_id, buf))
     }
 
@@ -121,9 +103,9 @@ impl SingleRegisterAccess<Tid> for GdbTarget {
         reg_id: Amd64RegId,
         val: &[u8],
     ) -> TargetResult<(), Self> {
-        let mut regs = self.client_regs(tid).map_err(errno_of)?;
+        let mut regs = self.client_regs(tid).map_err(target_error)?;
         regs.write_one(reg_id, val)
-            .map_err(|_| TargetError::Errno(EINVAL))?;
-        self.store_regs(tid, &regs).map_err(errno_of)
+            .map_err(|()| target_error(StubError::RegisterValue))?;
+        self.store_regs(tid, &regs).map_err(target_error)
     }
 }

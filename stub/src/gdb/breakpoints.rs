@@ -5,10 +5,11 @@ use gdbstub::target::ext::breakpoints::{
     Breakpoints, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps, SwBreakpoint,
     SwBreakpointOps, WatchKind,
 };
-use gdbstub::target::{TargetError, TargetResult};
+use gdbstub::target::TargetResult;
 
-use super::{GdbTarget, EFAULT};
-use crate::process::debugregs::HwKind;
+use super::error::target_error;
+use super::GdbTarget;
+use crate::process::HwKind;
 
 impl Breakpoints for GdbTarget {
     fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
@@ -24,25 +25,36 @@ impl Breakpoints for GdbTarget {
 
 impl SwBreakpoint for GdbTarget {
     fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        self.inferior()?
+        self.backend()
+            .map_err(target_error)?
             .add_sw_breakpoint(addr)
-            .map_err(|_| TargetError::Errno(EFAULT))?;
+            .map_err(target_error)?;
         Ok(true)
     }
 
     fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        Ok(self.inferior()?.remove_sw_breakpoint(addr))
+        Ok(self
+            .backend()
+            .map_err(target_error)?
+            .remove_sw_breakpoint(addr))
     }
 }
 
 impl HwBreakpoint for GdbTarget {
     fn add_hw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
         // A refused slot is "not supported here" (empty reply), so gdb says so to the user.
-        Ok(self.inferior()?.add_hw(addr, 1, HwKind::Execute).is_ok())
+        Ok(self
+            .backend()
+            .map_err(target_error)?
+            .add_hw(addr, 1, HwKind::Execute)
+            .is_ok())
     }
 
     fn remove_hw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        Ok(self.inferior()?.remove_hw(addr, 1, HwKind::Execute))
+        Ok(self
+            .backend()
+            .map_err(target_error)?
+            .remove_hw(addr, 1, HwKind::Execute))
     }
 }
 
@@ -61,7 +73,11 @@ impl HwWatchpoint for GdbTarget {
         len: u64,
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
-        Ok(self.inferior()?.add_hw(addr, len, hw_kind(kind)).is_ok())
+        Ok(self
+            .backend()
+            .map_err(target_error)?
+            .add_hw(addr, len, hw_kind(kind))
+            .is_ok())
     }
 
     fn remove_hw_watchpoint(
@@ -70,6 +86,9 @@ impl HwWatchpoint for GdbTarget {
         len: u64,
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
-        Ok(self.inferior()?.remove_hw(addr, len, hw_kind(kind)))
+        Ok(self
+            .backend()
+            .map_err(target_error)?
+            .remove_hw(addr, len, hw_kind(kind)))
     }
 }

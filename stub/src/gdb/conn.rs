@@ -28,6 +28,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{send, setsockopt, sockopt, MsgFlags};
 
 use crate::cli::Comm;
+use crate::eintr::retry;
 
 /// Size of one refill of the read buffer; larger than any packet gdb sends at our PacketSize.
 const READ_CHUNK: usize = 64 * 1024;
@@ -114,7 +115,8 @@ impl BufferedConn {
     fn refill(&mut self) -> io::Result<usize> {
         self.rbuf.resize(READ_CHUNK, 0);
         self.rpos = 0;
-        let result = retry(|| nix::unistd::read(self.input.as_fd(), &mut self.rbuf));
+        let result = retry(|| nix::unistd::read(self.input.as_fd(), &mut self.rbuf))
+            .map_err(io::Error::from);
         let n = *result.as_ref().unwrap_or(&0);
         self.rbuf.truncate(n);
         result
@@ -131,16 +133,9 @@ impl BufferedConn {
     /// Waits until the output fd accepts data (someone may have made it non-blocking).
     fn wait_writable(&self) -> io::Result<()> {
         let mut fds = [PollFd::new(self.output.as_fd(), PollFlags::POLLOUT)];
-        retry(|| poll(&mut fds, PollTimeout::NONE)).map(drop)
-    }
-}
-
-fn retry<T>(mut op: impl FnMut() -> Result<T, Errno>) -> io::Result<T> {
-    loop {
-        match op() {
-            Err(Errno::EINTR) => continue,
-            other => return other.map_err(io::Error::from),
-        }
+        retry(|| poll(&mut fds, PollTimeout::NONE))
+            .map(drop)
+            .map_err(io::Error::from)
     }
 }
 
@@ -177,10 +172,9 @@ impl Connection for BufferedConn {
             if done == self.wbuf.len() {
                 break Ok(());
             }
-            match self.write_once(&self.wbuf[done..]) {
+            match retry(|| self.write_once(&self.wbuf[done..])) {
                 Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => done += n,
-                Err(Errno::EINTR) => {}
                 Err(Errno::EAGAIN) => {
                     if let Err(e) = self.wait_writable() {
                         break Err(e);

@@ -14,11 +14,13 @@ use nix::sys::signalfd::SignalFd;
 
 use super::arch::Amd64RegId;
 use super::conn::BufferedConn;
-use super::resume::stop_reason;
+use super::error::reply;
+use super::resume::{end_reply, stop_reason};
 use super::tap::{PacketTap, Tapped};
 use gdbstub::common::Tid;
 
-use super::{lldb, GdbTarget, StopKind};
+use super::{lldb, GdbTarget, StopKind, StubError};
+use crate::eintr::retry;
 use crate::process::StopEvent;
 
 /// gdbstub's packet buffer, which it advertises as PacketSize. gdbserver 13 offers 0x47ff.
@@ -97,15 +99,21 @@ pub fn run_session(
                     {
                         // gdbstub accepts any thread id in `H`; an unknown one is an error.
                         log::trace!("<- {} (no such thread)", String::from_utf8_lossy(&bytes));
-                        send(g.borrow_conn(), &tap.reply("E02"))?;
+                        let tid = selected_thread(&bytes).map_or(0, |t| t.get());
+                        send(
+                            g.borrow_conn(),
+                            &tap.reply(&reply(StubError::UnknownThread(tid))),
+                        )?;
                         GdbStubStateMachine::Idle(g)
                     }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$k#") => {
                         // gdbstub answers `k` with OK (extended mode) or nothing; lldb waits for
-                        // the exit status, and gdb reads no reply at all. Kill and say `X09`.
+                        // the exit status, and gdb reads no reply at all. The session kills and
+                        // names the end (killed by SIGKILL: `X09`).
                         log::trace!("<- k");
-                        target.kill();
-                        send(g.borrow_conn(), &tap.reply("X09"))?;
+                        let end = target.session.kill();
+                        let text = end_reply(end).unwrap_or_default();
+                        send(g.borrow_conn(), &tap.reply(&text))?;
                         if !target.options.multi {
                             return Ok(SessionEnd::Killed);
                         }
@@ -134,8 +142,8 @@ pub fn run_session(
             GdbStubStateMachine::Running(mut g) => {
                 // waitpid only when SIGCHLD said there is something to collect, or an event is
                 // already pending from the last stop: no empty waitpid after every resume.
-                let event = if std::mem::take(&mut sigchld_seen) || target.stop_pending() {
-                    target.poll_stop()
+                let event = if std::mem::take(&mut sigchld_seen) || target.session.stop_pending() {
+                    target.session.poll_stop()
                 } else {
                     None
                 };
@@ -168,22 +176,22 @@ pub fn run_session(
                 }
             }
             GdbStubStateMachine::CtrlCInterrupt(g) => {
-                target.interrupt();
+                target.session.interrupt();
                 g.interrupt_handled(target, None::<MultiThreadStopReason<u64>>)
                     .map_err(protocol)?
             }
             GdbStubStateMachine::Disconnected(g) => {
                 let end = match g.get_reason() {
                     DisconnectReason::Disconnect => {
-                        target.detach();
+                        target.session.detach();
                         SessionEnd::Detached
                     }
                     DisconnectReason::Kill => {
-                        target.kill();
+                        target.session.kill();
                         SessionEnd::Killed
                     }
                     DisconnectReason::TargetExited(_) | DisconnectReason::TargetTerminated(_) => {
-                        target.inferior = None;
+                        target.session.forget_ended();
                         SessionEnd::TargetEnded
                     }
                 };
@@ -235,7 +243,7 @@ fn expedited_registers(
     event: StopEvent,
 ) -> Option<Vec<(Amd64RegId, [u8; 8])>> {
     let tid = event.thread()?;
-    let gprs = *target.inferior.as_mut()?.thread(tid).ok()?.gprs().ok()?;
+    let gprs = target.session.backend().ok()?.gprs(tid).ok()?;
     let values = [gprs.rbp, gprs.rsp, gprs.rip];
     Some(
         Amd64RegId::EXPEDITED
@@ -260,11 +268,7 @@ fn wait_for(conn: BorrowedFd<'_>, sigchld: BorrowedFd<'_>) -> Result<bool, Sessi
             PollFd::new(conn, PollFlags::POLLIN),
             PollFd::new(sigchld, PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(SessionError::Io(e.into())),
-        }
+        retry(|| poll(&mut fds, PollTimeout::NONE)).map_err(|e| SessionError::Io(e.into()))?;
         let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
         if ready(&fds[0]) {
             return Ok(true);

@@ -1,71 +1,57 @@
 //! Extended mode (`target extended-remote`): `run`, `attach`, `kill` and `run` again in one
 //! session. The real pid is reported even in plain `target remote`, so gdb's `info inferiors`
-//! and `/proc` lookups name the right process.
+//! and `/proc` lookups name the right process. Starting, releasing and killing are the
+//! session's (`process::Session`); this file only translates.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use gdbstub::common::Pid as GdbPid;
 use gdbstub::target::ext::extended_mode::{
     Args, AttachKind, CurrentActivePid, CurrentActivePidOps, ExtendedMode, ShouldTerminate,
 };
-use gdbstub::target::{TargetError, TargetResult};
+use gdbstub::target::TargetResult;
 use nix::unistd::Pid;
 
-use super::{GdbTarget, EINVAL, EIO, ESRCH};
-use crate::process::{Inferior, Origin};
+use super::error::target_error;
+use super::{GdbTarget, StubError};
+use crate::process::Origin;
 
 impl ExtendedMode for GdbTarget {
     fn run(&mut self, filename: Option<&[u8]>, args: Args<'_, '_>) -> TargetResult<GdbPid, Self> {
-        let program = match filename {
-            Some(f) if !f.is_empty() => PathBuf::from(OsString::from_vec(f.to_vec())),
-            _ => self.program.clone().ok_or(TargetError::Errno(EINVAL))?,
-        };
+        let program = filename
+            .filter(|f| !f.is_empty())
+            .map(|f| PathBuf::from(OsString::from_vec(f.to_vec())));
         let args: Vec<OsString> = args.map(|a| OsString::from_vec(a.to_vec())).collect();
-        if let Some(mut old) = self.inferior.take() {
-            old.release();
-        }
-        let o = &self.options;
-        let inf = Inferior::launch(&program, &args, o.stdio, o.quiet_signals, o.cache_pages)
-            .map_err(|e| {
-                log::warn!("run failed: {e}");
-                TargetError::Errno(EIO)
-            })?;
-        let pid = inf.pid();
-        self.inferior = Some(inf);
+        let pid = self.session.launch(program, &args).map_err(|e| {
+            log::warn!("run failed: {e}");
+            target_error(StubError::Run(e))
+        })?;
         self.view = None;
-        self.program = Some(program);
         to_gdb_pid(pid)
     }
 
     fn attach(&mut self, pid: GdbPid) -> TargetResult<(), Self> {
-        if let Some(mut old) = self.inferior.take() {
-            old.release();
-        }
-        let pid = Pid::from_raw(i32::try_from(pid.get()).map_err(|_| TargetError::Errno(ESRCH))?);
-        let o = &self.options;
-        let inf = Inferior::attach(pid, o.quiet_signals, o.cache_pages).map_err(|e| {
+        let raw =
+            i32::try_from(pid.get()).map_err(|_| target_error(StubError::BadPid(pid.get())))?;
+        self.session.attach(Pid::from_raw(raw)).map_err(|e| {
             log::warn!("attach failed: {e}");
-            TargetError::Errno(libc::EPERM as u8)
+            target_error(StubError::Attach(e))
         })?;
-        self.program = inf.exe().map(Path::to_path_buf);
-        self.inferior = Some(inf);
         self.view = None;
         Ok(())
     }
 
     fn query_if_attached(&mut self, _pid: GdbPid) -> TargetResult<AttachKind, Self> {
-        Ok(match self.inferior.as_ref().map(|i| i.origin()) {
+        Ok(match self.session.backend_ref().map(|b| b.origin()) {
             Some(Origin::Attached) => AttachKind::Attach,
             _ => AttachKind::Run,
         })
     }
 
     fn kill(&mut self, _pid: Option<GdbPid>) -> TargetResult<ShouldTerminate, Self> {
-        if let Some(mut inf) = self.inferior.take() {
-            inf.kill();
-        }
+        self.session.kill();
         Ok(ShouldTerminate::No)
     }
 
@@ -92,5 +78,5 @@ fn to_gdb_pid(pid: Pid) -> TargetResult<GdbPid, GdbTarget> {
     usize::try_from(pid.as_raw())
         .ok()
         .and_then(GdbPid::new)
-        .ok_or(TargetError::Errno(ESRCH))
+        .ok_or_else(|| target_error(StubError::BadPid(0)))
 }

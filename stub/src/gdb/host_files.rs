@@ -33,6 +33,8 @@ use gdbstub::target::ext::host_io::{
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
+use crate::eintr::retry;
+
 /// Most files gdb may hold open at once.
 pub const MAX_OPEN_FILES: usize = 64;
 
@@ -92,12 +94,14 @@ impl HostFiles {
     ) -> Result<usize, HostIoErrno> {
         let file = self.file(fd)?;
         let len = count.min(buf.len());
-        retry(|| file.read_at(&mut buf[..len], offset))
+        retry(|| file.read_at(&mut buf[..len], offset)).map_err(io_errno)
     }
 
     pub fn pwrite(&self, fd: u32, offset: u64, data: &[u8]) -> Result<u64, HostIoErrno> {
         let file = self.file(fd)?;
-        retry(|| file.write_at(data, offset)).map(|n| n as u64)
+        retry(|| file.write_at(data, offset))
+            .map(|n| n as u64)
+            .map_err(io_errno)
     }
 
     /// gdb's `struct stat` for an open file (gdbstub encodes it big-endian on the wire).
@@ -203,15 +207,6 @@ fn host_oflag(flags: HostIoOpenFlags) -> Result<OFlag, HostIoErrno> {
     }
     oflag.set(OFlag::O_TRUNC, flags.contains(F::O_TRUNC) && !read_only);
     Ok(oflag)
-}
-
-fn retry<T>(mut op: impl FnMut() -> io::Result<T>) -> Result<T, HostIoErrno> {
-    loop {
-        match op() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other.map_err(io_errno),
-        }
-    }
 }
 
 fn io_errno(e: io::Error) -> HostIoErrno {

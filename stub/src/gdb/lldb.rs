@@ -1,12 +1,14 @@
 //! lldb packets gdbstub cannot answer well, answered through the packet tap: `qHostInfo` and
 //! `qProcessInfo` (with `ostype:linux`, the real pid and the hex-encoded triple, as lldb-server
-//! sends them) and `qMemoryRegionInfo` (from /proc/PID/maps, which lldb uses while unwinding).
+//! sends them) and `qMemoryRegionInfo` (from the process's memory regions, which lldb uses
+//! while unwinding). The facts come from the process layer; this file only formats them.
 
 use gdbstub::common::Tid;
 
 use super::arch::Amd64RegId;
-use super::{signal_numbers, GdbTarget, StopKind};
-use crate::process::procfs;
+use super::error::reply;
+use super::{signal_numbers, GdbTarget, StopKind, StubError};
+use crate::process::{hostname, ProcessError, Region};
 
 /// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
 pub const INTERCEPTS: &[&str] = &[
@@ -38,13 +40,16 @@ fn common_keys() -> String {
 impl GdbTarget {
     /// The stop reply for `?` to lldb: SIGSTOP on the first thread, as lldb-server says it.
     pub fn initial_stop_reply(&mut self) -> String {
-        match self.client_threads().first() {
-            Some(&tid) => {
-                let sig = signal_numbers::to_gdb(libc::SIGSTOP);
+        match (
+            self.client_threads().first(),
+            self.session.initial_stop_signal(),
+        ) {
+            (Some(&tid), Some(sig)) => {
+                let sig = signal_numbers::to_gdb(sig);
                 self.last_stop = Some((tid, sig, StopKind::Signal));
                 format!("T{sig:02x}thread:{:x};reason:signal;", tid.get())
             }
-            None => "W00".to_string(),
+            _ => "W00".to_string(),
         }
     }
 
@@ -52,7 +57,7 @@ impl GdbTarget {
     /// lldb-server answers. Without it lldb sees no stop reason and resumes on its own.
     fn thread_stop_info(&mut self, tid_hex: &str) -> String {
         let Some(tid) = usize::from_str_radix(tid_hex, 16).ok().and_then(Tid::new) else {
-            return "E16".into();
+            return reply(StubError::BadArgument(tid_hex.to_string()));
         };
         let name = hex(&self.thread_label(tid));
         match self.stop_of(tid) {
@@ -74,7 +79,7 @@ impl GdbTarget {
                 return Some((sig, kind));
             }
         }
-        let others = self.inferior.as_ref()?.other_breakpoint_hits().to_vec();
+        let others = self.session.backend_ref()?.other_breakpoint_hits().to_vec();
         others
             .into_iter()
             .any(|os| self.client_tid(os) == tid)
@@ -83,16 +88,13 @@ impl GdbTarget {
 
     /// The reply payload for an intercepted packet.
     pub fn answer_lldb(&mut self, payload: &str) -> String {
-        let pid = self.pid();
         if payload == "qHostInfo" {
             // Only lldb asks for qHostInfo.
             self.client_is_lldb = true;
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let host = host.trim();
             return format!(
                 "{}hostname:{};watchpoint_exceptions_received:after;",
                 common_keys(),
-                hex(host)
+                hex(&hostname())
             );
         }
         if let Some(tid) = payload.strip_prefix("qThreadStopInfo") {
@@ -101,31 +103,36 @@ impl GdbTarget {
         if payload == "jThreadsInfo" {
             return self.threads_info();
         }
-        let Some(pid) = pid else { return "E03".into() };
+        let Some(backend) = self.session.backend_ref() else {
+            return reply(StubError::Query(ProcessError::NoProcess));
+        };
         if payload == "qProcessInfo" {
-            let ppid = status_field(pid.as_raw(), "PPid:").unwrap_or(0);
-            let uid = status_field(pid.as_raw(), "Uid:").unwrap_or(0);
-            let gid = status_field(pid.as_raw(), "Gid:").unwrap_or(0);
-            return format!(
-                "pid:{:x};parent-pid:{ppid:x};real-uid:{uid:x};real-gid:{gid:x};effective-uid:{uid:x};effective-gid:{gid:x};{}",
-                pid.as_raw(),
-                common_keys()
-            );
+            return match backend.process_info() {
+                Ok(info) => format!(
+                    "pid:{:x};parent-pid:{:x};real-uid:{uid:x};real-gid:{gid:x};effective-uid:{uid:x};effective-gid:{gid:x};{}",
+                    backend.pid().as_raw(),
+                    info.ppid,
+                    common_keys(),
+                    uid = info.uid,
+                    gid = info.gid,
+                ),
+                Err(e) => reply(StubError::Query(e)),
+            };
         }
         if payload == "qGetWorkingDir" {
-            return match std::fs::read_link(format!("/proc/{pid}/cwd")) {
+            return match backend.working_dir() {
                 Ok(p) => hex(&p.to_string_lossy()),
-                Err(_) => "E01".into(),
+                Err(e) => reply(StubError::Query(e)),
             };
         }
         if let Some(addr) = payload.strip_prefix("qMemoryRegionInfo:") {
             let Ok(addr) = u64::from_str_radix(addr, 16) else {
-                return "E16".into();
+                return reply(StubError::BadArgument(addr.to_string()));
             };
-            let Ok(maps) = procfs::read_text(&format!("/proc/{pid}/maps")) else {
-                return "E01".into();
+            return match backend.regions() {
+                Ok(regions) => memory_region_info(&regions, addr),
+                Err(e) => reply(StubError::Query(e)),
             };
-            return memory_region_info(&maps, addr);
         }
         String::new()
     }
@@ -175,44 +182,31 @@ fn escape_binary(s: &str) -> String {
     out
 }
 
-fn status_field(pid: i32, key: &str) -> Option<u64> {
-    procfs::status_field(
-        &procfs::read_text(&format!("/proc/{pid}/status")).ok()?,
-        key,
-    )
-}
-
-/// lldb-server's answer for the region holding `addr`, or the unmapped gap around it.
-fn memory_region_info(maps: &str, addr: u64) -> String {
+/// lldb-server's answer for the region holding `addr`, or the unmapped gap around it. The
+/// region's name is the first word of its path, as it always was here.
+fn memory_region_info(regions: &[Region], addr: u64) -> String {
     let mut gap_start = 0u64;
-    for line in maps.lines() {
-        let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let Some((lo, hi)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(lo), Ok(hi)) = (u64::from_str_radix(lo, 16), u64::from_str_radix(hi, 16)) else {
-            continue;
-        };
-        if addr < lo {
-            return format!("start:{gap_start:x};size:{:x};", lo - gap_start);
+    for r in regions {
+        if addr < r.start {
+            return format!("start:{gap_start:x};size:{:x};", r.start - gap_start);
         }
-        if addr < hi {
-            let p: String = perms
+        if addr < r.end {
+            let p: String = r
+                .perms
                 .chars()
                 .filter(|c| matches!(c, 'r' | 'w' | 'x'))
                 .collect();
-            let name = fields.nth(3).unwrap_or("");
-            let name = if name.is_empty() {
-                String::new()
-            } else {
-                format!("name:{};", hex(name))
+            let name = match r.path.split_whitespace().next() {
+                Some(name) => format!("name:{};", hex(name)),
+                None => String::new(),
             };
-            return format!("start:{lo:x};size:{:x};permissions:{p};{name}", hi - lo);
+            return format!(
+                "start:{:x};size:{:x};permissions:{p};{name}",
+                r.start,
+                r.end - r.start
+            );
         }
-        gap_start = hi;
+        gap_start = r.end;
     }
     format!("start:{gap_start:x};size:{:x};", u64::MAX - gap_start)
 }
@@ -221,23 +215,32 @@ fn memory_region_info(maps: &str, addr: u64) -> String {
 mod tests {
     use super::*;
 
-    const MAPS: &str = "\
-00400000-00401000 r-xp 00000000 08:01 123 /bin/prog
-00600000-00602000 rw-p 00000000 00:00 0
-7ffff000-80000000 rw-p 00000000 00:00 0 [stack]
-";
+    fn regions() -> Vec<Region> {
+        [
+            (0x400000, 0x401000, "r-xp", "/bin/prog"),
+            (0x600000, 0x602000, "rw-p", ""),
+            (0x7ffff000, 0x80000000, "rw-p", "[stack]"),
+        ]
+        .map(|(start, end, perms, path)| Region {
+            start,
+            end,
+            perms: perms.into(),
+            path: path.into(),
+        })
+        .to_vec()
+    }
 
     #[test]
     fn region_inside_a_mapping() {
         assert_eq!(
-            memory_region_info(MAPS, 0x400010),
+            memory_region_info(&regions(), 0x400010),
             format!(
                 "start:400000;size:1000;permissions:rx;name:{};",
                 hex("/bin/prog")
             )
         );
         assert_eq!(
-            memory_region_info(MAPS, 0x600000),
+            memory_region_info(&regions(), 0x600000),
             "start:600000;size:2000;permissions:rw;"
         );
     }
@@ -245,11 +248,11 @@ mod tests {
     #[test]
     fn unmapped_address_gets_the_gap() {
         assert_eq!(
-            memory_region_info(MAPS, 0x500000),
+            memory_region_info(&regions(), 0x500000),
             "start:401000;size:1ff000;"
         );
-        assert_eq!(memory_region_info(MAPS, 0x10), "start:0;size:400000;");
-        assert!(memory_region_info(MAPS, 0x9000_0000).starts_with("start:80000000;"));
+        assert_eq!(memory_region_info(&regions(), 0x10), "start:0;size:400000;");
+        assert!(memory_region_info(&regions(), 0x9000_0000).starts_with("start:80000000;"));
     }
 
     #[test]

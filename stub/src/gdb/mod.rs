@@ -6,6 +6,7 @@ pub mod arch;
 mod base;
 mod breakpoints;
 pub mod conn;
+mod error;
 pub mod event_loop;
 mod extended_mode;
 mod host_files;
@@ -20,19 +21,17 @@ mod threads;
 mod xfer;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use gdbstub::common::Tid;
 use gdbstub::target::ext::base::BaseOps;
-use gdbstub::target::{Target, TargetError};
+use gdbstub::target::Target;
 use nix::unistd::Pid;
 
 use crate::cli::ThreadsView;
 use crate::goroutines::GoState;
-use crate::process::launch::Stdio;
-use crate::process::signals::SignalSet;
-use crate::process::{Inferior, ProcessError, StopEvent};
+use crate::process::{Backend, ProcessError, Session, SignalSet, StartOptions, Stdio};
 use arch::Amd64Linux;
+pub use error::StubError;
 use host_files::HostFiles;
 
 /// What every process of a session is started with.
@@ -51,12 +50,10 @@ pub struct SessionOptions {
     pub max_threads: usize,
 }
 
-/// The debugging session as gdbstub sees it: at most one process.
+/// The debugging session as gdbstub sees it: at most one process, which `session` owns.
 pub struct GdbTarget {
-    pub inferior: Option<Inferior>,
+    pub session: Session,
     pub options: SessionOptions,
-    /// The program most recently launched, for `qXfer:exec-file` and `run` without a name.
-    pub program: Option<PathBuf>,
     host_files: HostFiles,
     go: GoState,
     /// The thread view resolved for the current process (`None`: not yet decided).
@@ -73,9 +70,12 @@ impl GdbTarget {
     pub fn new(options: SessionOptions) -> GdbTarget {
         GdbTarget {
             go: GoState::new(options.traceback),
-            inferior: None,
+            session: Session::new(StartOptions {
+                quiet_signals: options.quiet_signals,
+                cache_pages: options.cache_pages,
+                stdio: options.stdio,
+            }),
             options,
-            program: None,
             host_files: HostFiles::new(),
             view: None,
             client_is_lldb: false,
@@ -84,59 +84,13 @@ impl GdbTarget {
         }
     }
 
-    fn inferior(&mut self) -> Result<&mut Inferior, TargetError<ProcessError>> {
-        self.inferior.as_mut().ok_or(TargetError::Errno(ESRCH))
+    /// The process, or `NoProcess`.
+    fn backend(&mut self) -> Result<&mut dyn Backend, ProcessError> {
+        self.session.backend()
     }
 
     fn pid(&self) -> Option<Pid> {
-        self.inferior.as_ref().map(|i| i.pid())
-    }
-
-    /// The stop to report, once the running process has fully stopped. A process error while
-    /// waiting is reported as the process having been killed: the client must hear something.
-    pub fn poll_stop(&mut self) -> Option<StopEvent> {
-        let Some(inf) = self.inferior.as_mut() else {
-            return Some(StopEvent::Exited(0));
-        };
-        match inf.poll_stop() {
-            Ok(event) => event,
-            Err(e) => {
-                log::error!("lost control of the process: {e}");
-                inf.kill();
-                Some(StopEvent::Killed(libc::SIGKILL))
-            }
-        }
-    }
-
-    /// Whether a stop can be reported without waiting for SIGCHLD (an event kept from the last
-    /// stop, or no process at all).
-    pub fn stop_pending(&self) -> bool {
-        self.inferior
-            .as_ref()
-            .is_none_or(|inf| inf.has_pending_event())
-    }
-
-    /// Ctrl-C: stop the running process; the stop is reported by `poll_stop`.
-    pub fn interrupt(&mut self) {
-        if let Some(inf) = self.inferior.as_mut() {
-            inf.interrupt();
-        }
-    }
-
-    /// `D`: take out every breakpoint and let the process run on.
-    pub fn detach(&mut self) {
-        if let Some(mut inf) = self.inferior.take() {
-            if let Err(e) = inf.detach() {
-                log::error!("detach failed, killing the process instead: {e}");
-                inf.kill();
-            }
-        }
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut inf) = self.inferior.take() {
-            inf.kill();
-        }
+        self.session.pid()
     }
 }
 
@@ -160,26 +114,9 @@ impl StopKind {
     }
 }
 
-pub const ESRCH: u8 = libc::ESRCH as u8;
-pub const EFAULT: u8 = libc::EFAULT as u8;
-pub const EINVAL: u8 = libc::EINVAL as u8;
-pub const EIO: u8 = libc::EIO as u8;
-
-/// A process error, as the client hears it: an errno reply (the session goes on).
-fn errno_of(e: ProcessError) -> TargetError<ProcessError> {
-    log::debug!("request failed: {e}");
-    TargetError::Errno(match e {
-        ProcessError::NoSuchThread(_) | ProcessError::Exited => ESRCH,
-        ProcessError::Memory(_) => EFAULT,
-        ProcessError::Hardware(_) => EINVAL,
-        ProcessError::GoroutineParked { .. } => libc::EPERM as u8,
-        _ => EIO,
-    })
-}
-
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
-    type Error = ProcessError;
+    type Error = StubError;
 
     fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
         BaseOps::MultiThread(self)

@@ -15,7 +15,7 @@ use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
 use super::threads::View;
 use super::GdbTarget;
 use crate::cli::ThreadsView;
-use crate::goroutines::{self, ListFilter};
+use crate::goroutines::{self, GoViewError, ListFilter};
 
 const HELP: &str = "\
 The following monitor commands are supported:
@@ -75,13 +75,11 @@ fn set_command<'a>(mut words: impl Iterator<Item = &'a str>) -> String {
 impl GdbTarget {
     /// The figures `monitor stats` prints and the per-stop debug log line carries.
     pub fn stats_text(&self) -> String {
-        let Some(inf) = &self.inferior else {
+        let Some(backend) = self.session.backend_ref() else {
             return "no process".to_string();
         };
-        let cache = inf.cache();
-        let last = cache.stats_last_stop();
-        let total = cache.stats_total();
-        let sys = cache.source().counters();
+        let stats = backend.memory_stats();
+        let (last, total, sys) = (stats.last_stop, stats.total, stats.syscalls);
         format!(
             "last stop: {} hits, {} misses, {} pages fetched in {} batches, {} bytes served\n\
              total:     {} hits, {} misses, {} pages fetched in {} batches, {} bytes served\n\
@@ -110,13 +108,13 @@ impl GdbTarget {
     fn with_goroutines<R>(
         &mut self,
         f: impl FnOnce(&goruntime::GoBinary, &[goruntime::Goroutine], goruntime::Policy) -> R,
-    ) -> Result<R, String> {
-        let inf = self.inferior.as_mut().ok_or("no process")?;
-        if inf.is_running() {
-            return Err("the process is running".into());
+    ) -> Result<R, GoViewError> {
+        let backend = self.session.backend().map_err(|_| GoViewError::NoProcess)?;
+        if backend.is_running() {
+            return Err(GoViewError::Running);
         }
         let policy = self.go.policy;
-        let (bin, list) = self.go.goroutines(inf)?;
+        let (bin, list) = self.go.goroutines(backend)?;
         Ok(f(bin, list, policy))
     }
 }
@@ -191,12 +189,14 @@ impl MonitorCmd for GdbTarget {
                 }
             }
             Some("goroutines") => {
-                let text = ListFilter::parse(words).and_then(|filter| {
-                    self.with_goroutines(|bin, list, policy| {
-                        goroutines::list_text(bin, list, policy, &filter)
-                    })
-                });
-                send_text(&mut out, &text.unwrap_or_else(|e| e))
+                let text = ListFilter::parse(words)
+                    .map_err(GoViewError::from)
+                    .and_then(|filter| {
+                        self.with_goroutines(|bin, list, policy| {
+                            goroutines::list_text(bin, list, policy, &filter)
+                        })
+                    });
+                send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))
             }
             Some("goroutine") => {
                 let text = match (words.next().map(str::parse::<u64>), words.next()) {
@@ -208,9 +208,9 @@ impl MonitorCmd for GdbTarget {
                             }
                         })
                     }
-                    _ => Err("usage: goroutine ID [bt]".to_string()),
+                    _ => Err(GoViewError::Usage),
                 };
-                send_text(&mut out, &text.unwrap_or_else(|e| e))
+                send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))
             }
             Some(other) => outputln!(
                 out,

@@ -11,20 +11,17 @@ use gdbstub::target::ext::base::multithread::{
 use gdbstub::target::ext::breakpoints::WatchKind;
 
 use super::signal_numbers::{from_gdb, to_gdb};
-use super::GdbTarget;
-use crate::process::debugregs::HwKind;
-use crate::process::threads::Action;
-use crate::process::{ProcessError, StopEvent};
+use super::{GdbTarget, StubError};
+use crate::process::{Action, HwKind, StopEvent};
 
 impl GdbTarget {
     /// A thread-specific action. A parked goroutine cannot run alone: the error makes the whole
     /// resume packet an error reply (see vendor/README.md), and nothing runs.
-    fn set_action(&mut self, tid: Tid, action: Action) -> Result<(), ProcessError> {
+    fn set_action(&mut self, tid: Tid, action: Action) -> Result<(), StubError> {
         let pid = self
             .os_tid(tid)
             .inspect_err(|e| log::warn!("resume refused: {e}"))?;
-        let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        inf.set_action(pid, action)?;
+        self.backend()?.set_action(pid, action)?;
         self.resumed_as.insert(pid, tid);
         Ok(())
     }
@@ -32,16 +29,13 @@ impl GdbTarget {
 
 impl MultiThreadResume for GdbTarget {
     fn resume(&mut self) -> Result<(), Self::Error> {
-        match self.inferior.as_mut() {
-            Some(inf) => inf.resume(),
-            None => Err(ProcessError::Exited),
-        }
+        Ok(self.backend()?.resume()?)
     }
 
     fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
         self.resumed_as.clear();
-        if let Some(inf) = self.inferior.as_mut() {
-            inf.clear_actions();
+        if let Ok(backend) = self.backend() {
+            backend.clear_actions();
         }
         Ok(())
     }
@@ -90,8 +84,8 @@ impl MultiThreadRangeStepping for GdbTarget {
 
 impl MultiThreadSchedulerLocking for GdbTarget {
     fn set_resume_action_scheduler_lock(&mut self) -> Result<(), Self::Error> {
-        if let Some(inf) = self.inferior.as_mut() {
-            inf.lock_scheduler();
+        if let Ok(backend) = self.backend() {
+            backend.lock_scheduler();
         }
         Ok(())
     }
@@ -125,5 +119,15 @@ pub fn stop_reason(
         },
         StopEvent::Exited(code) => MultiThreadStopReason::Exited(code as u8),
         StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(to_gdb(sig))),
+    }
+}
+
+/// The reply for the end of the process the stub reports itself (`k`): `W` and the exit code,
+/// or `X` and the signal.
+pub fn end_reply(event: StopEvent) -> Option<String> {
+    match event {
+        StopEvent::Exited(code) => Some(format!("W{:02x}", code as u8)),
+        StopEvent::Killed(sig) => Some(format!("X{:02x}", to_gdb(sig))),
+        _ => None,
     }
 }

@@ -8,6 +8,9 @@
 //! Protocol quirk: until `QStartNoAckMode` is accepted, every packet the stub answers must be
 //! acknowledged with `+` first.
 
+use super::error::reply;
+use super::StubError;
+
 /// What the event loop does with the bytes seen so far.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Tapped {
@@ -93,7 +96,8 @@ impl PacketTap {
         let ack: &[u8] = if self.no_ack { b"" } else { b"+" };
         if self.oversized {
             log::warn!("rejecting a packet longer than {} bytes", self.max_packet);
-            return Tapped::Reply([ack, &frame("E16")].concat());
+            let error = reply(StubError::PacketTooLong(self.max_packet));
+            return Tapped::Reply([ack, &frame(&error)].concat());
         }
         let packet = std::mem::take(&mut self.packet);
         let payload = &packet[1..packet.len().saturating_sub(3)];

@@ -6,7 +6,7 @@ use gdbstub::common::Tid;
 use nix::unistd::Pid;
 
 use super::arch::Amd64Regs;
-use super::GdbTarget;
+use super::{GdbTarget, StubError};
 use crate::cli::ThreadsView;
 use crate::goroutines::ThreadTable;
 use crate::process::ProcessError;
@@ -25,12 +25,14 @@ impl GdbTarget {
         if let Some(view) = self.view {
             return view;
         }
-        let Some(inf) = self.inferior.as_ref() else {
+        let Some(backend) = self.session.backend_ref() else {
             return View::Os;
         };
         let view = match self.options.threads {
             ThreadsView::Os => View::Os,
-            ThreadsView::Goroutines | ThreadsView::Auto if self.go.is_go(inf) => View::Goroutines,
+            ThreadsView::Goroutines | ThreadsView::Auto if self.go.is_go(backend) => {
+                View::Goroutines
+            }
             ThreadsView::Goroutines => {
                 log::warn!("not a Go program: showing OS threads");
                 View::Os
@@ -52,8 +54,8 @@ impl GdbTarget {
         if self.view() != View::Goroutines {
             return None;
         }
-        let inf = self.inferior.as_mut()?;
-        match self.go.thread_table(inf, self.options.max_threads) {
+        let backend = self.session.backend().ok()?;
+        match self.go.thread_table(backend, self.options.max_threads) {
             Ok(table) => Some(table),
             Err(e) => {
                 log::warn!("goroutine threads unavailable at this stop: {e}");
@@ -67,10 +69,12 @@ impl GdbTarget {
         if let Some(table) = self.table() {
             return table.threads.iter().filter_map(|t| t.id.to_tid()).collect();
         }
-        let Some(inf) = self.inferior.as_ref() else {
+        let Some(backend) = self.session.backend_ref() else {
             return Vec::new();
         };
-        inf.thread_ids()
+        backend
+            .thread_ids()
+            .into_iter()
             .filter_map(|t| ThreadRef::Os(t).to_tid())
             .collect()
     }
@@ -93,7 +97,7 @@ impl GdbTarget {
     /// The OS thread that runs client thread `tid`; a parked goroutine has none. A goroutine id
     /// from the other view (a client that has not refreshed its thread list since `monitor
     /// threads`) still names its goroutine.
-    pub fn os_tid(&mut self, tid: Tid) -> Result<Pid, ProcessError> {
+    pub fn os_tid(&mut self, tid: Tid) -> Result<Pid, StubError> {
         let goid = match ThreadRef::from_tid(tid) {
             ThreadRef::Os(pid) => return Ok(pid),
             ThreadRef::Goroutine(goid) => goid,
@@ -102,27 +106,27 @@ impl GdbTarget {
             .table()
             .and_then(|t| t.find(ThreadRef::Goroutine(goid)))
         {
-            return t.os_tid.ok_or(ProcessError::GoroutineParked { goid });
+            return t.os_tid.ok_or(StubError::GoroutineParked { goid });
         }
-        let inf = self.inferior.as_mut().ok_or(ProcessError::Exited)?;
-        match self.go.goroutine_thread(inf, goid) {
+        let backend = self.session.backend()?;
+        match self.go.goroutine_thread(backend, goid) {
             Some(Some(pid)) => Ok(pid),
-            Some(None) => Err(ProcessError::GoroutineParked { goid }),
-            None => Err(ProcessError::NoSuchThread(tid.get() as i32)),
+            Some(None) => Err(StubError::GoroutineParked { goid }),
+            None => Err(ProcessError::NoSuchThread(tid.get() as i32).into()),
         }
     }
 
     /// The registers the client sees for thread `tid`: live for an OS thread or running goroutine,
     /// the first shown frame for a parked goroutine.
-    pub fn client_regs(&mut self, tid: Tid) -> Result<Amd64Regs, ProcessError> {
+    pub fn client_regs(&mut self, tid: Tid) -> Result<Amd64Regs, StubError> {
         match self.os_tid(tid) {
             Ok(pid) => self.live_regs(pid),
-            Err(ProcessError::GoroutineParked { goid }) => {
+            Err(StubError::GoroutineParked { goid }) => {
                 let parked = self
                     .table()
                     .and_then(|t| t.find(ThreadRef::Goroutine(goid)))
                     .and_then(|t| t.parked_at);
-                let (rip, rsp, rbp) = parked.ok_or(ProcessError::GoroutineParked { goid })?;
+                let (rip, rsp, rbp) = parked.ok_or(StubError::GoroutineParked { goid })?;
                 Ok(Amd64Regs::parked(rip, rsp, rbp))
             }
             Err(e) => Err(e),
@@ -144,14 +148,18 @@ impl GdbTarget {
             return format!("goroutine {}", tid.get());
         };
         // In the os view the label names the goroutine a thread runs, else the thread's name.
-        self.goroutine_on(pid)
-            .unwrap_or_else(|| thread_name(self.pid(), pid))
+        self.goroutine_on(pid).unwrap_or_else(|| {
+            self.session
+                .backend_ref()
+                .and_then(|b| b.thread_name(pid))
+                .unwrap_or_else(|| format!("thread {pid}"))
+        })
     }
 
     fn goroutine_on(&mut self, pid: Pid) -> Option<String> {
-        let inf = self.inferior.as_mut()?;
+        let backend = self.session.backend().ok()?;
         let policy = self.go.policy;
-        let (bin, list) = self.go.goroutines(inf).ok()?;
+        let (bin, list) = self.go.goroutines(backend).ok()?;
         let g = list
             .iter()
             .find(|g| g.thread == Some(pid.as_raw()) && !g.status.is_dead())?;
@@ -168,18 +176,10 @@ impl GdbTarget {
             ThreadRef::Goroutine(_) => self
                 .table()
                 .is_some_and(|t| t.find(ThreadRef::from_tid(tid)).is_some()),
-            ThreadRef::Os(pid) => self.inferior.as_ref().is_some_and(|i| i.has_thread(pid)),
+            ThreadRef::Os(pid) => self
+                .session
+                .backend_ref()
+                .is_some_and(|b| b.has_thread(pid)),
         }
-    }
-}
-
-/// The kernel's name of a thread (`/proc/PID/task/TID/comm`), as gdbserver names threads.
-fn thread_name(pid: Option<Pid>, tid: Pid) -> String {
-    let name = pid.and_then(|pid| {
-        crate::process::procfs::read_text(&format!("/proc/{pid}/task/{tid}/comm")).ok()
-    });
-    match name {
-        Some(name) if !name.trim().is_empty() => name.trim().to_string(),
-        _ => format!("thread {tid}"),
     }
 }

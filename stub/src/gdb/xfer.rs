@@ -1,15 +1,20 @@
 //! `qXfer` objects gdb reads on Linux: auxv, the exec file name and the SVR4 library list (so gdb
 //! loads the shared-library symbols of a dynamically linked program). The target description
-//! comes from `arch::Amd64Linux` itself.
+//! comes from `arch::Amd64Linux` itself. The process layer returns the data (auxv bytes, the
+//! link-map entries); the SVR4 XML is written here, in gdbserver's format.
+
+use std::fmt::Write as _;
 
 use gdbstub::common::Pid as GdbPid;
 use gdbstub::target::ext::auxv::Auxv;
 use gdbstub::target::ext::exec_file::ExecFile;
 use gdbstub::target::ext::libraries::LibrariesSvr4;
-use gdbstub::target::{TargetError, TargetResult};
+use gdbstub::target::TargetResult;
+use nix::unistd::Pid;
 
-use super::{GdbTarget, EIO, ESRCH};
-use crate::process::{procfs, svr4};
+use super::error::target_error;
+use super::{GdbTarget, StubError};
+use crate::process::{program_of, Backend, LinkMap, ProcessError};
 
 /// Copies the `offset..offset+length` window of `data` into `buf`.
 fn copy_window(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize {
@@ -22,15 +27,17 @@ fn copy_window(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize
 }
 
 impl GdbTarget {
-    fn proc_file(&self, name: &str) -> TargetResult<Vec<u8>, Self> {
-        let pid = self.pid().ok_or(TargetError::Errno(ESRCH))?;
-        procfs::read(&format!("/proc/{pid}/{name}")).map_err(|_| TargetError::Errno(EIO))
+    fn backend_now(&self) -> TargetResult<&dyn Backend, Self> {
+        self.session
+            .backend_ref()
+            .ok_or_else(|| target_error(ProcessError::NoProcess))
     }
 }
 
 impl Auxv for GdbTarget {
     fn get_auxv(&self, offset: u64, length: usize, buf: &mut [u8]) -> TargetResult<usize, Self> {
-        Ok(copy_window(&self.proc_file("auxv")?, offset, length, buf))
+        let auxv = self.backend_now()?.auxv().map_err(target_error)?;
+        Ok(copy_window(&auxv, offset, length, buf))
     }
 }
 
@@ -42,13 +49,24 @@ impl ExecFile for GdbTarget {
         length: usize,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
+        let exec_file = |pid: Pid| {
+            program_of(pid).map_err(|source| {
+                target_error(StubError::ExecFile(ProcessError::Proc {
+                    pid: pid.as_raw(),
+                    what: "exe",
+                    source,
+                }))
+            })
+        };
         let path = match pid {
-            Some(pid) => std::fs::read_link(format!("/proc/{pid}/exe"))
-                .map_err(|_| TargetError::Errno(ESRCH))?,
-            None => match self.pid() {
-                Some(pid) => std::fs::read_link(format!("/proc/{pid}/exe"))
-                    .map_err(|_| TargetError::Errno(ESRCH))?,
-                None => self.program.clone().ok_or(TargetError::Errno(ESRCH))?,
+            Some(pid) => exec_file(Pid::from_raw(pid.get() as i32))?,
+            None => match self.session.pid() {
+                Some(pid) => exec_file(pid)?,
+                None => self
+                    .session
+                    .program()
+                    .map(|p| p.to_path_buf())
+                    .ok_or_else(|| target_error(StubError::ExecFile(ProcessError::NoProcess)))?,
             },
         };
         Ok(copy_window(
@@ -67,22 +85,90 @@ impl LibrariesSvr4 for GdbTarget {
         length: usize,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let pid = self.pid().ok_or(TargetError::Errno(ESRCH))?;
-        let auxv = self.proc_file("auxv")?;
-        // This trait method has `&self`; the link map is data (never breakpoint-patched text), so
-        // it is read through a private /proc/PID/mem handle rather than the shared cache.
-        let mut mem = memcache::ProcMem::open(pid.as_raw()).map_err(|_| TargetError::Errno(EIO))?;
-        let xml = svr4::library_list_xml(&mut mem, &auxv).map_err(|e| {
-            log::debug!("library list: {e}");
-            TargetError::Errno(EIO)
-        })?;
-        Ok(copy_window(xml.as_bytes(), offset, length, buf))
+        let map = self.backend_now()?.link_map().map_err(target_error)?;
+        Ok(copy_window(
+            library_list_xml(&map).as_bytes(),
+            offset,
+            length,
+            buf,
+        ))
+    }
+}
+
+/// The `<library-list-svr4>` document, in gdbserver's format: `main-lm` names the first
+/// link map, and each named object is a `<library>` of the base namespace.
+fn library_list_xml(map: &LinkMap) -> String {
+    let mut xml = String::from("<library-list-svr4 version=\"1.0\"");
+    if let Some(lm) = map.main_lm {
+        let _ = write!(xml, " main-lm=\"{lm:#x}\"");
+    }
+    if map.libraries.is_empty() {
+        xml.push_str("/>");
+        return xml;
+    }
+    xml.push('>');
+    for lib in &map.libraries {
+        xml.push_str("<library name=\"");
+        escape_into(&mut xml, &String::from_utf8_lossy(&lib.name));
+        let _ = write!(
+            xml,
+            "\" lm=\"{:#x}\" l_addr=\"{:#x}\" l_ld=\"{:#x}\" lmid=\"0x0\"/>",
+            lib.lm, lib.l_addr, lib.l_ld
+        );
+    }
+    xml.push_str("</library-list-svr4>");
+    xml
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::copy_window;
+    use super::{copy_window, library_list_xml};
+    use crate::process::{Library, LinkMap};
+
+    #[test]
+    fn library_list_is_gdbservers_xml() {
+        let lib = |name: &[u8], i: u64| Library {
+            name: name.to_vec(),
+            lm: 0x800000 + 0x100 * i,
+            l_addr: 0x1000 * i,
+            l_ld: 0x800080 + 0x100 * i,
+        };
+        let map = LinkMap {
+            main_lm: Some(0x800000),
+            libraries: vec![lib(b"/lib/libc.so.6", 1), lib(b"/tmp/a&b<\"'>.so", 2)],
+        };
+        assert_eq!(
+            library_list_xml(&map),
+            "<library-list-svr4 version=\"1.0\" main-lm=\"0x800000\">\
+             <library name=\"/lib/libc.so.6\" lm=\"0x800100\" l_addr=\"0x1000\" l_ld=\"0x800180\" lmid=\"0x0\"/>\
+             <library name=\"/tmp/a&amp;b&lt;&quot;&apos;&gt;.so\" lm=\"0x800200\" l_addr=\"0x2000\" l_ld=\"0x800280\" lmid=\"0x0\"/>\
+             </library-list-svr4>"
+        );
+        assert_eq!(
+            library_list_xml(&LinkMap::default()),
+            "<library-list-svr4 version=\"1.0\"/>"
+        );
+        assert_eq!(
+            library_list_xml(&LinkMap {
+                main_lm: Some(0x800000),
+                libraries: Vec::new()
+            }),
+            "<library-list-svr4 version=\"1.0\" main-lm=\"0x800000\"/>"
+        );
+    }
 
     #[test]
     fn window_is_clamped_to_data_and_buffer() {

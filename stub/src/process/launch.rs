@@ -13,9 +13,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use nix::sys::signal::Signal;
+
 use nix::sys::ptrace::{self, Options};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
+
+use super::wait::{self, Decision, Waited};
+use super::StopEvent;
 
 /// The ptrace options every traced thread gets.
 /// Forks are traced only so that the child can be cleaned of our breakpoints and let go.
@@ -133,35 +138,45 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                 });
             }
             loop {
-                match waitpid(child, Some(WaitPidFlag::__WALL)) {
-                    Ok(WaitStatus::PtraceEvent(_, _, ev)) if ev == libc::PTRACE_EVENT_EXEC => {
+                let status = match wait::wait(Some(child), true) {
+                    Ok(Waited::Status(status)) => Ok(status),
+                    Ok(_) => Err(nix::Error::ECHILD),
+                    Err(e) => Err(e),
+                }
+                .map_err(|source| StartError::Spawn {
+                    program: name.clone(),
+                    source,
+                })?;
+                match wait::decide(status) {
+                    Decision::Exec { .. } => {
+                        // With a wrapper, its own exec comes first.
                         execs_left -= 1;
                         if execs_left == 0 {
                             return Ok(child);
                         }
                         let _ = ptrace::cont(child, None);
                     }
-                    Ok(WaitStatus::Exited(_, status)) => {
+                    Decision::Gone {
+                        end: StopEvent::Exited(status),
+                        ..
+                    } => {
                         return Err(StartError::ExecFailed {
                             program: name,
                             status,
                         })
                     }
                     // The child may take a signal before it execs; pass it along.
-                    Ok(WaitStatus::Stopped(_, sig)) => {
+                    d @ (Decision::Trap { .. } | Decision::Signal { .. }) => {
+                        let sig = d.signal().and_then(|s| Signal::try_from(s).ok());
                         let _ = ptrace::cont(child, sig);
                     }
-                    Ok(WaitStatus::PtraceEvent(..)) => {
+                    Decision::Cloned { .. }
+                    | Decision::Forked { .. }
+                    | Decision::EventStop { .. }
+                    | Decision::OtherEvent { .. } => {
                         let _ = ptrace::cont(child, None);
                     }
-                    Ok(other) => return Err(StartError::Unexpected(other)),
-                    Err(nix::Error::EINTR) => continue,
-                    Err(source) => {
-                        return Err(StartError::Spawn {
-                            program: name,
-                            source,
-                        })
-                    }
+                    _ => return Err(StartError::Unexpected(status)),
                 }
             }
         }
@@ -198,19 +213,27 @@ pub fn attach(pid: Pid) -> Result<Vec<AttachedThread>, StartError> {
     let mut held: Vec<(Pid, i32)> = Vec::new();
     let mut pending: Vec<Pid> = seized.clone();
     while !pending.is_empty() {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::PtraceEvent(tid, _, _)) => pending.retain(|t| *t != tid),
-            Ok(WaitStatus::Stopped(tid, sig)) => {
-                held.push((tid, sig as i32));
-                pending.retain(|t| *t != tid);
-            }
-            Ok(WaitStatus::Exited(tid, _)) | Ok(WaitStatus::Signaled(tid, _, _)) => {
+        let status = match wait::wait(None, true) {
+            Ok(Waited::Status(status)) => Ok(status),
+            Ok(_) => Err(nix::Error::ECHILD),
+            Err(e) => Err(e),
+        }
+        .map_err(|source| StartError::Attach { pid: raw, source })?;
+        match wait::decide(status) {
+            Decision::Gone { tid, .. } => {
                 pending.retain(|t| *t != tid);
                 seized.retain(|t| *t != tid);
             }
-            Ok(_) => {}
-            Err(nix::Error::EINTR) => {}
-            Err(source) => return Err(StartError::Attach { pid: raw, source }),
+            d @ (Decision::Trap { tid } | Decision::Signal { tid, .. }) => {
+                held.extend(d.signal().map(|sig| (tid, sig)));
+                pending.retain(|t| *t != tid);
+            }
+            Decision::Cloned { tid }
+            | Decision::Forked { tid, .. }
+            | Decision::Exec { tid }
+            | Decision::EventStop { tid }
+            | Decision::OtherEvent { tid } => pending.retain(|t| *t != tid),
+            Decision::SyscallStop { .. } | Decision::Nothing => {}
         }
     }
     if !seized.contains(&pid) {

@@ -30,7 +30,7 @@ impl Maps {
         let mut mapped: Vec<(u64, u64)> = Vec::new();
         let mut immutable_lines = Vec::new();
         for line in text.lines() {
-            let Some(range) = line_range(line) else {
+            let Some(range) = memcache::maps::parse_line(line).map(|m| (m.start, m.end)) else {
                 continue;
             };
             if immutable.contains(&range) {
@@ -59,15 +59,6 @@ impl Maps {
             _ => 0,
         }
     }
-}
-
-fn line_range(line: &str) -> Option<(u64, u64)> {
-    let (lo, rest) = line.split_once('-')?;
-    let hi = rest.split_whitespace().next()?;
-    Some((
-        u64::from_str_radix(lo, 16).ok()?,
-        u64::from_str_radix(hi, 16).ok()?,
-    ))
 }
 
 pub struct TargetMemory {

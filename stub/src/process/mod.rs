@@ -1,15 +1,37 @@
-//! Process control: everything that touches ptrace. It decides (threads, stops, breakpoints,
-//! resume) and never formats packets.
+//! Process control: everything that touches ptrace and /proc. It decides (threads, stops,
+//! breakpoints, resume, when a process is killed) and never formats packets: /proc facts come
+//! back as data, which `gdb/` formats.
+//!
+//! The surface is narrow: the [`Backend`] the protocol glue talks to, the [`Session`] that owns
+//! it, its events, actions and errors, and the data it returns. `regs` stays public for the
+//! register values (`XState`) the target description encodes.
 
-pub mod breakpoints;
-pub mod debugregs;
-pub mod inferior;
-pub mod launch;
+mod backend;
+mod breakpoints;
+mod debugregs;
+mod error;
+mod events;
+mod inferior;
+mod launch;
 mod memory;
-pub mod procfs;
+mod procfs;
 pub mod regs;
-pub mod signals;
-pub mod svr4;
-pub mod threads;
+mod session;
+mod signals;
+mod svr4;
+mod threads;
+mod wait;
 
-pub use inferior::{Inferior, Origin, ProcessError, StopEvent};
+pub use backend::Backend;
+pub use debugregs::HwKind;
+pub use error::ProcessError;
+pub use events::{Origin, StopEvent};
+use inferior::Inferior;
+pub use launch::{set_style as set_launch_style, Stdio, Style as LaunchStyle};
+pub use procfs::{hostname, program_of, Region};
+pub use session::{Session, StartOptions};
+pub use signals::SignalSet;
+#[cfg(test)]
+pub use svr4::Library;
+pub use svr4::LinkMap;
+pub use threads::Action;

@@ -1,5 +1,6 @@
-//! The shared-library list gdb reads with `qXfer:libraries-svr4:read`, built by walking the
-//! dynamic linker's `r_debug`/`link_map` chain in target memory, in gdbserver's XML format.
+//! The shared-library list gdb reads with `qXfer:libraries-svr4:read`, found by walking the
+//! dynamic linker's `r_debug`/`link_map` chain in target memory. This returns the entries;
+//! `gdb/xfer.rs` writes them in gdbserver's XML format.
 //!
 //! Path: auxv `AT_PHDR`/`AT_PHNUM` → program headers → load bias (`AT_PHDR - PT_PHDR.p_vaddr`,
 //! which covers PIE) → `PT_DYNAMIC` → `DT_DEBUG` → `struct r_debug` → `r_map` → `link_map` chain.
@@ -20,8 +21,6 @@
 //!   (dlmopen) are not walked.
 //! * Offsets are for LP64 glibc: `r_debug.r_map` at 8; `link_map` `l_addr` 0, `l_name` 8, `l_ld`
 //!   16, `l_next` 24, `l_prev` 32; `Elf64_Phdr` is 56 bytes, `Elf64_Dyn` 16.
-
-use std::fmt::Write as _;
 
 use memcache::{MemError, MemoryExt, MemorySource};
 
@@ -71,17 +70,32 @@ pub fn parse_auxv(bytes: &[u8]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Builds the `<library-list-svr4>` document for the process whose memory is `mem` and whose
-/// auxiliary vector is `auxv` (raw `/proc/PID/auxv` bytes).
-pub fn library_list_xml<M: MemorySource>(mem: &mut M, auxv: &[u8]) -> Result<String, Svr4Error> {
-    let mut xml = String::from("<library-list-svr4 version=\"1.0\"");
+/// One loaded object of the link map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    pub name: Vec<u8>,
+    pub lm: u64,
+    pub l_addr: u64,
+    pub l_ld: u64,
+}
+
+/// The base namespace's link map: the main program's entry and the named objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkMap {
+    /// The first `link_map` (the main program), once ld.so has set one.
+    pub main_lm: Option<u64>,
+    pub libraries: Vec<Library>,
+}
+
+/// Walks the link map of the process whose memory is `mem` and whose auxiliary vector is `auxv`
+/// (raw `/proc/PID/auxv` bytes).
+pub fn link_map<M: MemorySource>(mem: &mut M, auxv: &[u8]) -> Result<LinkMap, Svr4Error> {
+    let mut map = LinkMap::default();
     let Some(r_debug) = find_r_debug(mem, &parse_auxv(auxv))? else {
-        xml.push_str("/>");
-        return Ok(xml);
+        return Ok(map);
     };
     let mut lm = mem.read_u64(r_debug.wrapping_add(R_MAP_OFFSET))?;
     let mut prev = 0u64;
-    let mut libraries = String::new();
     let mut walked = 0;
     while lm != 0 {
         if walked == MAX_LINK_MAPS {
@@ -100,27 +114,20 @@ pub fn library_list_xml<M: MemorySource>(mem: &mut M, auxv: &[u8]) -> Result<Str
             break;
         }
         if prev == 0 {
-            let _ = write!(xml, " main-lm=\"{lm:#x}\"");
+            map.main_lm = Some(lm);
         }
         let name = read_c_string(mem, l_name);
         if !name.is_empty() {
-            libraries.push_str("<library name=\"");
-            escape_into(&mut libraries, &String::from_utf8_lossy(&name));
-            let _ = write!(
-                libraries,
-                "\" lm=\"{lm:#x}\" l_addr=\"{l_addr:#x}\" l_ld=\"{l_ld:#x}\" lmid=\"0x0\"/>"
-            );
+            map.libraries.push(Library {
+                name,
+                lm,
+                l_addr,
+                l_ld,
+            });
         }
         (prev, lm) = (lm, l_next);
     }
-    if libraries.is_empty() {
-        xml.push_str("/>");
-    } else {
-        xml.push('>');
-        xml.push_str(&libraries);
-        xml.push_str("</library-list-svr4>");
-    }
-    Ok(xml)
+    Ok(map)
 }
 
 /// The address of `struct r_debug`, or `None` when there is none (yet): static program, or
@@ -187,19 +194,6 @@ fn read_c_string<M: MemorySource>(mem: &mut M, addr: u64) -> Vec<u8> {
     out
 }
 
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// `bytes[off..off + 8]` as a little-endian u64; callers pass slices long enough by construction.
 fn u64_at(bytes: &[u8], off: usize) -> u64 {
     let mut word = [0u8; 8];
@@ -230,16 +224,14 @@ mod tests {
     fn lists_libc_of_this_process() {
         let auxv = std::fs::read("/proc/self/auxv").unwrap();
         let mut mem = SelfMem(File::open("/proc/self/mem").unwrap());
-        let xml = library_list_xml(&mut mem, &auxv).unwrap();
+        let map = link_map(&mut mem, &auxv).unwrap();
+        assert!(map.main_lm.is_some(), "{map:?}");
         assert!(
-            xml.starts_with("<library-list-svr4 version=\"1.0\" main-lm=\"0x"),
-            "{xml}"
+            map.libraries.iter().any(|l| l.name.ends_with(b"libc.so.6")),
+            "{map:?}"
         );
-        assert!(xml.ends_with("</library-list-svr4>"), "{xml}");
-        assert!(xml.contains("libc.so.6\" lm=\"0x"), "{xml}");
-        assert!(xml.contains(" lmid=\"0x0\"/>"), "{xml}");
-        // The main program (empty name) is not a <library>.
-        assert!(!xml.contains("name=\"\""), "{xml}");
+        // The main program (empty name) is not a library.
+        assert!(map.libraries.iter().all(|l| !l.name.is_empty()), "{map:?}");
     }
 
     #[test]
@@ -326,39 +318,54 @@ mod tests {
                 (NAMES + 16, 0, lm(1)),
             ],
         );
-        let xml = library_list_xml(&mut mem, &auxv()).unwrap();
         assert_eq!(
-            xml,
-            "<library-list-svr4 version=\"1.0\" main-lm=\"0x800000\">\
-             <library name=\"/lib/libc.so.6\" lm=\"0x800100\" l_addr=\"0x1000\" l_ld=\"0x800180\" lmid=\"0x0\"/>\
-             <library name=\"/tmp/a&amp;b&lt;&quot;&apos;&gt;.so\" lm=\"0x800200\" l_addr=\"0x2000\" l_ld=\"0x800280\" lmid=\"0x0\"/>\
-             </library-list-svr4>"
+            link_map(&mut mem, &auxv()).unwrap(),
+            LinkMap {
+                main_lm: Some(0x800000),
+                libraries: vec![
+                    Library {
+                        name: b"/lib/libc.so.6".to_vec(),
+                        lm: 0x800100,
+                        l_addr: 0x1000,
+                        l_ld: 0x800180,
+                    },
+                    Library {
+                        name: b"/tmp/a&b<\"'>.so".to_vec(),
+                        lm: 0x800200,
+                        l_addr: 0x2000,
+                        l_ld: 0x800280,
+                    },
+                ],
+            }
         );
     }
 
     #[test]
     fn not_yet_initialised_or_static_is_an_empty_list() {
-        const EMPTY: &str = "<library-list-svr4 version=\"1.0\"/>";
+        const EMPTY: LinkMap = LinkMap {
+            main_lm: None,
+            libraries: Vec::new(),
+        };
         // DT_DEBUG still 0 (stopped at the first instruction).
-        assert_eq!(library_list_xml(&mut image(0, 0), &auxv()).unwrap(), EMPTY);
+        assert_eq!(link_map(&mut image(0, 0), &auxv()).unwrap(), EMPTY);
         // r_debug present, r_map not yet set.
-        assert_eq!(
-            library_list_xml(&mut image(R_DEBUG, 0), &auxv()).unwrap(),
-            EMPTY
-        );
+        assert_eq!(link_map(&mut image(R_DEBUG, 0), &auxv()).unwrap(), EMPTY);
         // Static: no PT_DYNAMIC.
         let mut mem = SnapshotMemory::new();
         let mut phdrs = phdr(PT_PHDR, PHDR, 2 * PHDR_SIZE as u64);
         phdrs.extend(phdr(1, 0x40_0000, 0x1000));
         mem.add_region(PHDR, phdrs);
-        assert_eq!(library_list_xml(&mut mem, &auxv()).unwrap(), EMPTY);
+        assert_eq!(link_map(&mut mem, &auxv()).unwrap(), EMPTY);
         // Only the main program: main-lm but no libraries.
         let mut mem = image(R_DEBUG, lm(0));
         mem.add_region(NAMES, vec![0; 8]);
         add_chain(&mut mem, &[(NAMES, 0, 0)]);
         assert_eq!(
-            library_list_xml(&mut mem, &auxv()).unwrap(),
-            "<library-list-svr4 version=\"1.0\" main-lm=\"0x800000\"/>"
+            link_map(&mut mem, &auxv()).unwrap(),
+            LinkMap {
+                main_lm: Some(0x800000),
+                libraries: Vec::new(),
+            }
         );
     }
 
@@ -375,15 +382,12 @@ mod tests {
                 (NAMES + 1, lm(1), lm(1)),
             ],
         );
-        let xml = library_list_xml(&mut mem, &auxv()).unwrap();
-        assert_eq!(xml.matches("<library ").count(), 2, "{xml}");
+        let map = link_map(&mut mem, &auxv()).unwrap();
+        assert_eq!(map.libraries.len(), 2, "{map:?}");
         // A self-loop with a self-consistent l_prev is rejected at the first node.
         let mut mem = image(R_DEBUG, lm(0));
         add_chain(&mut mem, &[(NAMES, lm(0), lm(0))]);
-        assert_eq!(
-            library_list_xml(&mut mem, &auxv()).unwrap(),
-            "<library-list-svr4 version=\"1.0\"/>"
-        );
+        assert_eq!(link_map(&mut mem, &auxv()).unwrap(), LinkMap::default());
     }
 
     #[test]
@@ -395,43 +399,43 @@ mod tests {
             .map(|i| (NAMES, lm(i + 1), if i == 0 { 0 } else { lm(i - 1) }))
             .collect();
         add_chain(&mut mem, &nodes);
-        let xml = library_list_xml(&mut mem, &auxv()).unwrap();
-        assert_eq!(xml.matches("<library ").count(), MAX_LINK_MAPS);
+        let map = link_map(&mut mem, &auxv()).unwrap();
+        assert_eq!(map.libraries.len(), MAX_LINK_MAPS);
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         // r_map points nowhere.
-        let err = library_list_xml(&mut image(R_DEBUG, 0xdead_0000), &auxv()).unwrap_err();
+        let err = link_map(&mut image(R_DEBUG, 0xdead_0000), &auxv()).unwrap_err();
         assert_eq!(
             err,
             Svr4Error::Memory(MemError::Unreadable { addr: 0xdead_0000 })
         );
         // DT_DEBUG points nowhere.
         assert!(matches!(
-            library_list_xml(&mut image(0xbad0, 0), &auxv()),
+            link_map(&mut image(0xbad0, 0), &auxv()),
             Err(Svr4Error::Memory(_))
         ));
         // l_next into the void after a good entry; l_name garbage is merely skipped.
         let mut mem = image(R_DEBUG, lm(0));
         add_chain(&mut mem, &[(0xffff_ffff_ffff_fff0, u64::MAX - 3, 0)]);
         assert!(matches!(
-            library_list_xml(&mut mem, &auxv()),
+            link_map(&mut mem, &auxv()),
             Err(Svr4Error::Memory(_))
         ));
         // Broken auxv / program headers.
         assert_eq!(
-            library_list_xml(&mut image(0, 0), &[]),
+            link_map(&mut image(0, 0), &[]),
             Err(Svr4Error::MissingAuxv("AT_PHDR"))
         );
         let huge: Vec<u8> = words(&[AT_PHDR, PHDR, AT_PHNUM, 1 << 40]);
         assert_eq!(
-            library_list_xml(&mut image(0, 0), &huge),
+            link_map(&mut image(0, 0), &huge),
             Err(Svr4Error::BadPhnum(1 << 40))
         );
         let nowhere: Vec<u8> = words(&[AT_PHDR, 0x10, AT_PHNUM, 3]);
         assert!(matches!(
-            library_list_xml(&mut image(0, 0), &nowhere),
+            link_map(&mut image(0, 0), &nowhere),
             Err(Svr4Error::Memory(_))
         ));
         // PT_DYNAMIC without PT_PHDR.
@@ -439,14 +443,11 @@ mod tests {
         let mut phdrs = phdr(1, 0, 0);
         phdrs.extend(phdr(PT_DYNAMIC, DYNAMIC, 64));
         mem.add_region(PHDR, phdrs);
-        assert_eq!(
-            library_list_xml(&mut mem, &auxv()),
-            Err(Svr4Error::NoPtPhdr)
-        );
+        assert_eq!(link_map(&mut mem, &auxv()), Err(Svr4Error::NoPtPhdr));
         // Odd-length auxv bytes and arbitrary memory never panic.
         for len in 0..40 {
             let junk: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
-            let _ = library_list_xml(&mut image(R_DEBUG, lm(0)), &junk);
+            let _ = link_map(&mut image(R_DEBUG, lm(0)), &junk);
         }
     }
 }

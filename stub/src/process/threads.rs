@@ -92,12 +92,20 @@ impl Thread {
         Ok(self.xstate.value.as_mut().expect("filled above"))
     }
 
-    pub fn mark_gprs_dirty(&mut self) {
+    /// Changes the registers (both sets are read first); they are written back before the
+    /// thread runs.
+    pub fn edit_registers(
+        &mut self,
+        edit: &mut dyn FnMut(&mut libc::user_regs_struct, &mut XState),
+    ) -> nix::Result<()> {
+        self.gprs()?;
+        self.xstate()?;
+        if let (Some(g), Some(x)) = (self.gprs.value.as_mut(), self.xstate.value.as_mut()) {
+            edit(g, x);
+        }
         self.gprs.dirty = true;
-    }
-
-    pub fn mark_xstate_dirty(&mut self) {
         self.xstate.dirty = true;
+        Ok(())
     }
 
     pub fn pc(&mut self) -> nix::Result<u64> {

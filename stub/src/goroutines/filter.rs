@@ -1,0 +1,216 @@
+//! `monitor goroutines`: its options (`-s`, `-w`, `-f`, `-l`, `-group`, `-n`) and its text, one
+//! line per goroutine (the runtime's header and the top shown frame) or one per group.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use goruntime::{GoBinary, Goroutine, Policy};
+
+/// `function file:line` of the first frame the policy shows.
+fn top_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
+    match goruntime::visible_frames(bin, g, policy).first() {
+        Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
+        None => g.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+    }
+}
+
+/// A `monitor goroutines` option that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("{0} needs a value")]
+    NeedsValue(String),
+    #[error("-l takes KEY=VALUE")]
+    LabelForm,
+    #[error("-n takes a number")]
+    Limit(#[source] std::num::ParseIntError),
+    #[error("-group takes top, start, go or wait, not {0}")]
+    Group(String),
+    #[error("unknown option {0}; see 'monitor help'")]
+    Unknown(String),
+}
+
+/// Filters of `monitor goroutines`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    status: Option<String>,
+    wait: Option<String>,
+    func: Option<String>,
+    label: Option<(String, String)>,
+    group: Option<GroupBy>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GroupBy {
+    TopFrame,
+    StartFunction,
+    GoStatement,
+    WaitReason,
+}
+
+impl ListFilter {
+    pub fn parse<'a>(mut words: impl Iterator<Item = &'a str>) -> Result<ListFilter, FilterError> {
+        let mut f = ListFilter::default();
+        while let Some(flag) = words.next() {
+            let mut value = || {
+                words
+                    .next()
+                    .map(str::to_string)
+                    .ok_or_else(|| FilterError::NeedsValue(flag.to_string()))
+            };
+            match flag {
+                "-s" => f.status = Some(value()?),
+                "-w" => f.wait = Some(value()?),
+                "-f" => f.func = Some(value()?),
+                "-l" => {
+                    let v = value()?;
+                    let (k, val) = v.split_once('=').ok_or(FilterError::LabelForm)?;
+                    f.label = Some((k.to_string(), val.to_string()));
+                }
+                "-n" => f.limit = Some(value()?.parse().map_err(FilterError::Limit)?),
+                "-group" => {
+                    f.group = Some(match value()?.as_str() {
+                        "top" => GroupBy::TopFrame,
+                        "start" => GroupBy::StartFunction,
+                        "go" => GroupBy::GoStatement,
+                        "wait" => GroupBy::WaitReason,
+                        other => return Err(FilterError::Group(other.to_string())),
+                    })
+                }
+                other => return Err(FilterError::Unknown(other.to_string())),
+            }
+        }
+        Ok(f)
+    }
+
+    /// `-s`, `-w` and `-f` match substrings (like grep); `-l` matches a label exactly.
+    fn matches(&self, g: &Goroutine) -> bool {
+        let state = g
+            .wait_reason
+            .clone()
+            .unwrap_or_else(|| g.status.to_string());
+        self.status
+            .as_ref()
+            .is_none_or(|s| g.status.to_string().contains(s.as_str()) || state.contains(s.as_str()))
+            && self.wait.as_ref().is_none_or(|w| {
+                g.wait_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains(w.as_str()))
+            })
+            && self
+                .func
+                .as_ref()
+                .is_none_or(|f| g.frames.iter().any(|fr| fr.function.contains(f.as_str())))
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(k, v)| g.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+    }
+}
+
+fn pc_name(bin: &GoBinary, pc: u64) -> String {
+    match goruntime::symbolize(bin, pc) {
+        Some((func, file, line)) => format!("{func} {file}:{line}"),
+        None => format!("{pc:#x}"),
+    }
+}
+
+/// The text of `monitor goroutines`.
+pub fn list_text(
+    bin: &GoBinary,
+    list: &[Goroutine],
+    policy: Policy,
+    filter: &ListFilter,
+) -> String {
+    let shown: Vec<&Goroutine> = list
+        .iter()
+        .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g))
+        .collect();
+    let mut out = String::new();
+    if let Some(by) = filter.group {
+        let mut groups: BTreeMap<String, usize> = BTreeMap::new();
+        for g in &shown {
+            let key = match by {
+                GroupBy::TopFrame => top_frame(bin, g, policy),
+                GroupBy::StartFunction => pc_name(bin, g.startpc),
+                GroupBy::GoStatement => pc_name(bin, g.gopc),
+                GroupBy::WaitReason => g
+                    .wait_reason
+                    .clone()
+                    .unwrap_or_else(|| g.status.to_string()),
+            };
+            *groups.entry(key).or_default() += 1;
+        }
+        let mut sorted: Vec<(String, usize)> = groups.into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (key, count) in sorted.iter().take(filter.limit.unwrap_or(usize::MAX)) {
+            let _ = writeln!(out, "{count} @ {key}");
+        }
+    } else {
+        let limit = filter.limit.unwrap_or(usize::MAX);
+        for g in shown.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "{} {}",
+                goruntime::header_line(g),
+                top_frame(bin, g, policy)
+            );
+        }
+    }
+    if filter.group.is_none() && shown.len() > filter.limit.unwrap_or(usize::MAX) {
+        let more = shown.len() - filter.limit.unwrap_or(0);
+        let _ = writeln!(out, "... {more} more not listed (-n)");
+    }
+    let _ = write!(
+        out,
+        "{} goroutines shown of {} (traceback {policy})",
+        shown.len(),
+        list.len()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ListFilter, FilterError> {
+        ListFilter::parse(s.split_whitespace())
+    }
+
+    #[test]
+    fn options_are_parsed() {
+        let f = parse("-s wait -w chan -f main. -l k=v -group top -n 5").unwrap();
+        assert_eq!(
+            f,
+            ListFilter {
+                status: Some("wait".into()),
+                wait: Some("chan".into()),
+                func: Some("main.".into()),
+                label: Some(("k".into(), "v".into())),
+                group: Some(GroupBy::TopFrame),
+                limit: Some(5),
+            }
+        );
+        assert_eq!(parse("").unwrap(), ListFilter::default());
+        assert_eq!(
+            parse("-group go").unwrap().group,
+            Some(GroupBy::GoStatement)
+        );
+    }
+
+    #[test]
+    fn bad_options_say_what_is_wrong() {
+        assert_eq!(parse("-s").unwrap_err().to_string(), "-s needs a value");
+        assert_eq!(parse("-l nokey").unwrap_err(), FilterError::LabelForm);
+        assert_eq!(parse("-n x").unwrap_err().to_string(), "-n takes a number");
+        assert_eq!(
+            parse("-group x").unwrap_err().to_string(),
+            "-group takes top, start, go or wait, not x"
+        );
+        assert_eq!(
+            parse("-q").unwrap_err().to_string(),
+            "unknown option -q; see 'monitor help'"
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! Glue from a stopped backend to goruntime: the Go binary (loaded once per program), the
+//! goroutine list (computed once per stop and reused until resume) and the goroutines-as-threads
+//! table. A program that is not Go answers every Go command with "not a Go program".
+//!
+//! Quirk: the backend is a `&mut dyn Backend`; goruntime takes a sized `MemorySource`, so it is
+//! handed `&mut &mut dyn Backend` (memcache implements the trait for `&mut T`).
+
+mod filter;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState};
+use nix::unistd::Pid;
+
+use crate::process::Backend;
+pub use filter::{list_text, FilterError, ListFilter};
+use table::{build_thread_table, live_thread, shown_as_threads};
+pub use table::{goroutine_label, ThreadTable};
+
+/// Why a Go question has no answer (the text is what the monitor commands print).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GoViewError {
+    #[error("not a Go program")]
+    NotGo,
+    #[error("{0}")]
+    Binary(Arc<GoError>),
+    #[error("the program file is unknown")]
+    NoExe,
+    #[error("{0}")]
+    List(Arc<GoError>),
+    #[error("no process")]
+    NoProcess,
+    #[error("the process is running")]
+    Running,
+    #[error("usage: goroutine ID [bt]")]
+    Usage,
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+}
+
+fn list_error(e: GoError) -> GoViewError {
+    GoViewError::List(Arc::new(e))
+}
+
+/// How much of each OS thread's stack, from its rsp, is fetched before goroutines are listed.
+const STACK_TOP_BYTES: u64 = 2048;
+
+/// What the Go side of a session knows.
+#[derive(Default)]
+pub struct GoState {
+    /// The program the binary was loaded from, and the result of loading it.
+    binary: Option<(PathBuf, Result<GoBinary, Arc<GoError>>)>,
+    /// What listings learned about the process of that binary.
+    memo: ProcessMemo,
+    /// The goroutine list of the current stop: (stop id, process, list).
+    list: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
+    table: Option<(u64, Policy, usize, ThreadTable)>,
+    /// What the last table needs to be rebuilt from its own goroutines (see `thread_table`).
+    capped: Option<CappedTable>,
+    pub policy: Policy,
+}
+
+/// A table the cap cut short, and what keeps it exact without listing every goroutine again.
+struct CappedTable {
+    pid: Pid,
+    policy: Policy,
+    max_threads: usize,
+    /// The lowest goid the cap left out (among goroutines not running). Goroutines created since
+    /// have higher goids, so while every parked member stays below it and alive, the table is
+    /// the members plus whatever runs now.
+    boundary: u64,
+    hidden: usize,
+    /// The members, decoded and unwound (reused while their g structs do not change).
+    members: Vec<Goroutine>,
+}
+
+impl GoState {
+    pub fn new(policy: Policy) -> GoState {
+        GoState {
+            policy,
+            ..GoState::default()
+        }
+    }
+
+    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, GoViewError> {
+        if self.binary.as_ref().is_none_or(|(p, _)| p != exe) {
+            let loaded = GoBinary::load(exe).map_err(Arc::new);
+            self.binary = Some((exe.to_path_buf(), loaded));
+            self.memo = ProcessMemo::default();
+            self.list = None;
+            self.table = None;
+        }
+        match &self.binary {
+            Some((_, Ok(bin))) => Ok(bin),
+            Some((_, Err(e))) if matches!(**e, GoError::NotGo) => Err(GoViewError::NotGo),
+            Some((_, Err(e))) => Err(GoViewError::Binary(e.clone())),
+            None => Err(GoViewError::NoExe),
+        }
+    }
+
+    /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
+    /// threads' registers the unwinding needs.
+    fn decoded(
+        &mut self,
+        inf: &mut dyn Backend,
+    ) -> Result<
+        (
+            &GoBinary,
+            &ProcessMemo,
+            &mut Vec<Goroutine>,
+            Vec<ThreadState>,
+        ),
+        GoViewError,
+    > {
+        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
+        let stop = inf.stop_id();
+        self.binary(&exe)?;
+        let Some((_, Ok(bin))) = &self.binary else {
+            unreachable!("loaded above")
+        };
+        let mut threads = thread_states(inf);
+        if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
+            let opts = ListOptions {
+                unwind: false,
+                ..ListOptions::default()
+            };
+            // What an earlier stop of this process decoded and unwound is reused for the
+            // goroutines that did not change.
+            let previous = match self.list.take() {
+                Some((_, pid, list)) if pid == inf.pid() => list,
+                _ => Vec::new(),
+            };
+            prefetch_for_listing(inf, bin, &self.memo, &threads, &previous, true);
+            let list = goruntime::list_goroutines_since(
+                bin,
+                &self.memo,
+                &mut &mut *inf,
+                &threads,
+                &opts,
+                previous,
+            )
+            .map_err(list_error)?;
+            self.list = Some((stop, inf.pid(), list));
+        }
+        let list = &mut self.list.as_mut().expect("filled above").2;
+        complete_running(inf, list, &mut threads);
+        Ok((bin, &self.memo, list, threads))
+    }
+
+    /// Every goroutine of this stop, unwound (computed at most once per stop).
+    pub fn goroutines(
+        &mut self,
+        inf: &mut dyn Backend,
+    ) -> Result<(&GoBinary, &[Goroutine]), GoViewError> {
+        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
+        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads);
+        Ok((bin, list))
+    }
+
+    /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
+    pub fn goroutine_thread(&mut self, inf: &mut dyn Backend, goid: u64) -> Option<Option<Pid>> {
+        let (_, _, list, _) = self.decoded(inf).ok()?;
+        let g = list
+            .iter()
+            .find(|g| g.goid == goid && !g.status.is_dead())?;
+        Some(g.thread.map(Pid::from_raw))
+    }
+
+    /// Whether the process runs a Go program (its binary loads).
+    pub fn is_go(&mut self, inf: &dyn Backend) -> bool {
+        inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
+    }
+
+    /// The `goroutines` view of the current stop, built at most once per stop. Only the
+    /// goroutines the cap lets through are unwound. When the last table was cut by the cap (many
+    /// thousands of goroutines), the next one is rebuilt from its own members and the goroutines
+    /// running now, which costs a few hundred g structs instead of all of them; a member that
+    /// died, or one that should have dropped behind the cap, forces a full listing again.
+    pub fn thread_table(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+    ) -> Result<&ThreadTable, GoViewError> {
+        let stop = inf.stop_id();
+        let policy = self.policy;
+        let fresh = self
+            .table
+            .as_ref()
+            .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
+        if !fresh {
+            let t0 = std::time::Instant::now();
+            let (table, how) = match self.capped_table(inf, max_threads)? {
+                Some(table) => (table, "from the capped members"),
+                None => (self.full_table(inf, max_threads)?, "from every goroutine"),
+            };
+            log::debug!(
+                "thread table: {} threads in {:?}, {how}",
+                table.threads.len(),
+                t0.elapsed()
+            );
+            self.table = Some((stop, policy, max_threads, table));
+        }
+        Ok(&self.table.as_ref().expect("filled above").3)
+    }
+
+    /// The table from every goroutine of the stop.
+    fn full_table(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+    ) -> Result<ThreadTable, GoViewError> {
+        let policy = self.policy;
+        let os_threads: Vec<Pid> = inf.thread_ids();
+        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
+        let hidden = chosen.len().saturating_sub(max_threads);
+        let boundary = chosen[chosen.len().min(max_threads)..]
+            .iter()
+            .filter(|&&i| live_thread(&list[i], &os_threads).is_none())
+            .map(|&i| list[i].goid)
+            .min();
+        chosen.truncate(max_threads);
+        unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
+        let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
+        if hidden > 0 {
+            log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
+        }
+        self.capped = boundary.map(|boundary| CappedTable {
+            pid: inf.pid(),
+            policy,
+            max_threads,
+            boundary,
+            hidden,
+            members: chosen.iter().map(|&i| list[i].clone()).collect(),
+        });
+        Ok(table)
+    }
+
+    /// The table rebuilt from the last capped table's members and the running goroutines, or
+    /// `None` when that would not be exact (then a full listing is made).
+    fn capped_table(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+    ) -> Result<Option<ThreadTable>, GoViewError> {
+        let policy = self.policy;
+        let Some(last) = self.capped.take() else {
+            return Ok(None);
+        };
+        if last.pid != inf.pid() || last.policy != policy || last.max_threads != max_threads {
+            return Ok(None);
+        }
+        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
+        self.binary(&exe)?;
+        let Some((_, Ok(bin))) = &self.binary else {
+            unreachable!("loaded above")
+        };
+        let os_threads: Vec<Pid> = inf.thread_ids();
+        let mut threads = thread_states(inf);
+        prefetch_for_listing(inf, bin, &self.memo, &threads, &last.members, false);
+        let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
+        addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
+        addrs.sort_unstable();
+        addrs.dedup();
+        let opts = ListOptions {
+            unwind: false,
+            ..ListOptions::default()
+        };
+        let member_goids: Vec<(u64, u64)> =
+            last.members.iter().map(|g| (g.g_addr, g.goid)).collect();
+        let mut list = goruntime::goroutines_at(
+            bin,
+            &self.memo,
+            &mut &mut *inf,
+            &addrs,
+            &threads,
+            &opts,
+            last.members,
+        )
+        .map_err(list_error)?;
+        complete_running(inf, &list, &mut threads);
+        // Every member must still be the same goroutine, alive and shown.
+        let intact = member_goids.iter().all(|&(addr, goid)| {
+            list.iter()
+                .any(|g| g.g_addr == addr && g.goid == goid && goruntime::is_shown(bin, g, policy))
+        });
+        let mut chosen = shown_as_threads(bin, &list, &os_threads, policy);
+        chosen.truncate(max_threads);
+        // A parked member at or past the boundary means a goroutine the cap left out now ranks
+        // before it.
+        let exact = intact
+            && chosen.len() == max_threads
+            && chosen.iter().all(|&i| {
+                live_thread(&list[i], &os_threads).is_some() || list[i].goid < last.boundary
+            });
+        if !exact {
+            return Ok(None);
+        }
+        unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
+        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, last.hidden);
+        let members = chosen
+            .iter()
+            .map(|&i| std::mem::take(&mut list[i]))
+            .collect();
+        self.capped = Some(CappedTable { members, ..last });
+        Ok(Some(table))
+    }
+}
+
+/// Fetches in one batch (with the stop's first read, when this is it) what a listing will read:
+/// the threads' stacks and TLS slots (running goroutines are unwound from them) and, as the
+/// last listing found them, allgs, the g structs, their Ms and the parked stacks' tops.
+fn prefetch_for_listing(
+    inf: &mut dyn Backend,
+    bin: &GoBinary,
+    memo: &ProcessMemo,
+    threads: &[ThreadState],
+    previous: &[Goroutine],
+    with_allgs: bool,
+) {
+    let mut ranges: Vec<(u64, u64)> = threads
+        .iter()
+        .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
+        .filter(|&(addr, _)| addr != 0)
+        .collect();
+    ranges.extend(goruntime::listing_hints(bin, memo, previous, with_allgs));
+    if let Err(e) = inf.prefetch(&ranges) {
+        log::debug!("listing prefetch: {e}");
+    }
+}
+
+/// What the listing knows of each OS thread before it knows which ones run a goroutine: the
+/// registers when they were read at this stop already, else only the tid and the fs_base seen
+/// before (registers cost a ptrace call per thread, and most threads sleep in the scheduler or
+/// a syscall). A thread never seen gets its registers read. `complete_running` fills in the
+/// threads that turn out to run a goroutine.
+fn thread_states(inf: &mut dyn Backend) -> Vec<ThreadState> {
+    inf.thread_ids()
+        .into_iter()
+        .filter_map(|tid| {
+            if let (None, Some(fs_base)) = (inf.gprs_if_read(tid), inf.fs_base_seen(tid)) {
+                return Some(ThreadState {
+                    tid: tid.as_raw(),
+                    fs_base,
+                    ..ThreadState::default()
+                });
+            }
+            inf.gprs(tid).ok().map(|g| live_state(tid, &g))
+        })
+        .collect()
+}
+
+/// Unwinds the goroutines at `chosen` (indices into `list`; left sorted).
+fn unwind_chosen(
+    bin: &GoBinary,
+    memo: &ProcessMemo,
+    inf: &mut dyn Backend,
+    list: &mut [Goroutine],
+    chosen: &mut [usize],
+    threads: &[ThreadState],
+) {
+    chosen.sort_unstable();
+    let mut to_unwind: Vec<&mut Goroutine> = list
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| chosen.binary_search(i).is_ok())
+        .map(|(_, g)| g)
+        .collect();
+    goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut to_unwind, threads);
+}
+
+/// What unwinding needs of a thread's live registers.
+fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
+    ThreadState {
+        tid: tid.as_raw(),
+        rip: g.rip,
+        rsp: g.rsp,
+        rbp: g.rbp,
+        fs_base: g.fs_base,
+    }
+}
+
+/// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
+/// from their live registers) where `thread_states` left them out.
+fn complete_running(inf: &mut dyn Backend, list: &[Goroutine], threads: &mut [ThreadState]) {
+    for t in threads.iter_mut().filter(|t| t.rsp == 0) {
+        if !list
+            .iter()
+            .any(|g| g.thread == Some(t.tid) && g.status == goruntime::GStatus::Running)
+        {
+            continue;
+        }
+        if let Ok(g) = inf.gprs(Pid::from_raw(t.tid)) {
+            *t = live_state(Pid::from_raw(t.tid), &g);
+        }
+    }
+}

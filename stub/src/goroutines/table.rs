@@ -1,0 +1,194 @@
+//! The goroutines view of one stop as the client's threads: which goroutines are shown (running
+//! first, then by goid), their labels, where a parked goroutine's registers point, and the OS
+//! threads that run no shown goroutine.
+
+use goruntime::{GoBinary, Goroutine, Policy};
+use nix::unistd::Pid;
+
+use crate::tid_map::ThreadRef;
+
+/// One thread the client sees in the `goroutines` view.
+#[derive(Debug, Clone)]
+pub struct ViewThread {
+    pub id: ThreadRef,
+    /// The OS thread whose live registers this thread has (a running goroutine or a bare thread).
+    pub os_tid: Option<Pid>,
+    /// For a parked goroutine: rip, rsp and rbp of the first frame the policy shows.
+    pub parked_at: Option<(u64, u64, u64)>,
+    /// `qThreadExtraInfo`: "goroutine 17 [chan receive, 3 minutes] main.worker".
+    pub label: String,
+}
+
+/// The `goroutines` view of one stop: running goroutines first, then the others in goid order,
+/// capped; then the OS threads that run no shown goroutine.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadTable {
+    pub threads: Vec<ViewThread>,
+    /// Goroutines the cap left out.
+    pub hidden: usize,
+}
+
+impl ThreadTable {
+    pub fn find(&self, id: ThreadRef) -> Option<&ViewThread> {
+        self.threads.iter().find(|t| t.id == id)
+    }
+
+    /// The client thread standing for OS thread `tid`: its goroutine's, or its own.
+    pub fn thread_of_os(&self, tid: Pid) -> ThreadRef {
+        self.threads
+            .iter()
+            .find(|t| t.os_tid == Some(tid))
+            .map_or(ThreadRef::Os(tid), |t| t.id)
+    }
+}
+
+/// The label of a goroutine: its header without the colon, and the top shown function.
+pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
+    let header = goruntime::header_line(g);
+    let header = header.trim_end_matches(':');
+    match goruntime::visible_frames(bin, g, policy).first() {
+        Some(f) => format!("{header} {}", f.function),
+        None => header.to_string(),
+    }
+}
+
+/// Where a parked goroutine's client registers point: its first shown frame. The innermost frame
+/// uses the saved scheduling registers. An outer frame points at its call instruction, not the
+/// return address, so the client shows the line (and inlined function) the runtime shows; its
+/// rbp is its frame pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return
+/// address).
+fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64, u64) {
+    let visible = goruntime::visible_frames(bin, g, policy);
+    match (visible.first(), g.frames.first()) {
+        (Some(f), Some(innermost)) if !(f.pc == innermost.pc && f.sp == innermost.sp) => {
+            // The call instruction, unless a hidden runtime function inlined there would then
+            // show as the innermost frame; the return address lies in the shown function.
+            let pc = goruntime::unwind::call_site(bin, f.pc)
+                .filter(|&call| {
+                    goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| *func == *f.function)
+                })
+                .unwrap_or(f.pc);
+            (pc, f.sp, f.fp.saturating_sub(16))
+        }
+        _ => (g.pc, g.sp, g.bp),
+    }
+}
+
+/// Indices into `list` of the goroutines the policy shows as threads, in the order they are
+/// shown: running ones first, then by goid.
+pub(super) fn shown_as_threads(
+    bin: &GoBinary,
+    list: &[Goroutine],
+    os_threads: &[Pid],
+    policy: Policy,
+) -> Vec<usize> {
+    let mut shown: Vec<usize> = (0..list.len())
+        .filter(|&i| goruntime::is_shown(bin, &list[i], policy))
+        .collect();
+    shown.sort_by_key(|&i| (live_thread(&list[i], os_threads).is_none(), list[i].goid));
+    shown
+}
+
+/// The OS thread running `g`, if it is one of ours.
+pub(super) fn live_thread(g: &Goroutine, os_threads: &[Pid]) -> Option<Pid> {
+    g.thread
+        .map(Pid::from_raw)
+        .filter(|t| os_threads.contains(t))
+}
+
+/// The table for the goroutines at `chosen` (indices into `list`, unwound), then every OS
+/// thread that runs none of them.
+pub(super) fn build_thread_table(
+    bin: &GoBinary,
+    list: &[Goroutine],
+    chosen: &[usize],
+    os_threads: &[Pid],
+    policy: Policy,
+    hidden: usize,
+) -> ThreadTable {
+    let mut order: Vec<&Goroutine> = chosen.iter().map(|&i| &list[i]).collect();
+    order.sort_by_key(|g| (live_thread(g, os_threads).is_none(), g.goid));
+    let mut threads: Vec<ViewThread> = order
+        .iter()
+        .map(|g| {
+            let os_tid = live_thread(g, os_threads);
+            ViewThread {
+                id: ThreadRef::Goroutine(g.goid),
+                os_tid,
+                parked_at: os_tid.is_none().then(|| parked_registers(bin, g, policy)),
+                label: goroutine_label(bin, g, policy),
+            }
+        })
+        .collect();
+    for &tid in os_threads {
+        if threads.iter().any(|t| t.os_tid == Some(tid)) {
+            continue;
+        }
+        let running = list
+            .iter()
+            .find(|g| g.thread == Some(tid.as_raw()) && !g.status.is_dead());
+        let label = match running {
+            Some(g) => format!("thread running hidden goroutine {}", g.goid),
+            None => "idle thread (no goroutine)".to_string(),
+        };
+        threads.push(ViewThread {
+            id: ThreadRef::Os(tid),
+            os_tid: Some(tid),
+            parked_at: None,
+            label,
+        });
+    }
+    ThreadTable { threads, hidden }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(id: ThreadRef, os: Option<i32>) -> ViewThread {
+        ViewThread {
+            id,
+            os_tid: os.map(Pid::from_raw),
+            parked_at: os.is_none().then_some((1, 2, 3)),
+            label: String::new(),
+        }
+    }
+
+    #[test]
+    fn members_are_found_and_os_threads_map_to_their_goroutine() {
+        let table = ThreadTable {
+            threads: vec![
+                view(ThreadRef::Goroutine(1), Some(100)),
+                view(ThreadRef::Goroutine(7), None),
+                view(ThreadRef::Os(Pid::from_raw(101)), Some(101)),
+            ],
+            hidden: 0,
+        };
+        assert!(table.find(ThreadRef::Goroutine(7)).is_some());
+        assert!(table.find(ThreadRef::Goroutine(8)).is_none());
+        assert_eq!(
+            table.thread_of_os(Pid::from_raw(100)),
+            ThreadRef::Goroutine(1)
+        );
+        assert_eq!(
+            table.thread_of_os(Pid::from_raw(101)),
+            ThreadRef::Os(Pid::from_raw(101))
+        );
+        assert_eq!(
+            table.thread_of_os(Pid::from_raw(555)),
+            ThreadRef::Os(Pid::from_raw(555))
+        );
+    }
+
+    #[test]
+    fn a_goroutine_runs_on_a_thread_only_if_it_is_ours() {
+        let g = Goroutine {
+            thread: Some(100),
+            ..Goroutine::default()
+        };
+        let ours = [Pid::from_raw(100)];
+        assert_eq!(live_thread(&g, &ours), Some(Pid::from_raw(100)));
+        assert_eq!(live_thread(&g, &[Pid::from_raw(5)]), None);
+        assert_eq!(live_thread(&Goroutine::default(), &ours), None);
+    }
+}

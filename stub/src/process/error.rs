@@ -1,0 +1,46 @@
+//! The process layer's error: every failure carries its cause (the ptrace call and thread, the
+//! /proc file, the memory address). `gdb/error.rs` maps it to the one reply the client hears.
+
+use nix::unistd::Pid;
+
+use super::debugregs::HwError;
+use super::launch::StartError;
+use super::svr4::Svr4Error;
+use memcache::MemError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("ptrace on thread {tid} failed: {source}")]
+    Ptrace { tid: i32, source: nix::Error },
+    #[error("no thread {0}")]
+    NoSuchThread(i32),
+    #[error("the process has exited")]
+    Exited,
+    #[error(transparent)]
+    Memory(#[from] MemError),
+    #[error("cannot open the memory of process {pid}: {source}")]
+    OpenMemory { pid: i32, source: std::io::Error },
+    #[error(transparent)]
+    Hardware(#[from] HwError),
+    #[error("no process")]
+    NoProcess,
+    #[error("no program to run")]
+    NoProgram,
+    #[error("cannot read /proc/{pid}/{what}: {source}")]
+    Proc {
+        pid: i32,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("shared library list: {0}")]
+    LibraryList(#[from] Svr4Error),
+}
+
+pub(super) fn ptrace_err(tid: Pid) -> impl FnOnce(nix::Error) -> ProcessError {
+    move |source| ProcessError::Ptrace {
+        tid: tid.as_raw(),
+        source,
+    }
+}

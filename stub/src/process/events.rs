@@ -1,0 +1,52 @@
+//! What the process layer reports: why the process stopped, and how it came under control.
+
+use nix::unistd::Pid;
+
+use super::debugregs::HwKind;
+
+/// Why the process stopped, as the client must hear it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopEvent {
+    /// A software breakpoint of ours; the pc is already at the breakpoint address.
+    SwBreak {
+        tid: Pid,
+    },
+    HwBreak {
+        tid: Pid,
+    },
+    Watch {
+        tid: Pid,
+        kind: HwKind,
+        addr: u64,
+    },
+    /// A single step or range step finished.
+    Step {
+        tid: Pid,
+    },
+    Signal {
+        tid: Pid,
+        sig: i32,
+    },
+    Exited(i32),
+    Killed(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Launched,
+    Attached,
+}
+
+impl StopEvent {
+    /// The thread the stop names, if any.
+    pub fn thread(self) -> Option<Pid> {
+        match self {
+            StopEvent::SwBreak { tid }
+            | StopEvent::HwBreak { tid }
+            | StopEvent::Watch { tid, .. }
+            | StopEvent::Step { tid }
+            | StopEvent::Signal { tid, .. } => Some(tid),
+            StopEvent::Exited(_) | StopEvent::Killed(_) => None,
+        }
+    }
+}

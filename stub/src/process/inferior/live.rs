@@ -1,0 +1,205 @@
+//! The live process as the [`Backend`] the protocol glue talks to, and as goruntime's
+//! [`MemorySource`]: reads go through the page cache and never show our int3 bytes.
+//!
+//! /proc quirk: the link map is read through a private /proc/PID/mem handle (the query has
+//! `&self`, and the link map is data, never breakpoint-patched text), not the shared cache.
+
+use std::path::{Path, PathBuf};
+
+use memcache::{MemError, MemorySource, ProcMem, ReadRequest};
+use nix::unistd::Pid;
+
+use super::super::backend::{Backend, MemoryStats};
+use super::super::debugregs::{HwError, HwKind};
+use super::super::error::ptrace_err;
+use super::super::procfs::{self, ProcessInfo, Region};
+use super::super::regs::XState;
+use super::super::svr4::{self, LinkMap};
+use super::super::threads::Action;
+use super::super::{Origin, ProcessError, StopEvent};
+use super::Inferior;
+
+impl MemorySource for Inferior {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        self.read_memory(addr, buf)
+    }
+
+    fn read_batch(&mut self, requests: &mut [ReadRequest<'_>]) -> Result<(), MemError> {
+        self.read_memory_batch(requests)
+    }
+
+    fn prefetch(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        self.prefetch_memory(ranges)
+    }
+}
+
+fn proc_err(pid: Pid, what: &'static str) -> impl FnOnce(std::io::Error) -> ProcessError {
+    move |source| ProcessError::Proc {
+        pid: pid.as_raw(),
+        what,
+        source,
+    }
+}
+
+impl Backend for Inferior {
+    fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    fn origin(&self) -> Origin {
+        self.origin
+    }
+
+    fn exe(&self) -> Option<&Path> {
+        self.exe.as_deref()
+    }
+
+    fn stop_id(&self) -> u64 {
+        self.stop_id
+    }
+
+    fn is_running(&self) -> bool {
+        self.running
+    }
+
+    fn memory_stats(&self) -> MemoryStats {
+        let cache = self.memory.cache();
+        MemoryStats {
+            last_stop: cache.stats_last_stop(),
+            total: cache.stats_total(),
+            syscalls: cache.source().counters(),
+        }
+    }
+
+    fn thread_ids(&self) -> Vec<Pid> {
+        self.threads.keys().copied().collect()
+    }
+
+    fn has_thread(&self, tid: Pid) -> bool {
+        self.threads.contains_key(&tid)
+    }
+
+    fn thread_name(&self, tid: Pid) -> Option<String> {
+        procfs::thread_name(self.pid, tid)
+    }
+
+    fn gprs(&mut self, tid: Pid) -> Result<libc::user_regs_struct, ProcessError> {
+        Ok(*self.thread(tid)?.gprs().map_err(ptrace_err(tid))?)
+    }
+
+    fn gprs_if_read(&self, tid: Pid) -> Option<libc::user_regs_struct> {
+        self.threads.get(&tid)?.gprs_if_read().copied()
+    }
+
+    fn fs_base_seen(&self, tid: Pid) -> Option<u64> {
+        self.threads.get(&tid)?.fs_base_seen()
+    }
+
+    fn xstate(&mut self, tid: Pid) -> Result<&XState, ProcessError> {
+        match self.thread(tid)?.xstate() {
+            Ok(x) => Ok(x),
+            Err(e) => Err(ptrace_err(tid)(e)),
+        }
+    }
+
+    fn edit_registers(
+        &mut self,
+        tid: Pid,
+        edit: &mut dyn FnMut(&mut libc::user_regs_struct, &mut XState),
+    ) -> Result<(), ProcessError> {
+        self.thread(tid)?
+            .edit_registers(edit)
+            .map_err(ptrace_err(tid))
+    }
+
+    fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        Inferior::write_memory(self, addr, data)
+    }
+
+    fn add_sw_breakpoint(&mut self, addr: u64) -> Result<(), MemError> {
+        Inferior::add_sw_breakpoint(self, addr)
+    }
+
+    fn remove_sw_breakpoint(&mut self, addr: u64) -> bool {
+        self.breakpoints.remove(addr)
+    }
+
+    fn add_hw(&mut self, addr: u64, len: u64, kind: HwKind) -> Result<(), HwError> {
+        self.debug_regs.add(addr, len, kind)
+    }
+
+    fn remove_hw(&mut self, addr: u64, len: u64, kind: HwKind) -> bool {
+        self.debug_regs.remove(addr, len, kind)
+    }
+
+    fn clear_actions(&mut self) {
+        Inferior::clear_actions(self)
+    }
+
+    fn set_action(&mut self, tid: Pid, action: Action) -> Result<(), ProcessError> {
+        self.thread(tid)?.action = action;
+        Ok(())
+    }
+
+    fn lock_scheduler(&mut self) {
+        self.scheduler_locked = true;
+    }
+
+    fn resume(&mut self) -> Result<(), ProcessError> {
+        Inferior::resume(self)
+    }
+
+    fn interrupt(&mut self) {
+        Inferior::interrupt(self)
+    }
+
+    fn poll_stop(&mut self) -> Result<Option<StopEvent>, ProcessError> {
+        Inferior::poll_stop(self)
+    }
+
+    fn has_pending_event(&self) -> bool {
+        !self.pending.is_empty() || self.exited
+    }
+
+    fn other_breakpoint_hits(&self) -> &[Pid] {
+        &self.other_breakpoint_hits
+    }
+
+    fn auxv(&self) -> Result<Vec<u8>, ProcessError> {
+        procfs::read(&format!("/proc/{}/auxv", self.pid)).map_err(proc_err(self.pid, "auxv"))
+    }
+
+    fn link_map(&self) -> Result<LinkMap, ProcessError> {
+        let auxv = self.auxv()?;
+        let mut mem =
+            ProcMem::open(self.pid.as_raw()).map_err(|source| ProcessError::OpenMemory {
+                pid: self.pid.as_raw(),
+                source,
+            })?;
+        Ok(svr4::link_map(&mut mem, &auxv)?)
+    }
+
+    fn process_info(&self) -> Result<ProcessInfo, ProcessError> {
+        Ok(procfs::process_info(self.pid))
+    }
+
+    fn working_dir(&self) -> Result<PathBuf, ProcessError> {
+        procfs::working_dir(self.pid).map_err(proc_err(self.pid, "cwd"))
+    }
+
+    fn regions(&self) -> Result<Vec<Region>, ProcessError> {
+        procfs::regions(self.pid).map_err(proc_err(self.pid, "maps"))
+    }
+
+    fn detach(&mut self) -> Result<(), ProcessError> {
+        Inferior::detach(self)
+    }
+
+    fn kill(&mut self) {
+        Inferior::kill(self)
+    }
+
+    fn release(&mut self) {
+        Inferior::release(self)
+    }
+}

@@ -1,0 +1,218 @@
+//! The traced process (the live backend): its types and state, how it starts, and its memory and
+//! breakpoint front. Resume, wait-status handling, teardown and the `Backend` impl live in the
+//! submodules.
+//!
+//! All-stop: when one thread stops for a reason the client must see, every other thread is
+//! stopped with PTRACE_INTERRUPT before the stop is reported. Events that other threads hit
+//! while being stopped are kept: a breakpoint hit is rewound and dropped (the thread hits it again
+//! when resumed, if the breakpoint is still wanted), a step completion is dropped, a quiet signal
+//! is held for the next continue, and any other signal is reported at the next resume.
+//!
+//! Kernel quirks met here: a new thread's first stop (PTRACE_EVENT_STOP) may arrive before its
+//! parent's PTRACE_EVENT_CLONE; a PTRACE_INTERRUPT sent to a thread that stops for another reason
+//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; and the
+//! thread-group leader's exit is reported only after every other thread has been reaped.
+
+mod live;
+mod resume;
+mod stops;
+mod teardown;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use memcache::MemError;
+use nix::unistd::Pid;
+
+use super::breakpoints::SwBreakpoints;
+use super::debugregs::DebugRegs;
+use super::error::ptrace_err;
+use super::launch::{self, Stdio};
+use super::memory::TargetMemory;
+use super::signals::SignalSet;
+use super::threads::Thread;
+use super::{Origin, ProcessError, StopEvent};
+
+fn next_stop_id() -> u64 {
+    static STOP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    STOP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+pub struct Inferior {
+    pid: Pid,
+    origin: Origin,
+    threads: BTreeMap<Pid, Thread>,
+    memory: TargetMemory,
+    /// The program file, as /proc/PID/exe names it (read at start and after each exec).
+    exe: Option<PathBuf>,
+    breakpoints: SwBreakpoints,
+    debug_regs: DebugRegs,
+    quiet: SignalSet,
+    running: bool,
+    scheduler_locked: bool,
+    interrupt_requested: bool,
+    stop_id: u64,
+    /// Forked children whose first stop came before their parent's fork event.
+    early_children: std::collections::BTreeSet<Pid>,
+    /// Threads other than the reported one that hit a software breakpoint at this stop (each
+    /// rewound to it). lldb is told, so that it does not step them over a hit it never saw.
+    other_breakpoint_hits: Vec<Pid>,
+    /// Events met while stopping every thread, reported at later resumes.
+    pending: VecDeque<StopEvent>,
+    exited: bool,
+}
+
+impl Inferior {
+    pub fn launch(
+        program: &Path,
+        args: &[OsString],
+        stdio: Stdio,
+        quiet: SignalSet,
+        cache_pages: usize,
+    ) -> Result<Inferior, ProcessError> {
+        let pid = launch::launch(program, args, stdio)?;
+        let mut inf = Inferior::new(pid, Origin::Launched, quiet, cache_pages)?;
+        let mut main = Thread::new(pid);
+        main.stopped = true;
+        inf.threads.insert(pid, main);
+        Ok(inf)
+    }
+
+    pub fn attach(
+        pid: Pid,
+        quiet: SignalSet,
+        cache_pages: usize,
+    ) -> Result<Inferior, ProcessError> {
+        let attached = launch::attach(pid)?;
+        let mut inf = Inferior::new(pid, Origin::Attached, quiet, cache_pages)?;
+        for (tid, held) in attached {
+            let mut t = Thread::new(tid);
+            t.stopped = true;
+            t.held_signal = held;
+            inf.threads.insert(tid, t);
+        }
+        Ok(inf)
+    }
+
+    pub(super) fn new(
+        pid: Pid,
+        origin: Origin,
+        quiet: SignalSet,
+        cache_pages: usize,
+    ) -> Result<Inferior, ProcessError> {
+        let memory =
+            TargetMemory::new(pid, cache_pages).map_err(|source| ProcessError::OpenMemory {
+                pid: pid.as_raw(),
+                source,
+            })?;
+        Ok(Inferior {
+            pid,
+            origin,
+            threads: BTreeMap::new(),
+            memory,
+            exe: super::procfs::program_of(pid).ok(),
+            breakpoints: SwBreakpoints::default(),
+            debug_regs: DebugRegs::default(),
+            quiet,
+            running: false,
+            scheduler_locked: false,
+            interrupt_requested: false,
+            stop_id: next_stop_id(),
+            other_breakpoint_hits: Vec::new(),
+            early_children: Default::default(),
+            pending: VecDeque::new(),
+            exited: false,
+        })
+    }
+
+    pub(super) fn thread(&mut self, tid: Pid) -> Result<&mut Thread, ProcessError> {
+        self.threads
+            .get_mut(&tid)
+            .ok_or(ProcessError::NoSuchThread(tid.as_raw()))
+    }
+
+    /// Starts the per-stop cache figures (the debug log carries the last stop's).
+    pub(super) fn begin_stop(&mut self) {
+        let last = self.memory.cache().stats_last_stop();
+        log::debug!(
+            "stop figures: {} hits, {} misses, {} pages in {} batches; syscalls {:?}",
+            last.hits,
+            last.misses,
+            last.pages_fetched,
+            last.batches,
+            self.memory.cache().source().counters()
+        );
+        self.memory.begin_stop();
+    }
+
+    // ----- memory -----
+
+    /// Reads target memory as the program sees it: our int3 bytes never show.
+    pub fn read_memory(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        let n = self.memory.read(addr, buf)?;
+        self.breakpoints.shadow(addr, &mut buf[..n]);
+        Ok(n)
+    }
+
+    /// Reads several ranges in one batch, as `read_memory` sees them.
+    pub fn read_memory_batch(
+        &mut self,
+        requests: &mut [memcache::ReadRequest<'_>],
+    ) -> Result<(), MemError> {
+        self.memory.read_batch(requests)?;
+        for r in requests.iter_mut() {
+            let got = r.got.min(r.buf.len());
+            self.breakpoints.shadow(r.addr, &mut r.buf[..got]);
+        }
+        Ok(())
+    }
+
+    /// Fetches what the cache lacks of these `(addr, len)` ranges in one batch.
+    pub fn prefetch_memory(&mut self, ranges: &[(u64, u64)]) -> Result<(), MemError> {
+        self.memory.prefetch(ranges)
+    }
+
+    /// Writes target memory; bytes under an inserted breakpoint become its saved original.
+    pub fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let merged = self.breakpoints.merge_write(addr, data);
+        self.write_raw(addr, &merged)
+    }
+
+    pub(super) fn write_raw(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        self.memory.write(addr, data)
+    }
+
+    // ----- breakpoints -----
+
+    pub fn add_sw_breakpoint(&mut self, addr: u64) -> Result<(), MemError> {
+        // Refuse an address we could never patch, so the client hears it now. gdb's churn
+        // re-adds breakpoints whose bytes we know: those need no probe.
+        if !self.breakpoints.knows_original(addr) {
+            let mut probe = [0u8; 1];
+            self.read_memory(addr, &mut probe)?;
+        }
+        self.breakpoints.add(addr);
+        Ok(())
+    }
+
+    pub(super) fn sync_breakpoints(&mut self) -> Result<(), ProcessError> {
+        let memory = &mut self.memory;
+        let patch = self.breakpoints.plan_sync(|addr| {
+            let mut b = [0u8; 1];
+            match memory.read(addr, &mut b) {
+                Ok(1) => Some(b[0]),
+                _ => None,
+            }
+        });
+        for (addr, byte) in patch {
+            self.write_raw(addr, &[byte])?;
+        }
+        if self.debug_regs.take_dirty() {
+            for t in self.threads.values().filter(|t| t.stopped) {
+                self.debug_regs.write_to(t.tid).map_err(ptrace_err(t.tid))?;
+            }
+        }
+        Ok(())
+    }
+}

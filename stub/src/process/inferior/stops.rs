@@ -1,0 +1,393 @@
+//! Wait-status handling and all-stop: collecting statuses, keeping events met while stopping
+//! every thread, rewinding breakpoint hits, range stepping and new threads and forks.
+//!
+//! Kernel quirks met here: a new thread's first stop (PTRACE_EVENT_STOP) may arrive before its
+//! parent's PTRACE_EVENT_CLONE; a PTRACE_INTERRUPT sent to a thread that stops for another reason
+//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; and the
+//! thread-group leader's exit is reported only after every other thread has been reaped.
+
+use nix::sys::ptrace;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+
+use super::super::debugregs::HwKind;
+use super::super::error::ptrace_err;
+use super::super::procfs;
+use super::super::threads::{Action, Thread};
+use super::super::wait::{self, Decision, Waited};
+use super::super::{ProcessError, StopEvent};
+use super::{next_stop_id, Inferior};
+
+/// Whether thread `tid` belongs to process `pid` (a new thread whose clone event is still to
+/// come) rather than to a forked child.
+fn same_process(pid: Pid, tid: Pid) -> bool {
+    let status = procfs::read_text(&format!("/proc/{tid}/status")).unwrap_or_default();
+    procfs::status_field(&status, "Tgid:").is_none_or(|tgid| tgid == pid.as_raw() as u64)
+}
+
+/// Whether SIGTRAP is queued for thread `tid` (`SigPnd` in its /proc status).
+pub(super) fn sigtrap_pending(tid: Pid) -> bool {
+    let Ok(status) = procfs::read_text(&format!("/proc/{tid}/status")) else {
+        return false;
+    };
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigPnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    mask & (1 << (libc::SIGTRAP - 1)) != 0
+}
+
+/// A random index below `len` (len > 0), from the standard library's per-process random keys.
+fn random_index(len: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(len);
+    (h.finish() % len as u64) as usize
+}
+
+impl Inferior {
+    /// Collects wait statuses without blocking. Returns the stop to report once every thread is
+    /// stopped, or `None` while the process keeps running.
+    pub fn poll_stop(&mut self) -> Result<Option<StopEvent>, ProcessError> {
+        if !self.running {
+            return Ok(None);
+        }
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(Some(self.finish_stop(event)?));
+        }
+        loop {
+            let Some(status) = self.next_status(false)? else {
+                return match self.pending.pop_front() {
+                    Some(event) => Ok(Some(self.finish_stop(event)?)),
+                    None => Ok(None),
+                };
+            };
+            if let Some(event) = self.on_status(status, false)? {
+                return Ok(Some(self.finish_stop(event)?));
+            }
+        }
+    }
+
+    /// The next wait status of any thread (`None`: none ready, when not blocking). ECHILD means
+    /// nothing traced is left: the process is marked gone and its end queued as killed.
+    pub(super) fn next_status(&mut self, block: bool) -> Result<Option<WaitStatus>, ProcessError> {
+        match wait::wait(None, block).map_err(ptrace_err(Pid::from_raw(-1)))? {
+            Waited::Status(status) => Ok(Some(status)),
+            Waited::Nothing => Ok(None),
+            Waited::NoChildren => {
+                self.mark_exited();
+                self.pending.push_back(StopEvent::Killed(libc::SIGKILL));
+                Ok(None)
+            }
+        }
+    }
+
+    pub(super) fn finish_stop(&mut self, mut event: StopEvent) -> Result<StopEvent, ProcessError> {
+        if !matches!(event, StopEvent::Exited(_) | StopEvent::Killed(_)) {
+            let mut also_hit = self.stop_all()?;
+            if let StopEvent::SwBreak { tid } = event {
+                // As gdbserver: report a random one of the threads that hit a breakpoint, so
+                // one busy thread cannot starve the others in the client's view.
+                also_hit.push(tid);
+                let chosen = also_hit.swap_remove(random_index(also_hit.len()));
+                event = StopEvent::SwBreak { tid: chosen };
+            }
+            self.other_breakpoint_hits = also_hit;
+        }
+        self.running = false;
+        self.interrupt_requested = false;
+        self.stop_id = next_stop_id();
+        self.begin_stop();
+        if let Some(tid) = event.thread() {
+            self.prefetch_stop_pages(tid);
+        }
+        Ok(event)
+    }
+
+    /// Plans the pages the client reads at almost every stop (the stack near rsp and rbp of the
+    /// reporting thread, and the code at its pc) to come in one batch with the first read.
+    pub(super) fn prefetch_stop_pages(&mut self, tid: Pid) {
+        let Ok(regs) = self
+            .thread(tid)
+            .and_then(|t| t.gprs().map(|g| *g).map_err(ptrace_err(tid)))
+        else {
+            return;
+        };
+        let page = |a: u64| a & !0xfff;
+        self.memory.prefetch_with_first_read(vec![
+            (page(regs.rsp), 0x2000),
+            (page(regs.rbp), 0x1000),
+            (page(regs.rip.saturating_sub(64)), 0x1000),
+        ]);
+    }
+
+    /// Stops every running thread and waits until each is in a ptrace-stop (bounded by the
+    /// threads that exist; a thread that exits meanwhile is dropped).
+    /// Returns the threads that hit a software breakpoint meanwhile (each rewound to it).
+    pub(super) fn stop_all(&mut self) -> Result<Vec<Pid>, ProcessError> {
+        let mut also_hit = Vec::new();
+        for t in self
+            .threads
+            .values()
+            .filter(|t| !t.stopped && !t.awaiting_first_stop)
+        {
+            let _ = ptrace::interrupt(t.tid);
+        }
+        while !self.exited && self.threads.values().any(|t| !t.stopped) {
+            let Some(status) = self.next_status(true)? else {
+                break;
+            };
+            match self.on_status(status, true)? {
+                // Rewound already: the thread hits the breakpoint again when resumed, if the
+                // breakpoint is still wanted.
+                Some(StopEvent::SwBreak { tid }) => also_hit.push(tid),
+                Some(event) => self.pending.push_back(event),
+                None => {}
+            }
+        }
+        Ok(also_hit)
+    }
+
+    pub(super) fn mark_exited(&mut self) {
+        self.exited = true;
+        self.running = false;
+        self.threads.clear();
+        self.breakpoints.forget_inserted();
+    }
+
+    /// Handles one wait status. `stopping` is true while all threads are being stopped: then
+    /// nothing is resumed. Returns an event the client must see.
+    pub(super) fn on_status(
+        &mut self,
+        status: WaitStatus,
+        stopping: bool,
+    ) -> Result<Option<StopEvent>, ProcessError> {
+        log::trace!("wait status {status:?} (stopping: {stopping})");
+        if let Some(tid) = status.pid() {
+            if !self.threads.contains_key(&tid) && tid != self.pid && !same_process(self.pid, tid) {
+                // A forked child's first stop, ahead of its parent's fork event: it waits there
+                // until `release_child` lets it go.
+                self.early_children.insert(tid);
+                return Ok(None);
+            }
+        }
+        match wait::decide(status) {
+            Decision::Gone { tid, end } => Ok(self.on_thread_gone(tid, end)),
+            Decision::Cloned { tid } => {
+                let new_tid = ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32;
+                let new_tid = Pid::from_raw(new_tid);
+                self.threads.entry(new_tid).or_insert_with(|| {
+                    let mut t = Thread::new(new_tid);
+                    t.awaiting_first_stop = true;
+                    t
+                });
+                self.mark_stopped(tid);
+                if !stopping {
+                    self.rerun(tid)?;
+                }
+                Ok(None)
+            }
+            Decision::Forked { tid, vfork } => {
+                let child = Pid::from_raw(ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32);
+                self.release_child(child, vfork);
+                self.mark_stopped(tid);
+                if !stopping {
+                    self.rerun(tid)?;
+                }
+                Ok(None)
+            }
+            Decision::Exec { tid } => {
+                // The program replaced itself: one thread remains, under the leader's id.
+                self.threads.clear();
+                let mut leader = Thread::new(self.pid);
+                leader.stopped = true;
+                self.threads.insert(self.pid, leader);
+                self.breakpoints.forget_inserted();
+                self.memory.forget_all();
+                self.exe = procfs::program_of(self.pid).ok();
+                let _ = tid;
+                Ok(Some(StopEvent::Signal {
+                    tid: self.pid,
+                    sig: libc::SIGTRAP,
+                }))
+            }
+            Decision::EventStop { tid } => {
+                let first = self.threads.get(&tid).is_none_or(|t| t.awaiting_first_stop);
+                self.mark_stopped(tid);
+                if first && !self.debug_regs.is_empty() {
+                    self.debug_regs.write_to(tid).map_err(ptrace_err(tid))?;
+                }
+                if stopping {
+                    return Ok(None);
+                }
+                if self.interrupt_requested && !first {
+                    return Ok(Some(StopEvent::Signal {
+                        tid,
+                        sig: libc::SIGINT,
+                    }));
+                }
+                // A new thread starts running; a spurious interrupt (left pending by a stop-all
+                // that the thread answered with another stop) or a group stop is resumed as the
+                // thread was running: a stepping thread keeps stepping.
+                self.rerun(tid)?;
+                Ok(None)
+            }
+            Decision::OtherEvent { tid } | Decision::SyscallStop { tid } => {
+                self.mark_stopped(tid);
+                if !stopping {
+                    self.rerun(tid)?;
+                }
+                Ok(None)
+            }
+            Decision::Trap { tid } => {
+                self.mark_stopped(tid);
+                self.on_sigtrap(tid, stopping)
+            }
+            Decision::Signal { tid, sig } => {
+                self.mark_stopped(tid);
+                if self.quiet.contains(sig) {
+                    let t = self.thread(tid)?;
+                    let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+                    if stopping || stepping {
+                        t.held_signal = Some(sig);
+                        if !stopping {
+                            t.run(true, None).map_err(ptrace_err(tid))?;
+                        }
+                    } else {
+                        t.run(false, Some(sig)).map_err(ptrace_err(tid))?;
+                    }
+                    return Ok(None);
+                }
+                Ok(Some(StopEvent::Signal { tid, sig }))
+            }
+            Decision::Nothing => Ok(None),
+        }
+    }
+
+    /// A child the program forked starts traced (ptrace follows forks so that this can run): its
+    /// copy of memory still holds our int3 bytes, which are put back to the originals before it
+    /// is let go. A vfork child shares the parent's memory and runs only until it execs; it is
+    /// let go as it is. Kernel quirk: the child's first stop may have been collected already, as
+    /// a process we do not trace.
+    pub(super) fn release_child(&mut self, child: Pid, shares_memory: bool) {
+        if !self.early_children.remove(&child) {
+            match wait::wait(Some(child), true) {
+                Ok(Waited::Status(status)) if wait::decide(status).is_stop() => {}
+                _ => return,
+            }
+        }
+        if !shares_memory {
+            if let Ok(mut mem) = memcache::ProcMem::open(child.as_raw()) {
+                for (addr, orig) in self.breakpoints.inserted_originals() {
+                    if let Err(e) = mem.write(addr, &[orig]) {
+                        log::warn!(
+                            "forked child {child}: breakpoint at {addr:#x} not removed: {e}"
+                        );
+                    }
+                }
+            }
+        }
+        if let Err(e) = ptrace::detach(child, None) {
+            log::warn!("forked child {child}: detach failed: {e}");
+        }
+    }
+
+    pub(super) fn on_thread_gone(
+        &mut self,
+        tid: Pid,
+        leader_event: StopEvent,
+    ) -> Option<StopEvent> {
+        if tid == self.pid {
+            self.mark_exited();
+            return Some(leader_event);
+        }
+        self.threads.remove(&tid);
+        None
+    }
+
+    pub(super) fn mark_stopped(&mut self, tid: Pid) {
+        let t = self.threads.entry(tid).or_insert_with(|| Thread::new(tid));
+        t.stopped = true;
+        t.awaiting_first_stop = false;
+    }
+
+    /// Resumes a thread that stopped for something the client need not see, as it was running.
+    pub(super) fn rerun(&mut self, tid: Pid) -> Result<(), ProcessError> {
+        let t = self.thread(tid)?;
+        let step = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+        t.run(step, None).map_err(ptrace_err(tid))
+    }
+
+    pub(super) fn on_sigtrap(
+        &mut self,
+        tid: Pid,
+        stopping: bool,
+    ) -> Result<Option<StopEvent>, ProcessError> {
+        let info = ptrace::getsiginfo(tid).map_err(ptrace_err(tid))?;
+        const SI_KERNEL: i32 = 0x80;
+        const TRAP_BRKPT: i32 = 1;
+        const TRAP_TRACE: i32 = 2;
+        const TRAP_HWBKPT: i32 = 4;
+        match info.si_code {
+            SI_KERNEL | TRAP_BRKPT => {
+                let t = self.thread(tid)?;
+                let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+                let pc = t.pc().map_err(ptrace_err(tid))?;
+                let bp = pc.wrapping_sub(1);
+                if self.breakpoints.is_inserted(bp) {
+                    // Always report a software breakpoint with the pc AT the breakpoint, whether
+                    // or not the client offered swbreak+ (lldb does not).
+                    self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
+                    return Ok(Some(StopEvent::SwBreak { tid }));
+                }
+                if self.breakpoints.was_just_removed(bp) {
+                    // A late report of a breakpoint the client has removed since: the
+                    // instruction under it has not run yet.
+                    self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
+                    if !stopping {
+                        self.rerun(tid)?;
+                    }
+                    return Ok(None);
+                }
+                if stepping {
+                    // x86 reports a step over `syscall` as TRAP_BRKPT.
+                    return self.on_step_done(tid, stopping);
+                }
+                Ok(Some(StopEvent::Signal {
+                    tid,
+                    sig: libc::SIGTRAP,
+                }))
+            }
+            TRAP_TRACE => self.on_step_done(tid, stopping),
+            TRAP_HWBKPT => match self.debug_regs.triggered(tid).map_err(ptrace_err(tid))? {
+                Some((_, HwKind::Execute)) => Ok((!stopping).then_some(StopEvent::HwBreak { tid })),
+                Some((addr, kind)) => Ok(Some(StopEvent::Watch { tid, kind, addr })),
+                None => self.on_step_done(tid, stopping),
+            },
+            _ => Ok(Some(StopEvent::Signal {
+                tid,
+                sig: libc::SIGTRAP,
+            })),
+        }
+    }
+
+    pub(super) fn on_step_done(
+        &mut self,
+        tid: Pid,
+        stopping: bool,
+    ) -> Result<Option<StopEvent>, ProcessError> {
+        if stopping {
+            return Ok(None);
+        }
+        let t = self.thread(tid)?;
+        if let Action::RangeStep { start, end } = t.action {
+            let pc = t.pc().map_err(ptrace_err(tid))?;
+            if (start..end).contains(&pc) && !self.breakpoints.is_inserted(pc) {
+                self.thread(tid)?.run(true, None).map_err(ptrace_err(tid))?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(StopEvent::Step { tid }))
+    }
+}

@@ -1,0 +1,156 @@
+//! The one owner of the process a client debugs: launch, attach, release, detach and kill, for
+//! the plain and the extended mode alike. It also makes the decisions about the process's end:
+//! a process whose control is lost (a wait error) or whose detach fails is killed, and a new
+//! `run` or `attach` releases the old process first (killed if launched, detached if attached).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::Pid;
+
+use super::backend::Backend;
+use super::launch::Stdio;
+use super::signals::SignalSet;
+use super::{Inferior, ProcessError, StopEvent};
+
+/// What every process of a session is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct StartOptions {
+    pub quiet_signals: SignalSet,
+    pub cache_pages: usize,
+    pub stdio: Stdio,
+}
+
+pub struct Session {
+    options: StartOptions,
+    backend: Option<Box<dyn Backend>>,
+    /// The program most recently launched or attached to, for `qXfer:exec-file` and `run`
+    /// without a name.
+    program: Option<PathBuf>,
+}
+
+impl Session {
+    pub fn new(options: StartOptions) -> Session {
+        Session {
+            options,
+            backend: None,
+            program: None,
+        }
+    }
+
+    /// Launches `program` (the last one when `None`), releasing a process still held.
+    pub fn launch(
+        &mut self,
+        program: Option<PathBuf>,
+        args: &[OsString],
+    ) -> Result<Pid, ProcessError> {
+        let program = program
+            .or_else(|| self.program.clone())
+            .ok_or(ProcessError::NoProgram)?;
+        self.release();
+        let o = self.options;
+        let inf = Inferior::launch(&program, args, o.stdio, o.quiet_signals, o.cache_pages)?;
+        let pid = inf.pid();
+        self.backend = Some(Box::new(inf));
+        self.program = Some(program);
+        Ok(pid)
+    }
+
+    /// Attaches to `pid`, releasing a process still held.
+    pub fn attach(&mut self, pid: Pid) -> Result<(), ProcessError> {
+        self.release();
+        let o = self.options;
+        let inf = Inferior::attach(pid, o.quiet_signals, o.cache_pages)?;
+        self.program = inf.exe().map(Path::to_path_buf);
+        self.backend = Some(Box::new(inf));
+        Ok(())
+    }
+
+    pub fn program(&self) -> Option<&Path> {
+        self.program.as_deref()
+    }
+
+    /// The process, or `NoProcess`.
+    pub fn backend(&mut self) -> Result<&mut dyn Backend, ProcessError> {
+        match self.backend.as_mut() {
+            Some(b) => Ok(b.as_mut()),
+            None => Err(ProcessError::NoProcess),
+        }
+    }
+
+    pub fn backend_ref(&self) -> Option<&dyn Backend> {
+        self.backend.as_deref()
+    }
+
+    pub fn pid(&self) -> Option<Pid> {
+        self.backend.as_ref().map(|b| b.pid())
+    }
+
+    /// The stop to report, once the running process has fully stopped. Without a process the
+    /// answer is an exit; a process error while waiting means control is lost: the process is
+    /// killed and reported killed (the client must hear something).
+    pub fn poll_stop(&mut self) -> Option<StopEvent> {
+        let Some(backend) = self.backend.as_mut() else {
+            return Some(StopEvent::Exited(0));
+        };
+        match backend.poll_stop() {
+            Ok(event) => event,
+            Err(e) => {
+                log::error!("lost control of the process: {e}");
+                backend.kill();
+                Some(StopEvent::Killed(libc::SIGKILL))
+            }
+        }
+    }
+
+    /// Whether a stop can be reported without waiting for SIGCHLD (an event kept from the last
+    /// stop, or no process at all).
+    pub fn stop_pending(&self) -> bool {
+        self.backend.as_ref().is_none_or(|b| b.has_pending_event())
+    }
+
+    /// Ctrl-C: stop the running process; the stop is reported by `poll_stop`.
+    pub fn interrupt(&mut self) {
+        if let Some(b) = self.backend.as_mut() {
+            b.interrupt();
+        }
+    }
+
+    /// `D`: take out every breakpoint and let the process run on; killed if that fails.
+    pub fn detach(&mut self) {
+        if let Some(mut b) = self.backend.take() {
+            if let Err(e) = b.detach() {
+                log::error!("detach failed, killing the process instead: {e}");
+                b.kill();
+            }
+        }
+    }
+
+    /// `k`: kill the process (if any). The answer the client hears is the process killed by
+    /// SIGKILL, whether or not there was one.
+    pub fn kill(&mut self) -> StopEvent {
+        if let Some(mut b) = self.backend.take() {
+            b.kill();
+        }
+        StopEvent::Killed(libc::SIGKILL)
+    }
+
+    /// The client went away (or a new process replaces this one): a launched process is killed,
+    /// an attached one detached.
+    pub fn release(&mut self) {
+        if let Some(mut b) = self.backend.take() {
+            b.release();
+        }
+    }
+
+    /// The process ended and the client was told: nothing is left to release.
+    pub fn forget_ended(&mut self) {
+        self.backend = None;
+    }
+
+    /// The signal the first stop of a process is reported with to lldb (as lldb-server says it:
+    /// SIGSTOP), or `None` without a process.
+    pub fn initial_stop_signal(&self) -> Option<i32> {
+        self.backend.as_ref().map(|_| libc::SIGSTOP)
+    }
+}

@@ -1,0 +1,201 @@
+//! The one wait path: `waitpid` with EINTR retried and ECHILD turned into data ([`wait`]), and
+//! the pure decision of what a wait status means ([`decide`]), which every caller (launch,
+//! attach, the all-stop machinery, kill, fork release) matches on.
+//!
+//! Kernel quirks named here: `__WALL` is needed to see clone()d threads; ECHILD means nothing is
+//! traced any more (the whole process is gone, possibly reaped by someone else); a thread's exit
+//! may be reported as `Signaled` when the group was killed.
+
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::StopEvent;
+use crate::eintr::retry;
+
+/// What one `waitpid` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    Status(WaitStatus),
+    /// Non-blocking wait: no status is ready yet.
+    Nothing,
+    /// ECHILD: no traced child is left.
+    NoChildren,
+}
+
+/// Waits for `who` (`None`: any traced thread), blocking or not.
+pub fn wait(who: Option<Pid>, block: bool) -> nix::Result<Waited> {
+    let mut flags = WaitPidFlag::__WALL;
+    if !block {
+        flags |= WaitPidFlag::WNOHANG;
+    }
+    match retry(|| waitpid(who.unwrap_or(Pid::from_raw(-1)), Some(flags))) {
+        Ok(WaitStatus::StillAlive) => Ok(Waited::Nothing),
+        Ok(status) => Ok(Waited::Status(status)),
+        Err(nix::Error::ECHILD) => Ok(Waited::NoChildren),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a wait status means for the tracer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The thread is gone; for the thread-group leader `end` is the process's end.
+    Gone { tid: Pid, end: StopEvent },
+    /// PTRACE_EVENT_CLONE: `tid` created a thread (its id comes from PTRACE_GETEVENTMSG).
+    Cloned { tid: Pid },
+    /// PTRACE_EVENT_FORK or _VFORK: `tid` created a process.
+    Forked { tid: Pid, vfork: bool },
+    /// PTRACE_EVENT_EXEC: the program replaced itself.
+    Exec { tid: Pid },
+    /// PTRACE_EVENT_STOP: a seized thread's first stop, an interrupt, or a group stop.
+    EventStop { tid: Pid },
+    /// Any other ptrace event stop (e.g. vfork-done): resumed as it was running.
+    OtherEvent { tid: Pid },
+    /// A syscall stop (not asked for; resumed as it was running).
+    SyscallStop { tid: Pid },
+    /// SIGTRAP: a breakpoint, a step or a hardware trap (siginfo tells which).
+    Trap { tid: Pid },
+    /// Any other signal.
+    Signal { tid: Pid, sig: i32 },
+    /// Nothing to act on (`Continued`, `StillAlive`).
+    Nothing,
+}
+
+/// The decision for one wait status: a pure function, testable without ptrace.
+pub fn decide(status: WaitStatus) -> Decision {
+    match status {
+        WaitStatus::Exited(tid, code) => Decision::Gone {
+            tid,
+            end: StopEvent::Exited(code),
+        },
+        WaitStatus::Signaled(tid, sig, _) => Decision::Gone {
+            tid,
+            end: StopEvent::Killed(sig as i32),
+        },
+        WaitStatus::PtraceEvent(tid, _, event) => match event {
+            libc::PTRACE_EVENT_CLONE => Decision::Cloned { tid },
+            libc::PTRACE_EVENT_FORK => Decision::Forked { tid, vfork: false },
+            libc::PTRACE_EVENT_VFORK => Decision::Forked { tid, vfork: true },
+            libc::PTRACE_EVENT_EXEC => Decision::Exec { tid },
+            libc::PTRACE_EVENT_STOP => Decision::EventStop { tid },
+            _ => Decision::OtherEvent { tid },
+        },
+        WaitStatus::PtraceSyscall(tid) => Decision::SyscallStop { tid },
+        WaitStatus::Stopped(tid, sig) if sig as i32 == libc::SIGTRAP => Decision::Trap { tid },
+        WaitStatus::Stopped(tid, sig) => Decision::Signal {
+            tid,
+            sig: sig as i32,
+        },
+        WaitStatus::Continued(_) | WaitStatus::StillAlive => Decision::Nothing,
+    }
+}
+
+impl Decision {
+    /// Whether the thread is in a ptrace-stop now (it must be resumed or detached).
+    pub fn is_stop(self) -> bool {
+        !matches!(self, Decision::Gone { .. } | Decision::Nothing)
+    }
+
+    /// The signal a signal-delivery stop carries (SIGTRAP included).
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            Decision::Trap { .. } => Some(libc::SIGTRAP),
+            Decision::Signal { sig, .. } => Some(sig),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+
+    fn t(n: i32) -> Pid {
+        Pid::from_raw(n)
+    }
+
+    #[test]
+    fn exits_and_kills_end_the_thread() {
+        assert_eq!(
+            decide(WaitStatus::Exited(t(7), 3)),
+            Decision::Gone {
+                tid: t(7),
+                end: StopEvent::Exited(3)
+            }
+        );
+        assert_eq!(
+            decide(WaitStatus::Signaled(t(7), Signal::SIGKILL, false)),
+            Decision::Gone {
+                tid: t(7),
+                end: StopEvent::Killed(libc::SIGKILL)
+            }
+        );
+        assert!(!decide(WaitStatus::Exited(t(7), 0)).is_stop());
+    }
+
+    #[test]
+    fn ptrace_events_are_told_apart() {
+        let ev = |e| decide(WaitStatus::PtraceEvent(t(5), Signal::SIGTRAP, e));
+        assert_eq!(ev(libc::PTRACE_EVENT_CLONE), Decision::Cloned { tid: t(5) });
+        assert_eq!(
+            ev(libc::PTRACE_EVENT_FORK),
+            Decision::Forked {
+                tid: t(5),
+                vfork: false
+            }
+        );
+        assert_eq!(
+            ev(libc::PTRACE_EVENT_VFORK),
+            Decision::Forked {
+                tid: t(5),
+                vfork: true
+            }
+        );
+        assert_eq!(ev(libc::PTRACE_EVENT_EXEC), Decision::Exec { tid: t(5) });
+        assert_eq!(
+            ev(libc::PTRACE_EVENT_STOP),
+            Decision::EventStop { tid: t(5) }
+        );
+        assert_eq!(
+            ev(libc::PTRACE_EVENT_VFORK_DONE),
+            Decision::OtherEvent { tid: t(5) }
+        );
+        assert!(ev(libc::PTRACE_EVENT_STOP).is_stop());
+        assert_eq!(ev(libc::PTRACE_EVENT_STOP).signal(), None);
+    }
+
+    #[test]
+    fn signal_stops_carry_their_signal() {
+        let trap = decide(WaitStatus::Stopped(t(9), Signal::SIGTRAP));
+        assert_eq!(trap, Decision::Trap { tid: t(9) });
+        assert_eq!(trap.signal(), Some(libc::SIGTRAP));
+        let urg = decide(WaitStatus::Stopped(t(9), Signal::SIGURG));
+        assert_eq!(
+            urg,
+            Decision::Signal {
+                tid: t(9),
+                sig: libc::SIGURG
+            }
+        );
+        assert_eq!(urg.signal(), Some(libc::SIGURG));
+        assert_eq!(
+            decide(WaitStatus::PtraceSyscall(t(9))),
+            Decision::SyscallStop { tid: t(9) }
+        );
+    }
+
+    #[test]
+    fn nothing_to_act_on() {
+        assert_eq!(decide(WaitStatus::Continued(t(1))), Decision::Nothing);
+        assert_eq!(decide(WaitStatus::StillAlive), Decision::Nothing);
+        assert!(!Decision::Nothing.is_stop());
+    }
+
+    #[test]
+    fn wait_without_children_is_data() {
+        // This test process traces nothing (other tests' children are waited for by pid).
+        let got = wait(Some(Pid::from_raw(i32::MAX - 1)), false);
+        assert!(matches!(got, Ok(Waited::NoChildren)), "{got:?}");
+    }
+}
