@@ -53,8 +53,8 @@ fn continue_and_interrupt(rsp: &mut Rsp, server: &Server, pid: i32) {
 /// packet tap still guards the input (size limit, thread ids), and ^C still stops the program.
 #[test]
 fn item3_malformed_vcont_gets_an_error_and_changes_nothing() {
-    gdb_server_only!();
-    known_gdbserver_gap!("gdbserver 13.1 answers some malformed vCont packets by resuming");
+    skip_on_lldb_server!();
+    skip_known_gdbserver_gap!("gdbserver 13.1 answers some malformed vCont packets by resuming");
     let (mut server, mut rsp, pid) = start();
     for packet in [
         "vCont",
@@ -99,7 +99,7 @@ fn item3_malformed_vcont_gets_an_error_and_changes_nothing() {
 /// are refused and write nothing; well-formed writes still work.
 #[test]
 fn item4_m_and_x_honour_the_declared_length() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let (server, mut rsp, pid) = start();
     let prog = fixture("threads_lib");
     let marker = symbol_addr(pid, &prog, "marker");
@@ -163,7 +163,7 @@ fn item4_m_and_x_honour_the_declared_length() {
 /// swallow the next one: while stopped (the packet tap) and while running (gdbstub's framer).
 #[test]
 fn item7_a_dollar_inside_a_packet_starts_a_new_one() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let (mut server, mut rsp, pid) = start();
     for cut in [&b"$m4000"[..], b"$m4000,4#", b"$m4000,4#3", b"$"] {
         rsp.send_raw(cut).unwrap();
@@ -174,7 +174,7 @@ fn item7_a_dollar_inside_a_packet_starts_a_new_one() {
             String::from_utf8_lossy(cut)
         );
     }
-    known_gdbserver_gap!("gdbserver 13.1 reads no packets while the program runs");
+    skip_known_gdbserver_gap!("gdbserver 13.1 reads no packets while the program runs");
     rsp.send_raw(&frame(b"vCont;c")).unwrap();
     assert!(
         wait_until(T, || proc_state(pid) == Some('S')),
@@ -198,7 +198,7 @@ fn item7_a_dollar_inside_a_packet_starts_a_new_one() {
 /// Item 8: `g` before any `H` reads the stopped thread's registers (as gdbserver does).
 #[test]
 fn item8_g_before_h_reads_the_stopped_thread() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let prog = fixture("threads_lib");
     let server = Server::start(Mode::Launch(&prog, &[]));
     let pid = server.inferior_pid();
@@ -230,7 +230,7 @@ fn item8_g_before_h_reads_the_stopped_thread() {
 /// bytes); a longer request gets the prefix that fits.
 #[test]
 fn item8_m_replies_fit_the_packet_size() {
-    gdb_server_only!();
+    skip_on_lldb_server!();
     let (server, mut rsp, pid) = start();
     let supported = request(
         &mut rsp,

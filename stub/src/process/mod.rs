@@ -27,7 +27,7 @@ pub use debugregs::HwKind;
 pub use error::ProcessError;
 pub use events::{Origin, StopEvent};
 use inferior::Inferior;
-pub use launch::Stdio;
+pub use launch::{set_style as set_launch_style, Stdio, Style as LaunchStyle};
 pub use procfs::{hostname, program_of, Region};
 pub use regs::{cpu_has_avx, XState};
 pub use session::{Session, StartOptions};
