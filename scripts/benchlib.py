@@ -80,7 +80,7 @@ class Server:
         return self
 
     def __exit__(self, *_exc):
-        for pid in self._children():
+        for pid in children(self.pid):
             B._kill_pid(pid)
         try:
             self.proc.wait(timeout=3)
@@ -88,13 +88,6 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._log.close()
-
-    def _children(self):
-        try:
-            with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
-                return [int(p) for p in f.read().split()]
-        except OSError:
-            return []
 
     def cpu_seconds(self):
         """(CPU time, of it in user mode) the server's main thread has used: the total is
@@ -104,6 +97,15 @@ class Server:
         with open("/proc/%d/stat" % self.pid) as f:
             utime = int(f.read().rsplit(")", 1)[1].split()[11])
         return total, utime / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid):
+    """The child processes of PID's main thread."""
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
 
 
 def median(xs):
