@@ -2,8 +2,9 @@
 gdbserver or lldb-server) launched on a loopback port for one session, and killed with its
 debuggee when the session ends; medians and ratios for the tables.
 
-The process bookkeeping (every process started is killed by its pid on exit or on a signal),
-the gostub build and the fixture table come from scripts/bench, loaded as a module.
+The process bookkeeping (every process started is killed by its pid on exit or on a signal)
+and the gostub build come from scripts/bench, loaded as a module. GOSTUB=/path/to/gostub
+benchmarks another gostub binary than target/release/gostub.
 
 Quirks met:
   * gdbserver (not --multi) stays until the program it launched exits, and lldb-server's
@@ -36,7 +37,9 @@ def _load_bench():
 
 
 B = _load_bench()
-ROOT, GOSTUB, GDBSERVER = B.ROOT, B.GOSTUB, B.GDBSERVER
+ROOT, GDBSERVER = B.ROOT, B.GDBSERVER
+# GOSTUB=/path/to/gostub benchmarks another build (e.g. one from before a change)
+GOSTUB = os.environ.get("GOSTUB") or B.GOSTUB
 LLDB_SERVER = shutil.which("lldb-server-19") or "/usr/bin/lldb-server-19"
 FIXTURE_SECONDS = B.FIXTURE_SECONDS
 

@@ -73,7 +73,7 @@ impl Rle {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn push<E>(&mut self, byte: u8, mut emit: impl FnMut(u8) -> Result<(), E>) -> Result<(), E> {
         let rle_printable = (ASCII_FIRST_PRINT - 4 + (self.repeat + 1)) <= ASCII_LAST_PRINT;
         if byte == self.char && rle_printable {
