@@ -23,7 +23,7 @@ def _monitor(debugger, text, result):
 
 
 def goroutines(debugger, command, result, internal_dict):
-    """goroutines [-s STATUS] [-w WAITREASON] [-f FUNC] [-l KEY=VALUE] [-group top|start|go|wait] [-n LIMIT]: list goroutines"""
+    """goroutines [-s STATUS] [-w WAITREASON] [-f FUNC] [-l KEY=VALUE] [-new] [-group top|start|go|wait] [-n LIMIT]: list goroutines (-new: only those created since the previous stop's listing, and how many exited)"""
     _monitor(debugger, ("goroutines " + command).strip(), result)
 
 

@@ -15,15 +15,18 @@ use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
 use super::threads::View;
 use super::GdbTarget;
 use crate::cli::ThreadsView;
-use crate::goroutines::{self, GoViewError, ListFilter};
+use crate::goroutines::{GoState, GoViewError, ListFilter};
+use crate::process::Backend;
 
 const HELP: &str = "\
 The following monitor commands are supported:
 gostub's commands:
   help                        this text
   stats                       memory cache hits, misses, syscalls and bytes: last stop and total
-  goroutines [-s STATUS] [-w WAITREASON] [-f FUNC] [-l KEY=VALUE] [-group top|start|go|wait] [-n LIMIT]
-                              one line per goroutine: the runtime's header and the top shown frame
+  goroutines [-s STATUS] [-w WAITREASON] [-f FUNC] [-l KEY=VALUE] [-new] [-group top|start|go|wait] [-n LIMIT]
+                              one line per goroutine: the runtime's header and the top shown frame;
+                              -new: only goroutines created since the previous listing, and how
+                              many of that listing's exited
   goroutine ID [bt]           the runtime's traceback text of one goroutine
   traceback [none|single|all|system|crash]
                               show or set which frames and goroutines are shown
@@ -104,18 +107,16 @@ impl GdbTarget {
 }
 
 impl GdbTarget {
-    /// Runs `f` over the goroutines of the current stop.
-    fn with_goroutines<R>(
+    /// Runs `f` on the Go state and the stopped process.
+    fn with_go<R>(
         &mut self,
-        f: impl FnOnce(&goruntime::GoBinary, &[goruntime::Goroutine], goruntime::Policy) -> R,
+        f: impl FnOnce(&mut GoState, &mut dyn Backend) -> Result<R, GoViewError>,
     ) -> Result<R, GoViewError> {
         let backend = self.session.backend().map_err(|_| GoViewError::NoProcess)?;
         if backend.is_running() {
             return Err(GoViewError::Running);
         }
-        let policy = self.go.policy;
-        let (bin, list) = self.go.goroutines(backend)?;
-        Ok(f(bin, list, policy))
+        f(&mut self.go, backend)
     }
 }
 
@@ -191,23 +192,19 @@ impl MonitorCmd for GdbTarget {
             Some("goroutines") => {
                 let text = ListFilter::parse(words)
                     .map_err(GoViewError::from)
-                    .and_then(|filter| {
-                        self.with_goroutines(|bin, list, policy| {
-                            goroutines::list_text(bin, list, policy, &filter)
-                        })
-                    });
+                    .and_then(|filter| self.with_go(|go, inf| go.list_text(inf, &filter)));
                 send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))
             }
             Some("goroutine") => {
                 let text = match (words.next().map(str::parse::<u64>), words.next()) {
-                    (Some(Ok(goid)), None | Some("bt")) => {
-                        self.with_goroutines(|bin, list, policy| {
-                            match list.iter().find(|g| g.goid == goid) {
-                                Some(g) => goruntime::render_traceback(bin, g, policy),
-                                None => format!("no goroutine {goid}"),
-                            }
+                    (Some(Ok(goid)), None | Some("bt")) => self.with_go(|go, inf| {
+                        let policy = go.policy;
+                        let (bin, list) = go.goroutines(inf)?;
+                        Ok(match list.iter().find(|g| g.goid == goid) {
+                            Some(g) => goruntime::render_traceback(bin, g, policy),
+                            None => format!("no goroutine {goid}"),
                         })
-                    }
+                    }),
                     _ => Err(GoViewError::Usage),
                 };
                 send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))

@@ -1,5 +1,10 @@
-//! `monitor goroutines`: its options (`-s`, `-w`, `-f`, `-l`, `-group`, `-n`) and its text, one
-//! line per goroutine (the runtime's header and the top shown frame) or one per group.
+//! `monitor goroutines`: its options (`-s`, `-w`, `-f`, `-l`, `-new`, `-group`, `-n`) and its
+//! text, one line per goroutine (the runtime's header and the top shown frame) or one per group.
+//!
+//! `-new` keeps the goroutines whose goid was not alive at the process's previous listing (goids
+//! are never reused; a g struct is, by a later goroutine with a new goid), and adds a line
+//! counting the goroutines of that listing that are gone now (every one, whatever the filters:
+//! only their goids are kept).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,6 +41,7 @@ pub struct ListFilter {
     wait: Option<String>,
     func: Option<String>,
     label: Option<(String, String)>,
+    new: bool,
     group: Option<GroupBy>,
     limit: Option<usize>,
 }
@@ -67,6 +73,7 @@ impl ListFilter {
                     let (k, val) = v.split_once('=').ok_or(FilterError::LabelForm)?;
                     f.label = Some((k.to_string(), val.to_string()));
                 }
+                "-new" => f.new = true,
                 "-n" => f.limit = Some(value()?.parse().map_err(FilterError::Limit)?),
                 "-group" => {
                     f.group = Some(match value()?.as_str() {
@@ -115,16 +122,40 @@ fn pc_name(bin: &GoBinary, pc: u64) -> String {
     }
 }
 
-/// The text of `monitor goroutines`.
+/// The goids of `list`'s goroutines that are not dead, sorted (what `-new` keeps of a listing).
+pub(super) fn alive_goids(list: &[Goroutine]) -> Vec<u64> {
+    let mut goids: Vec<u64> = list
+        .iter()
+        .filter(|g| !g.status.is_dead())
+        .map(|g| g.goid)
+        .collect();
+    goids.sort_unstable();
+    goids
+}
+
+/// The goroutines of `earlier` (sorted goids) that are not alive in `list`.
+fn exited_since(earlier: &[u64], list: &[Goroutine]) -> usize {
+    let alive = alive_goids(list);
+    earlier
+        .iter()
+        .filter(|goid| alive.binary_search(goid).is_err())
+        .count()
+}
+
+/// The text of `monitor goroutines`. `earlier` is the sorted goids alive at the process's
+/// previous listing, if it had one (what `-new` compares with).
 pub fn list_text(
     bin: &GoBinary,
     list: &[Goroutine],
     policy: Policy,
     filter: &ListFilter,
+    earlier: Option<&[u64]>,
 ) -> String {
+    let is_new =
+        |g: &Goroutine| !filter.new || earlier.is_none_or(|e| e.binary_search(&g.goid).is_err());
     let shown: Vec<&Goroutine> = list
         .iter()
-        .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g))
+        .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g) && is_new(g))
         .collect();
     let mut out = String::new();
     if let Some(by) = filter.group {
@@ -161,6 +192,19 @@ pub fn list_text(
         let more = shown.len() - filter.limit.unwrap_or(0);
         let _ = writeln!(out, "... {more} more not listed (-n)");
     }
+    if filter.new {
+        let _ = match earlier {
+            Some(e) => writeln!(
+                out,
+                "{} goroutines exited since the previous listing",
+                exited_since(e, list)
+            ),
+            None => writeln!(
+                out,
+                "no earlier listing of this process: every goroutine is new"
+            ),
+        };
+    }
     let _ = write!(
         out,
         "{} goroutines shown of {} (traceback {policy})",
@@ -180,7 +224,7 @@ mod tests {
 
     #[test]
     fn options_are_parsed() {
-        let f = parse("-s wait -w chan -f main. -l k=v -group top -n 5").unwrap();
+        let f = parse("-s wait -w chan -f main. -l k=v -new -group top -n 5").unwrap();
         assert_eq!(
             f,
             ListFilter {
@@ -188,6 +232,7 @@ mod tests {
                 wait: Some("chan".into()),
                 func: Some("main.".into()),
                 label: Some(("k".into(), "v".into())),
+                new: true,
                 group: Some(GroupBy::TopFrame),
                 limit: Some(5),
             }
@@ -212,5 +257,23 @@ mod tests {
             parse("-q").unwrap_err().to_string(),
             "unknown option -q; see 'monitor help'"
         );
+    }
+
+    #[test]
+    fn exited_counts_earlier_goids_not_alive_now() {
+        let g = |goid, status| Goroutine {
+            goid,
+            status,
+            ..Goroutine::default()
+        };
+        // 2 exited; 3's g struct is dead (a later goroutine may reuse it under a new goid).
+        let now = [
+            g(4, goruntime::GStatus::Waiting),
+            g(1, goruntime::GStatus::Running),
+            g(3, goruntime::GStatus::Dead),
+            g(9, goruntime::GStatus::Runnable),
+        ];
+        assert_eq!(exited_since(&[1, 2, 3, 4], &now), 2);
+        assert_eq!(exited_since(&[], &now), 0);
     }
 }

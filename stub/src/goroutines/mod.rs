@@ -15,7 +15,8 @@ use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, 
 use nix::unistd::Pid;
 
 use crate::process::Backend;
-pub use filter::{list_text, FilterError, ListFilter};
+use filter::alive_goids;
+pub use filter::{FilterError, ListFilter};
 use table::{build_thread_table, live_thread, shown_as_threads};
 pub use table::{goroutine_label, ThreadTable};
 
@@ -64,6 +65,9 @@ pub struct GoState {
     memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// The goids (sorted) alive at the listing before `list`, when it was of the same process:
+    /// what `goroutines -new` compares with.
+    earlier: Option<Vec<u64>>,
     /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
     table: Option<(u64, Policy, usize, ThreadTable)>,
     /// What the last table needs to be rebuilt from its own goroutines (see `thread_table`).
@@ -99,6 +103,7 @@ impl GoState {
             self.binary = Some((exe.to_path_buf(), loaded));
             self.memo = ProcessMemo::default();
             self.list = None;
+            self.earlier = None;
             self.table = None;
         }
         match &self.binary {
@@ -127,9 +132,11 @@ impl GoState {
             // What an earlier stop of this process decoded and unwound is reused for the
             // goroutines that did not change.
             let previous = match self.list.take() {
-                Some((_, pid, list)) if pid == inf.pid() => list,
-                _ => Vec::new(),
+                Some((_, pid, list)) if pid == inf.pid() => Some(list),
+                _ => None,
             };
+            self.earlier = previous.as_deref().map(alive_goids);
+            let previous = previous.unwrap_or_default();
             prefetch_for_listing(inf, bin, &self.memo, &threads, &previous, true);
             let list = goruntime::list_goroutines_since(
                 bin,
@@ -156,6 +163,26 @@ impl GoState {
         let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
         goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads);
         Ok((bin, list))
+    }
+
+    /// The text of `monitor goroutines` at this stop.
+    pub fn list_text(
+        &mut self,
+        inf: &mut dyn Backend,
+        filter: &ListFilter,
+    ) -> Result<String, GoViewError> {
+        let policy = self.policy;
+        self.goroutines(inf)?;
+        let (Some((_, Ok(bin))), Some((_, _, list))) = (&self.binary, &self.list) else {
+            unreachable!("listed above")
+        };
+        Ok(filter::list_text(
+            bin,
+            list,
+            policy,
+            filter,
+            self.earlier.as_deref(),
+        ))
     }
 
     /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
