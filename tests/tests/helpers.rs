@@ -313,7 +313,8 @@ fn gdb_help_shows_helper_help_texts() {
     t.expect(
         "help",
         &[
-            r"List goroutines: goroutines \[-s STATUS\] \[-w WAITREASON\] \[-f FUNC\] \[-l KEY=VALUE\] \[-group top\|start\|go\|wait\] \[-n LIMIT\]",
+            r"List goroutines: goroutines \[-s STATUS\] \[-w WAITREASON\] \[-f FUNC\] \[-l KEY=VALUE\] \[-new\] \[-group top\|start\|go\|wait\] \[-n LIMIT\]",
+            r"-new keeps only the goroutines created since the previous stop's listing",
             r"Show one goroutine: goroutine ID \[bt\]",
             r"Show or set the traceback policy: gtraceback",
             r"Show or set what gdb sees as threads: gthreads",
@@ -542,7 +543,7 @@ fn lldb_help_shows_helper_help_texts() {
     t.expect(
         "help",
         &[
-            r"goroutines \[-s STATUS\] \[-w WAITREASON\] \[-f FUNC\] \[-l KEY=VALUE\] \[-group\s+top\|start\|go\|wait\] \[-n LIMIT\]: list goroutines",
+            r"goroutines\s+\[-s\s+STATUS\]\s+\[-w\s+WAITREASON\]\s+\[-f\s+FUNC\]\s+\[-l\s+KEY=VALUE\]\s+\[-new\]\s+\[-group\s+top\|start\|go\|wait\]\s+\[-n\s+LIMIT\]:\s+list\s+goroutines\s+\(-new:\s+only\s+those\s+created\s+since",
             r"goroutine ID \[bt\]: the Go runtime's traceback of one goroutine",
             r"gtraceback \[none\|single\|all\|system\|crash\]: show or set the traceback\s+policy",
             r"gthreads \[goroutines\|os\]: show or set what lldb sees as threads",

@@ -11,12 +11,15 @@ use std::fmt::Write as _;
 
 use goruntime::{GoBinary, Goroutine, Policy};
 
-/// `function file:line` of the first frame the policy shows.
-fn top_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
-    match goruntime::visible_frames(bin, g, policy).first() {
-        Some(f) => format!("{} {}:{}", f.function, f.file, f.line),
-        None => g.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-    }
+/// Appends `function file:line` of the first frame the policy shows to `out`.
+fn write_top_frame(out: &mut String, bin: &GoBinary, g: &Goroutine, policy: Policy) {
+    let _ = match goruntime::visible_frames(bin, g, policy).first() {
+        Some(f) => write!(out, "{} {}:{}", f.function, f.file, f.line),
+        None => match &g.error {
+            Some(e) => write!(out, "{e}"),
+            None => Ok(()),
+        },
+    };
 }
 
 /// A `monitor goroutines` option that does not parse.
@@ -92,22 +95,18 @@ impl ListFilter {
 
     /// `-s`, `-w` and `-f` match substrings (like grep); `-l` matches a label exactly.
     fn matches(&self, g: &Goroutine) -> bool {
-        let state = g
-            .wait_reason
-            .clone()
-            .unwrap_or_else(|| g.status.to_string());
-        self.status
+        self.status.as_ref().is_none_or(|s| {
+            let status = g.status.to_string();
+            let state = g.wait_reason.as_deref().unwrap_or(&status);
+            status.contains(s.as_str()) || state.contains(s.as_str())
+        }) && self.wait.as_ref().is_none_or(|w| {
+            g.wait_reason
+                .as_deref()
+                .is_some_and(|r| r.contains(w.as_str()))
+        }) && self
+            .func
             .as_ref()
-            .is_none_or(|s| g.status.to_string().contains(s.as_str()) || state.contains(s.as_str()))
-            && self.wait.as_ref().is_none_or(|w| {
-                g.wait_reason
-                    .as_deref()
-                    .is_some_and(|r| r.contains(w.as_str()))
-            })
-            && self
-                .func
-                .as_ref()
-                .is_none_or(|f| g.frames.iter().any(|fr| fr.function.contains(f.as_str())))
+            .is_none_or(|f| g.frames.iter().any(|fr| fr.function.contains(f.as_str())))
             && self
                 .label
                 .as_ref()
@@ -157,12 +156,21 @@ pub fn list_text(
         .iter()
         .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g) && is_new(g))
         .collect();
-    let mut out = String::new();
+    // About 80 bytes a line.
+    let mut out = String::with_capacity(if filter.group.is_some() {
+        4096
+    } else {
+        80 * shown.len().min(filter.limit.unwrap_or(usize::MAX))
+    });
     if let Some(by) = filter.group {
         let mut groups: BTreeMap<String, usize> = BTreeMap::new();
         for g in &shown {
             let key = match by {
-                GroupBy::TopFrame => top_frame(bin, g, policy),
+                GroupBy::TopFrame => {
+                    let mut key = String::new();
+                    write_top_frame(&mut key, bin, g, policy);
+                    key
+                }
                 GroupBy::StartFunction => pc_name(bin, g.startpc),
                 GroupBy::GoStatement => pc_name(bin, g.gopc),
                 GroupBy::WaitReason => g
@@ -180,12 +188,10 @@ pub fn list_text(
     } else {
         let limit = filter.limit.unwrap_or(usize::MAX);
         for g in shown.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "{} {}",
-                goruntime::header_line(g),
-                top_frame(bin, g, policy)
-            );
+            out.push_str(&goruntime::header_line(g));
+            out.push(' ');
+            write_top_frame(&mut out, bin, g, policy);
+            out.push('\n');
         }
     }
     if filter.group.is_none() && shown.len() > filter.limit.unwrap_or(usize::MAX) {

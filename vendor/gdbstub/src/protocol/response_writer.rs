@@ -2,6 +2,7 @@ use crate::conn::Connection;
 use crate::internal::BeBytes;
 use crate::protocol::SpecificIdKind;
 use crate::protocol::SpecificThreadId;
+use core::convert::TryInto;
 #[cfg(feature = "trace-pkt")]
 use alloc::string::String;
 #[cfg(feature = "trace-pkt")]
@@ -48,29 +49,61 @@ const ASCII_FIRST_PRINT: u8 = b' ';
 const ASCII_LAST_PRINT: u8 = b'~';
 
 impl Rle {
-    /// How many more copies of `char` the run can take (its count char must stay printable).
-    fn room(&self) -> usize {
-        (ASCII_LAST_PRINT - (ASCII_FIRST_PRINT - 4) - self.repeat) as usize
+    /// Writes the pending run into `out` as `push` does when a different char comes (it stays
+    /// the pending run); returns the bytes written (at most 3).
+    fn flush_into(&self, out: &mut [u8]) -> usize {
+        let (c, mut repeat) = (self.char, self.repeat);
+        let mut n = 0;
+        loop {
+            match repeat {
+                0 => {}
+                1 | 2 | 3 => {
+                    out[..repeat as usize].fill(c);
+                    n += repeat as usize;
+                }
+                7 | 8 => {
+                    out[n] = c;
+                    n += 1;
+                    repeat -= 1;
+                    continue;
+                }
+                _ => {
+                    out[n..n + 3].copy_from_slice(&[c, b'*', ASCII_FIRST_PRINT - 4 + repeat]);
+                    n += 3;
+                }
+            }
+            return n;
+        }
     }
 
-    /// `push(byte)` COUNT times.
-    fn push_many<E>(
-        &mut self,
-        byte: u8,
-        mut count: usize,
-        mut emit: impl FnMut(u8) -> Result<(), E>,
-    ) -> Result<(), E> {
-        while count > 0 {
-            if byte == self.char && self.room() > 0 {
-                let take = count.min(self.room());
-                self.repeat += take as u8;
-                count -= take;
-            } else {
-                self.push(byte, &mut emit)?;
-                count -= 1;
+    /// `push` of every char of `chars` into `out`, which must be at least `chars.len() + 3`
+    /// long; returns the bytes written. Chars that differ from the next (most of hex-encoded
+    /// text) are copied as one span.
+    fn push_all(&mut self, chars: &[u8], out: &mut [u8]) -> usize {
+        // The longest run one count char can say (the count stays printable).
+        const MAX_RUN: u8 = ASCII_LAST_PRINT - (ASCII_FIRST_PRINT - 4);
+        let mut n = 0;
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == self.char {
+                if self.repeat == MAX_RUN {
+                    n += self.flush_into(&mut out[n..]);
+                    self.repeat = 0;
+                }
+                self.repeat += 1;
+                i += 1;
+                continue;
             }
+            n += self.flush_into(&mut out[n..]);
+            // chars[i..end - 1] are runs of one char each; chars[end - 1] starts the new run.
+            let end = i + distinct_prefix(&chars[i..]);
+            out[n..n + end - 1 - i].copy_from_slice(&chars[i..end - 1]);
+            n += end - 1 - i;
+            self.char = chars[end - 1];
+            self.repeat = 1;
+            i = end;
         }
-        Ok(())
+        n
     }
 
     #[inline(always)]
@@ -109,16 +142,37 @@ impl Rle {
     }
 }
 
-/// How many bytes at the start of `data` (not empty) equal its first, compared a word at a time.
-fn run_len(data: &[u8]) -> usize {
-    let word = u64::from_ne_bytes([data[0]; 8]);
-    let same_words = data
-        .chunks_exact(8)
-        .take_while(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) == word)
-        .count();
-    let k = same_words * 8;
-    k + data[k..].iter().take_while(|&&x| x == data[0]).count()
+/// The first `k >= 1` with `s[k - 1] == s[k]`, or `s.len()` (`s` not empty): compared eight
+/// pairs at a time (a zero byte of `a ^ b` is an equal pair; the lowest flagged byte is exact).
+fn distinct_prefix(s: &[u8]) -> usize {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let mut k = 1;
+    while k + 8 <= s.len() {
+        let x = word(k - 1) ^ word(k);
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        if zero != 0 {
+            return k + (zero.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while k < s.len() && s[k - 1] != s[k] {
+        k += 1;
+    }
+    k
 }
+
+/// The two hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX_DIGITS[b >> 4], HEX_DIGITS[b & 0xf]];
+        b += 1;
+    }
+    t
+};
 
 impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
     /// Creates a new ResponseWriter
@@ -243,48 +297,33 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
 
     /// Write a byte-buffer as a hex string (i.e: two ascii chars / byte).
     ///
-    /// Encodes exactly as `write_hex` byte by byte would, but into a local buffer passed on
-    /// in one `Connection::write_all` per chunk, and a run of equal bytes whose two digits
-    /// are the same (zeros, 0xff) extends the RLE run at once: a `g` or `m` reply is mostly
-    /// such runs, and the per-digit path cost several ns per digit.
+    /// Encodes exactly as `write_hex` byte by byte would, a chunk at a time: the digits from a
+    /// lookup table, then RLE over them with spans of distinct chars copied at once, passed on
+    /// in one `Connection::write_all` per chunk. The per-digit path cost several ns per digit,
+    /// most of a long `monitor` reply's CPU.
     pub fn write_hex_buf(&mut self, data: &[u8]) -> Result<(), Error<C::Error>> {
         #[cfg(feature = "trace-pkt")]
         if self.trace {
             return data.iter().try_for_each(|&b| self.write_hex(b));
         }
-        let rle_enabled = self.rle_enabled;
-        let mut rle = self.rle;
-        let mut out = [0u8; 512];
-        let mut n = 0;
-        let mut emit = |c: u8| {
-            if n == out.len() {
-                self.inner_write_all(&out)?;
-                n = 0;
+        const CHUNK: usize = 2048;
+        let mut digits = [0u8; 2 * CHUNK];
+        let mut out = [0u8; 2 * CHUNK + 3];
+        for chunk in data.chunks(CHUNK) {
+            let digits = &mut digits[..2 * chunk.len()];
+            for (pair, &b) in digits.chunks_exact_mut(2).zip(chunk) {
+                pair.copy_from_slice(&HEX_PAIRS[b as usize]);
             }
-            out[n] = c;
-            n += 1;
-            Ok(())
-        };
-        let mut i = 0;
-        while i < data.len() {
-            let b = data[i];
-            let (hi, lo) = (HEX_DIGITS[(b >> 4) as usize], HEX_DIGITS[(b & 0xf) as usize]);
-            if !rle_enabled {
-                emit(hi)?;
-                emit(lo)?;
-                i += 1;
-            } else if hi == lo {
-                let k = run_len(&data[i..]);
-                rle.push_many(hi, 2 * k, &mut emit)?;
-                i += k;
+            if self.rle_enabled {
+                let mut rle = self.rle;
+                let n = rle.push_all(digits, &mut out);
+                self.rle = rle;
+                self.inner_write_all(&out[..n])?;
             } else {
-                rle.push(hi, &mut emit)?;
-                rle.push(lo, &mut emit)?;
-                i += 1;
+                self.inner_write_all(digits)?;
             }
         }
-        self.rle = rle;
-        self.inner_write_all(&out[..n])
+        Ok(())
     }
 
     /// Write data using the binary protocol.
@@ -457,6 +496,17 @@ mod tests {
         }
         for (i, b) in (0..700u32).map(|i| (i, (i * 37 % 11) as u8)) {
             data.push(if i % 3 == 0 { b } else { 0 });
+        }
+        // Text (runs of equal digits across bytes: "3333" in "#33", "fff" in "ffff"), and
+        // pseudo-random bytes over every chunk boundary.
+        data.extend_from_slice(b"goroutine 17 [chan receive]: main.worker /src/app/main.go:42\n");
+        data.extend_from_slice(b"#334 DDDD ffff UUUwww\"\"\"\x11\x11\x11\x11 3333333");
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..9000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.push(if x % 5 == 0 { 0x33 } else { (x >> 24) as u8 % 4 * 0x11 });
         }
         for rle in [true, false] {
             let mut batched = MockConnection::new();
