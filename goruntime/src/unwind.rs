@@ -4,7 +4,8 @@
 //! Quirks handled: `sched.pc`/`syscallpc` are return addresses (symbolize at pc−1) while live
 //! thread registers and frames called by `sigpanic`/`asyncPreempt`/`debugCallV2` are exact PCs;
 //! `goexit`/`mstart`/`rt0_go`/`sigtramp` are TOPFRAME (bottom); an SPWRITE function other than
-//! the innermost stops the walk; on g0 `runtime.systemstack` continues at `curg.sched.sp` and
+//! the innermost stops the walk, except `cgocallback`, which the walk crosses from a callback's
+//! frames back into the Go frames that made the C call; on g0 `runtime.systemstack` continues at `curg.sched.sp` and
 //! `runtime.morestack`/`runtime.mcall` continue at `curg.sched`. Bounded by the stack range, a
 //! physical frame cap, and strictly increasing SP. A thread stopped inside `runtime.clone` may be
 //! the new child on an empty stack, so the walk ends there.
@@ -107,7 +108,11 @@ pub fn unwind<M: MemorySource>(
         if innermost && name == "runtime.clone" {
             return (frames, None);
         }
-        if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && name != "runtime.systemstack" {
+        // cgocallback writes SP to switch from g0 to curg, but keeps a frame valid for unwinding
+        // on both stacks: on curg's its return address is the pc saved at the C call
+        // (`curg.sched.pc`, pushed) and its frame ends at `curg.sched.sp` (traceback.go).
+        let sp_write_ok = matches!(name.as_str(), "runtime.systemstack" | "runtime.cgocallback");
+        if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && !sp_write_ok {
             // On a system stack with no goroutine to continue on, these are the natural bottom.
             if matches!(name.as_str(), "runtime.mcall" | "runtime.morestack") {
                 return (frames, None);
@@ -131,6 +136,13 @@ pub fn unwind<M: MemorySource>(
         };
         if lr == 0 {
             return (frames, None);
+        }
+        // An innermost SP-writing function may be past its stack switch (racecall runs C code on
+        // g0's stack with the goroutine's SP in R12, which the walk does not have): the word at
+        // fp-8 is then no return address.
+        if innermost && f.flag & FUNC_FLAG_SP_WRITE != 0 && bin.pclntab().find_func(lr).is_none() {
+            let function = name.clone();
+            return (frames, Some(GoroutineError::SpWrite { function }));
         }
         trap = matches!(
             name.as_str(),

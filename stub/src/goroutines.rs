@@ -69,12 +69,24 @@ impl GoState {
         }
     }
 
-    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, String> {
-        if self.binary.as_ref().is_none_or(|(p, _)| p != exe) {
-            let loaded = GoBinary::load(exe).map_err(|e| match e {
-                GoError::NotGo => "not a Go program".to_string(),
-                other => other.to_string(),
-            });
+    fn binary(&mut self, exe: &Path, pid: Pid) -> Result<&GoBinary, String> {
+        // A PIE is relocated by its load bias (AT_ENTRY − e_entry); a new bias means a new process.
+        let auxv = std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default();
+        let moved = |b: &GoBinary| goruntime::load_bias(b, &auxv).is_some_and(|bias| bias != 0);
+        if self
+            .binary
+            .as_ref()
+            .is_none_or(|(p, b)| p != exe || b.as_ref().is_ok_and(moved))
+        {
+            let loaded = GoBinary::load(exe)
+                .map(|b| {
+                    let bias = goruntime::load_bias(&b, &auxv).unwrap_or(0);
+                    b.relocated(bias)
+                })
+                .map_err(|e| match e {
+                    GoError::NotGo => "not a Go program".to_string(),
+                    other => other.to_string(),
+                });
             self.binary = Some((exe.to_path_buf(), loaded));
             self.memo = ProcessMemo::default();
             self.list = None;
@@ -106,7 +118,7 @@ impl GoState {
             .ok_or("the program file is unknown")?
             .to_path_buf();
         let stop = inf.stop_id();
-        self.binary(&exe)?;
+        self.binary(&exe, inf.pid())?;
         let Some((_, Ok(bin))) = &self.binary else {
             unreachable!("loaded above")
         };
@@ -152,7 +164,8 @@ impl GoState {
 
     /// Whether the process runs a Go program (its binary loads).
     pub fn is_go(&mut self, inf: &Inferior) -> bool {
-        inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
+        inf.exe()
+            .is_some_and(|exe| self.binary(exe, inf.pid()).is_ok())
     }
 
     /// The `goroutines` view of the current stop, built at most once per stop. Only the
@@ -238,7 +251,7 @@ impl GoState {
             .exe()
             .ok_or("the program file is unknown")?
             .to_path_buf();
-        self.binary(&exe)?;
+        self.binary(&exe, inf.pid())?;
         let Some((_, Ok(bin))) = &self.binary else {
             unreachable!("loaded above")
         };

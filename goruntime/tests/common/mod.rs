@@ -76,16 +76,32 @@ pub fn work_dir() -> PathBuf {
 }
 
 /// How a fixture is built: as `go build` does by default, without optimisation and inlining,
-/// or without symbols and DWARF.
+/// without symbols and DWARF, as a PIE (internal linker, external linker, stripped), with the
+/// race detector, or with cgo and the external linker. Builds with cgo on also compile
+/// `testdata/parked/cgo.go` (goroutines in a C call and in a callback from C).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     Default,
     NoOpt,
     Stripped,
+    Pie,
+    PieExternal,
+    PieStripped,
+    Race,
+    Cgo,
 }
 
 impl Flavor {
-    pub const ALL: [Flavor; 3] = [Flavor::Default, Flavor::NoOpt, Flavor::Stripped];
+    /// The static builds the oracle has always compared (every toolchain).
+    pub const STATIC: [Flavor; 3] = [Flavor::Default, Flavor::NoOpt, Flavor::Stripped];
+    /// PIE, race and cgo builds.
+    pub const SHIPPED: [Flavor; 5] = [
+        Flavor::Pie,
+        Flavor::PieExternal,
+        Flavor::PieStripped,
+        Flavor::Race,
+        Flavor::Cgo,
+    ];
 
     /// How test output names the flavor (empty for the default build).
     pub fn label(self) -> &'static str {
@@ -93,31 +109,63 @@ impl Flavor {
             Flavor::Default => "",
             Flavor::NoOpt => " -N -l",
             Flavor::Stripped => " -s -w",
+            Flavor::Pie => " pie",
+            Flavor::PieExternal => " pie external",
+            Flavor::PieStripped => " pie -s -w",
+            Flavor::Race => " -race",
+            Flavor::Cgo => " cgo external",
         }
     }
 
-    fn flag(self) -> Option<&'static str> {
+    fn flags(self) -> &'static [&'static str] {
         match self {
-            Flavor::Default => None,
-            Flavor::NoOpt => Some("-gcflags=all=-N -l"),
-            Flavor::Stripped => Some("-ldflags=-s -w"),
+            Flavor::Default => &[],
+            Flavor::NoOpt => &["-gcflags=all=-N -l"],
+            Flavor::Stripped => &["-ldflags=-s -w"],
+            Flavor::Pie => &["-buildmode=pie"],
+            Flavor::PieExternal => &["-buildmode=pie", "-ldflags=-linkmode=external"],
+            Flavor::PieStripped => &["-buildmode=pie", "-ldflags=-s -w"],
+            Flavor::Race => &["-race"],
+            Flavor::Cgo => &["-ldflags=-linkmode=external"],
+        }
+    }
+
+    /// Whether the build needs cgo (and then includes the fixture's cgo.go).
+    pub fn cgo(self) -> bool {
+        matches!(self, Flavor::PieExternal | Flavor::Race | Flavor::Cgo)
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Flavor::Default => "",
+            Flavor::NoOpt => "-noopt",
+            Flavor::Stripped => "-sw",
+            Flavor::Pie => "-pie",
+            Flavor::PieExternal => "-pie-ext",
+            Flavor::PieStripped => "-pie-sw",
+            Flavor::Race => "-race",
+            Flavor::Cgo => "-cgo",
         }
     }
 }
 
+/// Builds the fixture `testdata/<fixture>` with toolchain `go` (version label `ver`).
 pub fn build(go: &Path, ver: &str, flavor: Flavor) -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/parked");
-    let suffix = match flavor {
-        Flavor::Default => "",
-        Flavor::NoOpt => "-noopt",
-        Flavor::Stripped => "-sw",
-    };
-    let out = work_dir().join(format!("parked-{ver}{suffix}"));
+    build_fixture("parked", go, ver, flavor)
+}
+
+pub fn build_fixture(
+    fixture: &str,
+    go: &Path,
+    ver: &str,
+    flavor: Flavor,
+) -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(fixture);
+    let out = work_dir().join(format!("{fixture}-{ver}{}", flavor.suffix()));
     let mut cmd = Command::new(go);
-    cmd.arg("build").arg("-o").arg(&out);
-    if let Some(flag) = flavor.flag() {
-        cmd.arg(flag);
-    }
+    cmd.arg("build").arg("-o").arg(&out).args(flavor.flags());
     let w = work_dir();
     let o = cmd
         .arg(".")
@@ -126,7 +174,7 @@ pub fn build(go: &Path, ver: &str, flavor: Flavor) -> Result<PathBuf, String> {
         .env("GOCACHE", w.join("cache"))
         .env("GOFLAGS", "-mod=mod")
         .env("GOTOOLCHAIN", "local")
-        .env("CGO_ENABLED", "0")
+        .env("CGO_ENABLED", if flavor.cgo() { "1" } else { "0" })
         .output()
         .map_err(|e| e.to_string())?;
     if !o.status.success() {
