@@ -2,6 +2,7 @@
 //! `/proc/PID/mem` memory source.
 #![allow(dead_code)]
 
+use goruntime::GoBinary;
 use memcache::{MemError, MemorySource};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -184,4 +185,57 @@ pub fn build_fixture(
         ));
     }
     Ok(out)
+}
+
+pub fn state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = s.rfind(')')?;
+    s[after + 1..].trim_start().chars().next()
+}
+
+/// Thread registers without ptrace: `/proc/PID/task/TID/syscall` ends with `sp pc` (a thread
+/// in user mode shows `-1 sp pc`); rbp and fs_base are not available (0).
+pub fn thread_states(pid: u32) -> Vec<goruntime::ThreadState> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(tid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(s) = std::fs::read_to_string(e.path().join("syscall")) else {
+            continue;
+        };
+        let w: Vec<&str> = s.split_whitespace().collect();
+        if w.len() < 3 {
+            continue;
+        }
+        let hex = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
+        if let (Some(sp), Some(pc)) = (hex(w[w.len() - 2]), hex(w[w.len() - 1])) {
+            out.push(goruntime::ThreadState {
+                tid,
+                rip: pc,
+                rsp: sp,
+                rbp: 0,
+                fs_base: 0,
+            });
+        }
+    }
+    out
+}
+
+/// The binary as process `pid` mapped it: moved by the load bias from `/proc/PID/auxv`
+/// (`AT_ENTRY − e_entry`; 0 unless the binary is a PIE).
+pub fn relocated_binary(exe: &Path, pid: u32) -> Result<GoBinary, String> {
+    let bin = GoBinary::load(exe).map_err(|e| format!("load: {e}"))?;
+    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).map_err(|e| format!("auxv: {e}"))?;
+    let bias = goruntime::load_bias(&bin, &auxv).ok_or("auxv has no AT_ENTRY")?;
+    Ok(bin.relocated(bias))
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status();
 }
