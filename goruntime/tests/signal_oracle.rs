@@ -1,7 +1,7 @@
 //! Signal-frame oracle: threads caught inside a signal handler are unwound through the signal
 //! context to their interrupted frames.
 //!
-//! The fixture `testdata/profiled` runs busy goroutines under a 2 kHz CPU profile (SIGPROF) and
+//! The fixture `fixtures/go/profiled` (the workspace's, shared with the stub's tests) runs busy goroutines under a 2 kHz CPU profile (SIGPROF) and
 //! sysmon preemption (SIGURG). The test stops it repeatedly (SIGSTOP/SIGCONT) and, at each stop,
 //! reads it through `/proc/PID/mem` with the sp/pc of every thread from
 //! `/proc/PID/task/TID/syscall` (no ptrace). Every thread whose walk passes a signal trampoline
@@ -18,6 +18,7 @@ use common::{
 };
 use goruntime::{list_goroutines_with, unwind::unwind_thread, GStatus, ListOptions, Policy};
 use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,23 +47,19 @@ fn wait_state(pid: u32, want: impl Fn(char) -> bool) -> bool {
 
 /// Stops `exe` repeatedly; returns (threads judged, failures).
 fn judge(label: &str, exe: &Path) -> Result<(usize, Vec<String>), String> {
-    let ready = exe.with_extension("ready");
-    let _ = std::fs::remove_file(&ready);
     let mut child = Command::new(exe)
-        .arg(&ready)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| e.to_string())?;
     let pid = child.id();
+    let stdout = child.stdout.take();
     let result = (|| {
-        let t0 = Instant::now();
-        while !ready.exists() {
-            if t0.elapsed() > Duration::from_secs(30) {
-                return Err("fixture did not start".to_string());
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        // It prints "ready" once its goroutines run.
+        let mut lines = BufReader::new(stdout.ok_or("no stdout")?).lines();
+        if !lines.any(|l| l.is_ok_and(|l| l == "ready")) {
+            return Err("fixture did not start".to_string());
         }
         let bin = relocated_binary(exe, pid)?;
         let (mut judged, mut fails, mut stops) = (0, Vec::new(), 0);
@@ -162,7 +159,8 @@ fn oracle_signal_frames() {
         }
         for flavor in [Flavor::Default, Flavor::Pie] {
             let label = format!("{ver}{}", flavor.label());
-            match build_fixture("profiled", go, ver, flavor).and_then(|exe| judge(&label, &exe)) {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/go/profiled");
+            match build_fixture(&src, go, ver, flavor).and_then(|exe| judge(&label, &exe)) {
                 Ok((n, f)) => {
                     judged += n;
                     fails.extend(f);

@@ -150,27 +150,22 @@ impl Flavor {
     }
 }
 
-/// Builds the fixture `testdata/<fixture>` with toolchain `go` (version label `ver`).
+/// Builds the fixture `testdata/parked` with toolchain `go` (version label `ver`).
 pub fn build(go: &Path, ver: &str, flavor: Flavor) -> Result<PathBuf, String> {
-    build_fixture("parked", go, ver, flavor)
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/parked");
+    build_fixture(&src, go, ver, flavor)
 }
 
-pub fn build_fixture(
-    fixture: &str,
-    go: &Path,
-    ver: &str,
-    flavor: Flavor,
-) -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(fixture);
-    let out = work_dir().join(format!("{fixture}-{ver}{}", flavor.suffix()));
+/// Builds the Go program in `src` into the work directory, named after `src`'s last component.
+pub fn build_fixture(src: &Path, go: &Path, ver: &str, flavor: Flavor) -> Result<PathBuf, String> {
+    let name = src.file_name().unwrap_or_default().to_string_lossy();
+    let out = work_dir().join(format!("{name}-{ver}{}", flavor.suffix()));
     let mut cmd = Command::new(go);
     cmd.arg("build").arg("-o").arg(&out).args(flavor.flags());
     let w = work_dir();
     let o = cmd
         .arg(".")
-        .current_dir(&src)
+        .current_dir(src)
         .env("GOPATH", w.join("gopath"))
         .env("GOCACHE", w.join("cache"))
         .env("GOFLAGS", "-mod=mod")

@@ -1,3 +1,0 @@
-module profiled
-
-go 1.19
