@@ -46,6 +46,12 @@ fn relocated_moves_every_address() {
                 (a.allgs + BIAS, a.allglen + BIAS),
                 "{what}"
             );
+            // Stripped PIE: allgs from decoding runtime.allgadd, at runtime addresses too.
+            assert_eq!(
+                goruntime::allgs::locate_by_disassembly(moved.pclntab(), moved.image()),
+                Some(m),
+                "{what}"
+            );
             assert_eq!(moved.wait_reason_text(2), at_link.wait_reason_text(2));
             if let Some(md) = at_link.symbol("runtime.firstmoduledata") {
                 // moduledata.pcHeader is a relocated pointer to the pclntab.
