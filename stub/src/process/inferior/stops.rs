@@ -18,8 +18,8 @@ use super::super::wait::{self, Decision, Waited};
 use super::super::{ProcessError, StopEvent};
 use super::{next_stop_id, Inferior};
 
-/// The `si_code`s of a SIGTRAP: an int3 (the kernel reports it as SI_KERNEL on x86), a single
-/// step, a debug-register hit.
+/// The `si_code`s of a SIGTRAP on x86: an int3 (SI_KERNEL), a step over `syscall`
+/// (TRAP_BRKPT), any other single step (TRAP_TRACE), a debug-register hit (TRAP_HWBKPT).
 pub(super) const SI_KERNEL: i32 = 0x80;
 pub(super) const TRAP_BRKPT: i32 = 1;
 pub(super) const TRAP_TRACE: i32 = 2;
@@ -336,11 +336,17 @@ impl Inferior {
         stopping: bool,
     ) -> Result<Option<StopEvent>, ProcessError> {
         let info = ptrace::getsiginfo(tid).map_err(ptrace_err(tid))?;
+        let stepping = matches!(
+            self.thread(tid)?.action,
+            Action::Step(_) | Action::RangeStep { .. }
+        );
         match info.si_code {
-            SI_KERNEL | TRAP_BRKPT => {
-                let t = self.thread(tid)?;
-                let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
-                let pc = t.pc().map_err(ptrace_err(tid))?;
+            // x86 reports a step over `syscall` as TRAP_BRKPT (an int3 is SI_KERNEL), with the
+            // pc after the syscall: never a breakpoint hit to rewind, even when a breakpoint sits
+            // on the syscall's second byte.
+            TRAP_BRKPT if stepping => self.on_step_done(tid, stopping),
+            SI_KERNEL => {
+                let pc = self.thread(tid)?.pc().map_err(ptrace_err(tid))?;
                 let bp = pc.wrapping_sub(1);
                 if self.breakpoints.is_inserted(bp) {
                     // Always report a software breakpoint with the pc AT the breakpoint, whether
@@ -358,7 +364,7 @@ impl Inferior {
                     return Ok(None);
                 }
                 if stepping {
-                    // x86 reports a step over `syscall` as TRAP_BRKPT.
+                    // The program's own int3, stepped.
                     return self.on_step_done(tid, stopping);
                 }
                 Ok(Some(StopEvent::Signal {

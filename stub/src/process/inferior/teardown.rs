@@ -61,8 +61,8 @@ impl Inferior {
     fn drop_our_trap(&mut self, tid: Pid) -> Result<bool, ProcessError> {
         let info = ptrace::getsiginfo(tid).map_err(ptrace_err(tid))?;
         match info.si_code {
-            TRAP_TRACE | TRAP_HWBKPT => Ok(true),
-            SI_KERNEL | TRAP_BRKPT => {
+            TRAP_BRKPT | TRAP_TRACE | TRAP_HWBKPT => Ok(true),
+            SI_KERNEL => {
                 let t = self.thread(tid)?;
                 let bp = t.pc().map_err(ptrace_err(tid))?.wrapping_sub(1);
                 if !self.breakpoints.is_inserted(bp) && !self.breakpoints.was_just_removed(bp) {
@@ -128,8 +128,12 @@ impl Inferior {
         if self.exited {
             return Ok(());
         }
+        // A page that cannot be written any more (unmapped since) holds no int3 of ours: the
+        // other breakpoints still come out, and the program is not killed for it.
         for (addr, byte) in self.breakpoints.plan_remove_all() {
-            self.write_raw(addr, &[byte])?;
+            if let Err(e) = self.write_raw(addr, &[byte]) {
+                log::warn!("detach: breakpoint at {addr:#x} not removed: {e}");
+            }
         }
         for t in self.threads.values_mut() {
             let _ = t.flush_registers();
