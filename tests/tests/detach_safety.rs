@@ -1,6 +1,7 @@
 //! Detach and outside kills never harm the debuggee or leave the client uninformed (issue 11,
 //! items 1, 2 and 5). Real gdb in batch mode; the fixtures are attached to (or launched) and
-//! must end as they would without a debugger: exit code 0 after their run time.
+//! must end as they would without a debugger: exit code 0 after their run time (a few seconds,
+//! so that gdb is done before the program's own end even on a loaded machine).
 
 use gostub_tests::*;
 use std::time::Duration;
@@ -54,7 +55,7 @@ fn item1_removed_hw_breakpoint_is_disarmed_at_detach() {
     ] {
         detach_then_exit_normally(
             "c_watch",
-            "2",
+            "5",
             &[arm, "continue", "delete"],
             &format!("{what}, hit, deleted"),
         );
@@ -70,7 +71,7 @@ fn item2_hw_breakpoint_hit_then_detach_on_five_threads() {
     for i in 0..10 {
         detach_then_exit_normally(
             "threads_lib",
-            "3",
+            "4",
             &["hbreak hot_function", "continue"],
             &format!("run {i}"),
         );

@@ -21,6 +21,14 @@ use super::Inferior;
 /// signals numbered below SIGTRAP (they are dequeued first).
 const STOPS_BEFORE_TRAP: usize = 6;
 
+/// Whether thread `tid` is stopped delivering `sig` as a fault the kernel raised (SIGILL,
+/// SIGSEGV, SIGBUS or SIGFPE with a positive `si_code`), not one sent by a process.
+fn is_fault(tid: Pid, sig: i32) -> bool {
+    const FAULTS: [i32; 4] = [libc::SIGILL, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE];
+    FAULTS.contains(&sig)
+        && ptrace::getsiginfo(tid).is_ok_and(|info| info.si_signo == sig && info.si_code > 0)
+}
+
 impl Inferior {
     /// A thread stopped by PTRACE_INTERRUPT right after it executed one of our int3s, hit a
     /// debug register or finished a step reports the interrupt first and keeps the SIGTRAP
@@ -111,6 +119,13 @@ impl Inferior {
             self.stop_all()?;
             self.running = false;
         }
+        // A fault met while stopping is not sent again: the thread goes on at the faulting
+        // instruction, which faults again if the fault is the program's own and not our int3's
+        // (out by then).
+        self.pending.retain(|e| match *e {
+            StopEvent::Signal { tid, sig } => !is_fault(tid, sig),
+            _ => true,
+        });
         // Every thread is disarmed, whatever the wanted set says: a slot removed since the
         // last resume is still armed in the threads.
         self.debug_regs = DebugRegs::default();
