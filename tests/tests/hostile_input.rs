@@ -290,6 +290,11 @@ fn item6_start() -> (Server, Rsp, i32, Item6) {
     (server, rsp, pid, at)
 }
 
+/// Sends `packet`, which must answer OK.
+fn ok(rsp: &mut Rsp, server: &Server, packet: &str) {
+    assert_eq!(request(rsp, server, packet), "OK", "{packet}");
+}
+
 /// The thread a stop reply names (`thread:p1.2;` → `p1.2`).
 fn stop_thread(stop: &str) -> String {
     Regex::new(r"thread:([0-9a-fp.-]+);")
@@ -362,21 +367,12 @@ fn item6_odd_kind_breakpoints_leave_no_byte() {
 fn item6_breakpoint_inside_a_range_step_leaves_no_byte() {
     skip_on_lldb_server!();
     let (server, mut rsp, pid, at) = item6_start();
-    assert_eq!(
-        request(&mut rsp, &server, &format!("Z0,{:x},1", at.hot)),
-        "OK"
-    );
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot));
     let stop = continue_to_stop(&mut rsp, &server);
     let tid = stop_thread(&stop);
     // As gdb steps off a breakpoint: out for the step, another one inside the range.
-    assert_eq!(
-        request(&mut rsp, &server, &format!("z0,{:x},1", at.hot)),
-        "OK"
-    );
-    assert_eq!(
-        request(&mut rsp, &server, &format!("Z0,{:x},1", at.hot + 4)),
-        "OK"
-    );
+    ok(&mut rsp, &server, &format!("z0,{:x},1", at.hot));
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot + 4));
     let step = format!("vCont;r{:x},{:x}:{tid}", at.hot, at.hot + 32);
     let stop = request(&mut rsp, &server, &step);
     assert!(is_stop(&stop), "{step} -> {stop:?}");
@@ -395,10 +391,7 @@ fn item6_breakpoint_inside_a_range_step_leaves_no_byte() {
         at.hot + 4,
         "range step did not stop at the breakpoint inside it"
     );
-    assert_eq!(
-        request(&mut rsp, &server, &format!("Z0,{:x},1", at.hot)),
-        "OK"
-    );
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot));
     detach_and_check_text(rsp, &server, pid, &[(at.hot, 32)]);
 }
 
@@ -408,21 +401,12 @@ fn item6_breakpoint_inside_a_range_step_leaves_no_byte() {
 fn item6_z0_over_z1_leaves_no_byte() {
     skip_on_lldb_server!();
     let (server, mut rsp, pid, at) = item6_start();
-    assert_eq!(
-        request(&mut rsp, &server, &format!("Z1,{:x},1", at.hot)),
-        "OK"
-    );
-    assert_eq!(
-        request(&mut rsp, &server, &format!("Z0,{:x},1", at.hot)),
-        "OK"
-    );
+    ok(&mut rsp, &server, &format!("Z1,{:x},1", at.hot));
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot));
     for _ in 0..4 {
         continue_to_stop(&mut rsp, &server);
     }
-    assert_eq!(
-        request(&mut rsp, &server, &format!("z1,{:x},1", at.hot)),
-        "OK"
-    );
+    ok(&mut rsp, &server, &format!("z1,{:x},1", at.hot));
     detach_and_check_text(rsp, &server, pid, &[(at.hot, 32)]);
 }
 
@@ -433,16 +417,16 @@ fn item6_z0_twice_at_one_address_leaves_no_byte() {
     let (server, mut rsp, pid, at) = item6_start();
     let z0 = format!("Z0,{:x},1", at.hot);
     let rm = format!("z0,{:x},1", at.hot);
-    assert_eq!(request(&mut rsp, &server, &z0), "OK");
-    assert_eq!(request(&mut rsp, &server, &z0), "OK");
+    ok(&mut rsp, &server, &z0);
+    ok(&mut rsp, &server, &z0);
     continue_to_stop(&mut rsp, &server);
-    assert_eq!(request(&mut rsp, &server, &z0), "OK");
-    assert_eq!(request(&mut rsp, &server, &rm), "OK");
+    ok(&mut rsp, &server, &z0);
+    ok(&mut rsp, &server, &rm);
     let again = request(&mut rsp, &server, &rm);
     assert!(again == "OK" || is_error(&again), "{rm} again -> {again:?}");
-    assert_eq!(request(&mut rsp, &server, &z0), "OK");
+    ok(&mut rsp, &server, &z0);
     continue_to_stop(&mut rsp, &server);
-    assert_eq!(request(&mut rsp, &server, &z0), "OK");
+    ok(&mut rsp, &server, &z0);
     detach_and_check_text(rsp, &server, pid, &[(at.hot, 32)]);
 }
 
@@ -467,14 +451,14 @@ fn item6_memory_write_over_a_breakpoint_leaves_no_byte() {
         "the byte before the ELF header is mapped"
     );
     for addr in [at.hot, header] {
-        assert_eq!(request(&mut rsp, &server, &format!("Z0,{addr:x},1")), "OK");
+        ok(&mut rsp, &server, &format!("Z0,{addr:x},1"));
     }
     continue_to_stop(&mut rsp, &server);
     let text = hex_decode(&request(&mut rsp, &server, &format!("m{:x},4", at.hot)));
     assert_eq!(text, file_bytes_at(pid, at.hot, 4), "m shows the int3");
     // The program's own bytes written over the breakpoint, as M and as X.
     let m = format!("M{:x},4:{}", at.hot, hex(&text));
-    assert_eq!(request(&mut rsp, &server, &m), "OK");
+    ok(&mut rsp, &server, &m);
     let mut x = format!("X{:x},1:", at.hot).into_bytes();
     x.push(text[0]);
     rsp.send_raw(&frame(&x)).unwrap();
@@ -506,7 +490,7 @@ fn item6_never_inserted_and_mid_instruction_leave_no_byte() {
         );
     }
     for addr in [at.on_usr1 + 2, at.on_usr1 + 9, at.all_started + 2, at.hot] {
-        assert_eq!(request(&mut rsp, &server, &format!("Z0,{addr:x},1")), "OK");
+        ok(&mut rsp, &server, &format!("Z0,{addr:x},1"));
     }
     continue_to_stop(&mut rsp, &server);
     // Out and in again in one stop, and the mid-instruction ones taken out before a resume.
