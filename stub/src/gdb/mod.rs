@@ -13,7 +13,7 @@ mod host_files;
 mod host_io;
 mod lldb;
 mod lldb_stop;
-mod monitor;
+pub mod monitor;
 mod resume;
 mod signal_numbers;
 mod tap;
