@@ -38,13 +38,19 @@ fn common_keys() -> String {
 }
 
 impl GdbTarget {
-    /// The stop reply for `?` to lldb: SIGSTOP on the first thread, as lldb-server says it.
+    /// The stop reply for `?` to lldb: SIGSTOP on the first thread, as lldb-server says it; for
+    /// a core (to every client), its fatal signal on the thread that took it.
     pub fn initial_stop_reply(&mut self) -> String {
-        match (
-            self.client_threads().first(),
-            self.session.initial_stop_signal(),
-        ) {
-            (Some(&tid), Some(sig)) => {
+        let stop = match self.session.fixed_stop() {
+            Some((os, sig)) => Some((self.client_tid(os), sig)),
+            None => self
+                .client_threads()
+                .first()
+                .copied()
+                .zip(self.session.initial_stop_signal()),
+        };
+        match stop {
+            Some((tid, sig)) => {
                 let sig = signal_numbers::to_gdb(sig);
                 self.last_stop = Some((tid, sig, StopKind::Signal));
                 format!("T{sig:02x}thread:{:x};reason:signal;", tid.get())
