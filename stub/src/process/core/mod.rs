@@ -475,3 +475,96 @@ impl Backend for Core {
 
     fn release(&mut self) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An x86_64 core: the ELF header, one PT_NOTE, and `notes` (type, descriptor) named CORE.
+    fn synthetic_core(notes: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (n_type, desc) in notes {
+            body.extend_from_slice(&5u32.to_le_bytes());
+            body.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            body.extend_from_slice(&n_type.to_le_bytes());
+            body.extend_from_slice(b"CORE\0\0\0\0");
+            body.extend_from_slice(desc);
+            body.resize(body.len().next_multiple_of(4), 0);
+        }
+        let mut f = vec![0u8; 64];
+        f[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        f[16..18].copy_from_slice(&ET_CORE.to_le_bytes());
+        f[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        f[32..40].copy_from_slice(&64u64.to_le_bytes());
+        f[56..58].copy_from_slice(&1u16.to_le_bytes());
+        let mut ph = vec![0u8; 56];
+        ph[..4].copy_from_slice(&PT_NOTE.to_le_bytes());
+        ph[8..16].copy_from_slice(&120u64.to_le_bytes());
+        ph[32..40].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        f.extend(ph);
+        f.extend(body);
+        f
+    }
+
+    fn prstatus(tid: u32, with_regs: bool) -> Vec<u8> {
+        let mut d = vec![0u8; if with_regs { 336 } else { 100 }];
+        d[32..36].copy_from_slice(&tid.to_le_bytes());
+        d
+    }
+
+    fn write(tag: &str, bytes: &[u8]) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("gostub-core-{}-{tag}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn thread_without_registers_and_refusals() {
+        let core = write(
+            "noregs",
+            &synthetic_core(&[(1, prstatus(10, true)), (1, prstatus(11, false))]),
+        );
+        let me = std::env::current_exe().unwrap();
+        let mut c = Core::open(&core, Some(&me)).unwrap();
+        assert_eq!(c.thread_ids(), [Pid::from_raw(10), Pid::from_raw(11)]);
+        assert!(c.gprs(Pid::from_raw(10)).is_ok());
+        let e = c.gprs(Pid::from_raw(11)).unwrap_err().to_string();
+        assert!(
+            e.contains(&core.display().to_string()) && e.contains("thread 11 has no registers"),
+            "{e}"
+        );
+        assert!(c.xstate(Pid::from_raw(11)).is_err());
+        assert!(matches!(
+            c.write_memory(0, &[1]),
+            Err(ProcessError::NotRunning)
+        ));
+        assert!(matches!(c.resume(), Err(ProcessError::NotRunning)));
+        assert_eq!(
+            c.initial_stop(),
+            Some(StopEvent::Signal {
+                tid: Pid::from_raw(10),
+                sig: libc::SIGTRAP
+            })
+        );
+        let _ = std::fs::remove_file(core);
+    }
+
+    #[test]
+    fn truncated_and_threadless_cores_name_the_file() {
+        let me = std::env::current_exe().unwrap();
+        let whole = synthetic_core(&[(1, prstatus(10, true))]);
+        let cut = write("cut", &whole[..whole.len() - 40]);
+        let e = Core::open(&cut, Some(&me)).err().unwrap().to_string();
+        assert!(
+            e.contains("is a truncated core file") && e.contains("gostub-core-"),
+            "{e}"
+        );
+        let empty = write("empty", &synthetic_core(&[]));
+        let e = Core::open(&empty, Some(&me)).err().unwrap().to_string();
+        assert!(e.contains("holds no thread"), "{e}");
+        let e = Core::open(&me, None).err().unwrap().to_string();
+        assert!(e.contains("is not a core file"), "{e}");
+        let _ = std::fs::remove_file(cut);
+        let _ = std::fs::remove_file(empty);
+    }
+}
