@@ -16,6 +16,14 @@
 //!   pass` on Linux: SIGALRM, SIGCHLD, SIGURG (Go's asynchronous preemption), SIGVTALRM, SIGPROF,
 //!   SIGWINCH and SIGIO (= SIGPOLL). SIGTRAP, SIGKILL and SIGSTOP cannot be passed: the first is
 //!   the stub's own breakpoint signal, the other two cannot be caught.
+//! * A relative PROGRAM is made absolute against the current directory, never searched in PATH,
+//!   as gdbserver does. An unresolvable HOST fails with gdbserver's `HOST:PORT: cannot resolve
+//!   name: ...` (GDB's testsuite matches it).
+//! * gdbserver's other options live in [`gdbserver_options`].
+
+mod gdbserver_options;
+
+pub use gdbserver_options::{DebugOptions, SELFTEST_SUMMARY};
 
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -53,6 +61,8 @@ pub enum Mode {
     },
     /// Start without a process; gdb picks one with `run` or `attach` (extended-remote).
     Multi,
+    /// `--selftest`: print gdbserver's summary line and exit.
+    Selftest,
 }
 
 /// Which threads gdb sees.
@@ -80,6 +90,11 @@ pub struct Config {
     pub cache_pages: usize,
     /// Exit after the first connection closes (gdbserver's `--once`).
     pub once: bool,
+    /// gdbserver's `--wrapper`: the command programs are started through (empty: none).
+    pub wrapper: Vec<OsString>,
+    /// Launch with ASLR disabled (gdbserver's default; `--no-disable-randomization` clears it).
+    pub disable_randomization: bool,
+    pub debug: DebugOptions,
 }
 
 /// The signals gdb itself marks `nostop noprint pass` on Linux, ascending.
@@ -176,9 +191,12 @@ struct Args {
     )]
     cache_pages: usize,
 
+    #[command(flatten)]
+    gdbserver: gdbserver_options::GdbserverOptions,
+
     /// :PORT, HOST:PORT, or - for stdio.
-    #[arg(value_name = "COMM", value_parser = parse_comm)]
-    comm: Comm,
+    #[arg(value_name = "COMM", value_parser = parse_comm, required_unless_present = "selftest")]
+    comm: Option<Comm>,
 
     /// PROGRAM [ARGS...] to start, the PID with --attach, or CORE [PROGRAM] with --core.
     #[arg(
@@ -200,14 +218,19 @@ where
     T: Into<OsString> + Clone,
 {
     let args = Args::try_parse_from(args)?;
-    let mode = if args.core {
+    let mode = if args.gdbserver.selftest.is_some() {
+        Mode::Selftest
+    } else if args.core {
         core_mode(args.target)?
     } else {
         mode_of(args.attach, args.multi, args.target)?
     };
     Ok(Config {
-        comm: args.comm,
+        comm: args.comm.unwrap_or(Comm::Stdio),
         mode,
+        wrapper: args.gdbserver.wrapper(),
+        disable_randomization: args.gdbserver.disable_randomization(),
+        debug: args.gdbserver.debug(),
         threads_view: args.threads,
         pass_signals: args.pass_signals.0,
         traceback: args.traceback,
@@ -282,8 +305,21 @@ fn mode_of(attach: bool, multi: bool, target: Vec<OsString>) -> Result<Mode, cla
             "PROGRAM is empty".to_string(),
         ));
     }
+    let program = PathBuf::from(program);
+    let program = if program.is_relative() {
+        std::env::current_dir()
+            .map_err(|e| {
+                usage_error(
+                    ErrorKind::Io,
+                    format!("cannot make PROGRAM absolute: current directory: {e}"),
+                )
+            })?
+            .join(program)
+    } else {
+        program
+    };
     Ok(Mode::Launch {
-        program: PathBuf::from(program),
+        program,
         args: words.collect(),
     })
 }
@@ -345,11 +381,19 @@ fn parse_comm(text: &str) -> Result<Comm, String> {
         .unwrap_or(host);
     let mut addrs = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve '{host}': {e}"))?;
+        .map_err(|e| format!("{text}: cannot resolve name: {}", resolver_message(&e)))?;
     addrs
         .next()
         .map(Comm::Tcp)
         .ok_or_else(|| format!("'{host}' resolves to no address"))
+}
+
+/// The resolver's own words (`Name or service not known`), without Rust's prefix.
+fn resolver_message(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    text.strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&text)
+        .to_string()
 }
 
 fn parse_signal_list(text: &str) -> Result<SignalList, String> {
@@ -418,6 +462,10 @@ mod tests {
         Comm::Tcp(SocketAddr::from(([127, 0, 0, 1], port)))
     }
 
+    fn abs(program: &str) -> PathBuf {
+        std::env::current_dir().unwrap().join(program)
+    }
+
     fn os(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()
     }
@@ -429,7 +477,7 @@ mod tests {
         assert_eq!(
             c.mode,
             Mode::Launch {
-                program: "./prog".into(),
+                program: abs("./prog"),
                 args: vec![]
             }
         );
@@ -439,6 +487,8 @@ mod tests {
         assert_eq!(c.max_threads, 128);
         assert_eq!(c.cache_pages, memcache::DEFAULT_MAX_PAGES);
         assert!(!c.once);
+        assert!(c.wrapper.is_empty() && c.disable_randomization);
+        assert_eq!(c.debug, DebugOptions::default());
         assert_eq!(exposure_warning(&c), None);
     }
 
@@ -451,7 +501,7 @@ mod tests {
         assert_eq!(
             c.mode,
             Mode::Launch {
-                program: "./prog".into(),
+                program: abs("./prog"),
                 args: os(&["-v", "--x", "--attach", "--", "y"])
             }
         );
@@ -459,7 +509,7 @@ mod tests {
         assert_eq!(
             c.mode,
             Mode::Launch {
-                program: "-weird".into(),
+                program: abs("-weird"),
                 args: os(&["--help"])
             }
         );
@@ -469,7 +519,7 @@ mod tests {
         assert_eq!(
             c.mode,
             Mode::Launch {
-                program: "prog".into(),
+                program: abs("prog"),
                 args: os(&["--threads=goroutines"])
             }
         );
@@ -538,6 +588,12 @@ mod tests {
 
     #[test]
     fn comm_errors() {
+        let e = err(&["host.invalid.:1", "p"]);
+        assert!(
+            e.to_string()
+                .contains("host.invalid.:1: cannot resolve name: "),
+            "{e}"
+        );
         for bad in ["/dev/ttyS0", ":99999", ":x", "host.invalid.:1", "1.2.3.4:"] {
             let e = err(&[bad, "p"]);
             assert_eq!(e.kind(), ErrorKind::ValueValidation, "{bad}: {e}");

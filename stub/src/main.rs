@@ -23,10 +23,19 @@ use gdb::{GdbTarget, SessionOptions};
 use process::{SignalSet, Stdio};
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("gostub=info"))
-        .format_timestamp(None)
-        .init();
     let config = cli::parse();
+    if config.mode == Mode::Selftest {
+        println!("{}", cli::SELFTEST_SUMMARY);
+        return ExitCode::SUCCESS;
+    }
+    if let Err(message) = init_log(&config.debug) {
+        eprintln!("gostub: {message}");
+        return ExitCode::FAILURE;
+    }
+    process::set_launch_style(process::LaunchStyle {
+        wrapper: config.wrapper.clone(),
+        disable_randomization: config.disable_randomization,
+    });
     match serve(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -34,6 +43,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The log: `RUST_LOG` (default `gostub=info`), raised by `--debug` (gostub) and
+/// `--remote-debug` (every packet, from gdbstub), to `--debug-file` or stderr.
+fn init_log(debug: &cli::DebugOptions) -> Result<(), String> {
+    let mut log =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("gostub=info"));
+    if debug.debug {
+        log.filter_module("gostub", log::LevelFilter::Debug);
+    }
+    if debug.remote {
+        log.filter_module("gdbstub", log::LevelFilter::Trace);
+    }
+    if let Some(path) = &debug.file {
+        let file = std::fs::File::create(path)
+            .map_err(|e| format!("cannot open debug file {}: {e}", path.display()))?;
+        log.target(env_logger::Target::Pipe(Box::new(file)));
+    }
+    if debug.timestamps {
+        log.format_timestamp_micros();
+    } else {
+        log.format_timestamp(None);
+    }
+    log.init();
+    Ok(())
 }
 
 fn serve(config: &Config) -> Result<(), String> {
@@ -92,7 +126,7 @@ fn serve(config: &Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             eprintln!("Core file {}; pid = {pid}", core.display());
         }
-        Mode::Multi => {}
+        Mode::Multi | Mode::Selftest => {}
     }
 
     let mut listener = Listener::bind(&config.comm).map_err(|e| format!("cannot listen: {e}"))?;
@@ -108,9 +142,20 @@ fn serve(config: &Config) -> Result<(), String> {
             Ok(SessionEnd::Killed) => eprintln!("Process killed."),
             Err(e) => eprintln!("gostub: session ended: {e}"),
         }
-        // As gdbserver: without --multi one client is served; with it, until --once says no.
-        if !options.multi || config.once || config.comm == Comm::Stdio {
+        // As gdbserver: without --once the stub waits for the next client, in --multi mode
+        // always, otherwise while the process it was started with is still there.
+        let process_left =
+            matches!(end, Ok(SessionEnd::ClientGone)) && target.session.pid().is_some();
+        if config.once
+            || config.comm == Comm::Stdio
+            || gdb::monitor::exit_requested()
+            || !(options.multi || process_left)
+        {
             break;
+        }
+        if !options.multi {
+            eprintln!("Listening again on the same address for the next client.");
+            continue;
         }
         // A process survives its client only in --multi; without a client it would hang.
         if let Ok(SessionEnd::ClientGone) | Err(_) = &end {

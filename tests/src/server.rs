@@ -38,14 +38,20 @@ pub struct Server {
 
 /// Program and arguments that start the server under test in `mode` on `comm`.
 pub fn server_command(mode: &Mode, comm: &str) -> (PathBuf, Vec<String>) {
+    server_command_with(&[], mode, comm)
+}
+
+/// Like [`server_command`], with the server's own `options` first (gdbserver's options, which
+/// both gostub and gdbserver take).
+fn server_command_with(options: &[&str], mode: &Mode, comm: &str) -> (PathBuf, Vec<String>) {
     let kind = server_kind();
     let prog = match kind {
         ServerKind::Gostub => gostub_bin(),
         ServerKind::Gdbserver => PathBuf::from("gdbserver"),
         ServerKind::LldbServer => PathBuf::from("lldb-server-19"),
     };
-    let mut args: Vec<String> = Vec::new();
     let s = |x: &str| x.to_string();
+    let mut args: Vec<String> = options.iter().map(|o| s(o)).collect();
     let prog_args = |p: &Path, a: &[&str]| {
         let mut v = vec![p.display().to_string()];
         v.extend(a.iter().map(|x| x.to_string()));
@@ -53,11 +59,10 @@ pub fn server_command(mode: &Mode, comm: &str) -> (PathBuf, Vec<String>) {
     };
     match kind {
         ServerKind::Gostub | ServerKind::Gdbserver => {
-            // Without --once gdbserver keeps a launched program (and its
-            // ptrace stop) when its client vanishes, and listens again. With
-            // it, gdbserver exits and kills or detaches, which is what gostub
-            // does by default.
-            if kind == ServerKind::Gdbserver && !matches!(mode, Mode::Multi) {
+            // Without --once both keep a launched program (and its ptrace
+            // stop) when its client vanishes, and listen again. With it,
+            // they exit and kill or detach, which the tests expect.
+            if !matches!(mode, Mode::Multi) {
                 args.push(s("--once"));
             }
             match mode {
@@ -111,11 +116,20 @@ impl Server {
     /// Like `start`, with extra environment variables (inherited by a
     /// launched program).
     pub fn start_env(mode: Mode, env: &[(&str, &str)]) -> Server {
+        Server::start_full(&[], mode, env)
+    }
+
+    /// Like `start`, with the server's own `options` before COMM (`--wrapper env X=1 --`).
+    pub fn start_with(options: &[&str], mode: Mode) -> Server {
+        Server::start_full(options, mode, &[])
+    }
+
+    fn start_full(options: &[&str], mode: Mode, env: &[(&str, &str)]) -> Server {
         let kind = server_kind();
         let dir = TempDir::new("server");
         for attempt in 0..3 {
             let port = free_port();
-            let (prog, args) = server_command(&mode, &format!(":{port}"));
+            let (prog, args) = server_command_with(options, &mode, &format!(":{port}"));
             let mut cmd = Command::new(&prog);
             cmd.args(&args).stdin(Stdio::null());
             cmd.envs(env.iter().copied());

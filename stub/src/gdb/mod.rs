@@ -12,7 +12,7 @@ mod extended_mode;
 mod host_files;
 mod host_io;
 mod lldb;
-mod monitor;
+pub mod monitor;
 mod resume;
 mod signal_numbers;
 mod tap;

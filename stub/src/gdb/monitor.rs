@@ -1,5 +1,13 @@
 //! `monitor …` commands (`qRcmd`; lldb: `process plugin packet monitor …`). Unknown commands
 //! get a message naming `monitor help`, never an error that ends the session.
+//!
+//! gdbserver's own commands are there too, as GDB's testsuite sends them: `exit` (sent at every
+//! restart) makes the stub exit once this client has gone, killing or detaching the process, as
+//! gdbserver's does; `set debug`, `set remote-debug`, `set debug-format` and
+//! `set libthread-db-search-path` are accepted (the log level is fixed at startup by `--debug` /
+//! `--remote-debug` / RUST_LOG, and gostub reads threads without libthread_db).
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gdbstub::outputln;
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
@@ -10,7 +18,8 @@ use crate::cli::ThreadsView;
 use crate::goroutines::{self, GoViewError, ListFilter};
 
 const HELP: &str = "\
-gostub monitor commands:
+The following monitor commands are supported:
+gostub's commands:
   help                        this text
   stats                       memory cache hits, misses, syscalls and bytes: last stop and total
   goroutines [-s STATUS] [-w WAITREASON] [-f FUNC] [-l KEY=VALUE] [-group top|start|go|wait] [-n LIMIT]
@@ -18,7 +27,50 @@ gostub monitor commands:
   goroutine ID [bt]           the runtime's traceback text of one goroutine
   traceback [none|single|all|system|crash]
                               show or set which frames and goroutines are shown
-  threads [goroutines|os]     show or set what the client sees as threads";
+  threads [goroutines|os]     show or set what the client sees as threads
+gdbserver's commands:
+  exit                        exit once this client disconnects (the process is killed or detached)
+  set debug on|off|1|0        accepted; the debug log is set at startup (--debug, RUST_LOG)
+  set remote-debug on|off|1|0 accepted; the packet log is set at startup (--remote-debug)
+  set debug-format all|none|timestamp
+                              accepted; log timestamps are set at startup (--debug-format)
+  set libthread-db-search-path [PATH]
+                              accepted; gostub lists threads without libthread_db";
+
+/// Set by `monitor exit`: the stub exits when the current session ends.
+static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a client asked the stub to exit (`monitor exit`).
+pub fn exit_requested() -> bool {
+    EXIT_REQUESTED.load(Ordering::Relaxed)
+}
+
+/// gdbserver's `monitor set ...`: the reply for `words` (what follows `set`), in gdbserver's
+/// words, since GDB's testsuite matches them.
+fn set_command<'a>(mut words: impl Iterator<Item = &'a str>) -> String {
+    let what = words.next().unwrap_or("");
+    let value: Vec<&str> = words.collect();
+    let on_off = |v: &str| match v {
+        "1" | "on" => Some("enabled"),
+        "0" | "off" => Some("disabled"),
+        _ => None,
+    };
+    match (what, value.as_slice()) {
+        ("debug", [v]) if on_off(v).is_some() => {
+            format!("Debug output {}.", on_off(v).unwrap_or(""))
+        }
+        ("remote-debug", [v]) if on_off(v).is_some() => {
+            format!("Protocol debug output {}.", on_off(v).unwrap_or(""))
+        }
+        ("debug" | "remote-debug", _) => format!("usage: set {what} on|off|1|0"),
+        ("debug-format", ["all"]) => "All extra debug format options enabled.".to_string(),
+        ("debug-format", ["none"]) => "All extra debug format options disabled.".to_string(),
+        ("debug-format", ["timestamp"]) => "Timestamps will be added to debug output.".to_string(),
+        ("debug-format", _) => "usage: set debug-format all|none|timestamp".to_string(),
+        ("libthread-db-search-path", _) => "libthread-db-search-path set.".to_string(),
+        _ => format!("unknown setting '{what}'; try 'monitor help'"),
+    }
+}
 
 impl GdbTarget {
     /// The figures `monitor stats` prints and the per-stop debug log line carries.
@@ -97,6 +149,11 @@ impl MonitorCmd for GdbTarget {
         let mut words = cmd.split_whitespace();
         match words.next() {
             None | Some("help") => outputln!(out, "{}", HELP),
+            Some("exit") => {
+                EXIT_REQUESTED.store(true, Ordering::Relaxed);
+                outputln!(out, "gostub exits when this client disconnects")
+            }
+            Some("set") => outputln!(out, "{}", set_command(words)),
             Some("stats") => outputln!(out, "{}", self.stats_text()),
             Some("traceback") => match words.next() {
                 None => outputln!(out, "traceback {}", self.go.policy),

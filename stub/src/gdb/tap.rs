@@ -3,10 +3,13 @@
 //! gdbstub answers most packets, but it cannot answer some that clients rely on (lldb's
 //! `qHostInfo` with `ostype`, `qMemoryRegionInfo`), and it ends the session on a packet larger
 //! than its buffer. The tap frames each packet; those it knows are answered here, an oversized one
-//! gets an error reply, and everything else passes to gdbstub unchanged.
+//! or one with a damaged checksum gets gdbstub's reply (`E16`, or `-` in ack mode), and everything
+//! else passes to gdbstub unchanged.
 //!
-//! Protocol quirk: until `QStartNoAckMode` is accepted, every packet the stub answers must be
-//! acknowledged with `+` first.
+//! Protocol quirks: until `QStartNoAckMode` is accepted, every packet the stub answers must be
+//! acknowledged with `+` first. A `$` before a packet's end starts a new packet (gdb's own reader
+//! resyncs the same way; clients escape `$` in binary data), so a truncated packet cannot
+//! swallow the next one.
 
 use super::error::reply;
 use super::StubError;
@@ -56,6 +59,11 @@ impl PacketTap {
     }
 
     pub fn push(&mut self, byte: u8) -> Tapped {
+        if byte == b'$' && self.state != State::Between {
+            // Clients escape `$` in binary data: this is a new packet, the one before was cut.
+            log::warn!("dropping a packet cut short by a new `$`");
+            self.state = State::Between;
+        }
         match self.state {
             State::Between => {
                 if byte != b'$' {
@@ -101,6 +109,22 @@ impl PacketTap {
         }
         let packet = std::mem::take(&mut self.packet);
         let payload = &packet[1..packet.len().saturating_sub(3)];
+        let sum = payload.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        let sent = std::str::from_utf8(&packet[packet.len().saturating_sub(2)..])
+            .ok()
+            .and_then(|s| u8::from_str_radix(s, 16).ok());
+        // Nothing may act on a damaged packet (not the intercepts, `k` or `H` checks either);
+        // the replies are gdbstub's: `-` (a retransmit request) for a wrong checksum, an error
+        // for one that is not hex.
+        match sent {
+            Some(sent) if sent == sum => {}
+            Some(_) => {
+                log::warn!("packet with a bad checksum");
+                let nack: &[u8] = if self.no_ack { b"" } else { b"-" };
+                return Tapped::Reply(nack.to_vec());
+            }
+            None => return Tapped::Reply([ack, &frame("E16")].concat()),
+        }
         if payload == b"QStartNoAckMode" {
             // gdbstub accepts it; from its reply on, nothing is acknowledged.
             self.no_ack = true;
@@ -143,12 +167,12 @@ mod tests {
     #[test]
     fn plain_packets_and_bytes_pass_through() {
         let mut tap = PacketTap::new(64, &["qHostInfo"]);
-        let out = feed(&mut tap, b"+$m10,4#8d\x03");
+        let out = feed(&mut tap, b"+$m10,4#2e\x03");
         assert_eq!(
             out,
             vec![
                 Tapped::Forward(b"+".to_vec()),
-                Tapped::Forward(b"$m10,4#8d".to_vec()),
+                Tapped::Forward(b"$m10,4#2e".to_vec()),
                 Tapped::Forward(vec![3])
             ]
         );
@@ -164,6 +188,32 @@ mod tests {
         assert_eq!(tap.reply("OK"), b"+$OK#9a".to_vec());
         feed(&mut tap, b"$QStartNoAckMode#b0");
         assert_eq!(tap.reply("OK"), b"$OK#9a".to_vec());
+    }
+
+    #[test]
+    fn damaged_packets_are_refused_before_anything_acts_on_them() {
+        let mut tap = PacketTap::new(64, &["qHostInfo"]);
+        assert_eq!(
+            feed(&mut tap, b"$qHostInfo#00$k#zz"),
+            vec![
+                Tapped::Reply(b"-".to_vec()),
+                Tapped::Reply(b"+$E16#ac".to_vec())
+            ]
+        );
+        feed(&mut tap, b"$QStartNoAckMode#b0");
+        assert_eq!(feed(&mut tap, b"$k#00"), vec![Tapped::Reply(Vec::new())]);
+    }
+
+    #[test]
+    fn a_dollar_inside_a_packet_starts_a_new_one() {
+        let mut tap = PacketTap::new(64, &[]);
+        assert_eq!(
+            feed(&mut tap, b"$m4000$?#3f$m1,1#$g#67"),
+            vec![
+                Tapped::Forward(b"$?#3f".to_vec()),
+                Tapped::Forward(b"$g#67".to_vec())
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 mod filter;
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState};
@@ -59,7 +59,7 @@ type Decoded<'a> = (
 #[derive(Default)]
 pub struct GoState {
     /// The program the binary was loaded from, and the result of loading it.
-    binary: Option<(PathBuf, Result<GoBinary, Arc<GoError>>)>,
+    binary: Option<Loaded>,
     /// What listings learned about the process of that binary.
     memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
@@ -69,6 +69,14 @@ pub struct GoState {
     /// What the last table needs to be rebuilt from its own goroutines (see `thread_table`).
     capped: Option<CappedTable>,
     pub policy: Policy,
+}
+
+/// The program's binary as loaded, relocated for the process last seen running it.
+struct Loaded {
+    exe: PathBuf,
+    /// The process whose load bias `bin` carries (`None` until one was seen).
+    pid: Option<Pid>,
+    bin: Result<GoBinary, Arc<GoError>>,
 }
 
 /// A table the cap cut short, and what keeps it exact without listing every goroutine again.
@@ -93,29 +101,60 @@ impl GoState {
         }
     }
 
-    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, GoViewError> {
-        if self.binary.as_ref().is_none_or(|(p, _)| p != exe) {
-            let loaded = GoBinary::load(exe).map_err(Arc::new);
-            self.binary = Some((exe.to_path_buf(), loaded));
-            self.memo = ProcessMemo::default();
-            self.list = None;
-            self.table = None;
+    /// The binary of the program `inf` runs, loaded once per program file and relocated once per
+    /// process: a PIE (or any binary loaded away from its link address) carries the load bias
+    /// `AT_ENTRY − e_entry` of the process, from its auxiliary vector. Relocation is relative, so
+    /// another process of the same file only moves the binary by the difference.
+    fn binary(&mut self, inf: &dyn Backend) -> Result<&GoBinary, GoViewError> {
+        let exe = inf.exe().ok_or(GoViewError::NoExe)?;
+        if self.binary.as_ref().is_none_or(|l| l.exe != exe) {
+            self.binary = Some(Loaded {
+                exe: exe.to_path_buf(),
+                pid: None,
+                bin: GoBinary::load(exe).map_err(Arc::new),
+            });
+            self.forget_process();
         }
-        match &self.binary {
-            Some((_, Ok(bin))) => Ok(bin),
-            Some((_, Err(e))) if matches!(**e, GoError::NotGo) => Err(GoViewError::NotGo),
-            Some((_, Err(e))) => Err(GoViewError::Binary(e.clone())),
+        let pid = inf.pid();
+        if let Some(loaded) = self.binary.take_if(|l| l.pid != Some(pid)) {
+            let delta = match (&loaded.bin, inf.auxv()) {
+                (Ok(bin), Ok(auxv)) => goruntime::load_bias(bin, &auxv).unwrap_or(0),
+                (Ok(_), Err(e)) => {
+                    log::debug!("no auxv, binary taken at its link addresses: {e}");
+                    0
+                }
+                (Err(_), _) => 0,
+            };
+            if delta != 0 {
+                self.forget_process();
+            }
+            self.binary = Some(Loaded {
+                pid: Some(pid),
+                bin: loaded.bin.map(|b| b.relocated(delta)),
+                ..loaded
+            });
+        }
+        match self.binary.as_ref().map(|l| &l.bin) {
+            Some(Ok(bin)) => Ok(bin),
+            Some(Err(e)) if matches!(**e, GoError::NotGo) => Err(GoViewError::NotGo),
+            Some(Err(e)) => Err(GoViewError::Binary(e.clone())),
             None => Err(GoViewError::NoExe),
         }
+    }
+
+    /// Drops what was learned about the process at the binary's old addresses.
+    fn forget_process(&mut self) {
+        self.memo = ProcessMemo::default();
+        self.list = None;
+        self.table = None;
     }
 
     /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
     /// threads' registers the unwinding needs.
     fn decoded(&mut self, inf: &mut dyn Backend) -> Result<Decoded<'_>, GoViewError> {
-        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
         let stop = inf.stop_id();
-        self.binary(&exe)?;
-        let Some((_, Ok(bin))) = &self.binary else {
+        self.binary(inf)?;
+        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
             unreachable!("loaded above")
         };
         let mut threads = thread_states(inf);
@@ -169,7 +208,7 @@ impl GoState {
 
     /// Whether the process runs a Go program (its binary loads).
     pub fn is_go(&mut self, inf: &dyn Backend) -> bool {
-        inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
+        self.binary(inf).is_ok()
     }
 
     /// The `goroutines` view of the current stop, built at most once per stop. Only the
@@ -251,9 +290,8 @@ impl GoState {
         if last.pid != inf.pid() || last.policy != policy || last.max_threads != max_threads {
             return Ok(None);
         }
-        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
-        self.binary(&exe)?;
-        let Some((_, Ok(bin))) = &self.binary else {
+        self.binary(inf)?;
+        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
             unreachable!("loaded above")
         };
         let os_threads: Vec<Pid> = inf.thread_ids();

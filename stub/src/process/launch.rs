@@ -4,11 +4,14 @@
 //! the exec is reported as PTRACE_EVENT_EXEC, which leaves the new program stopped at its first
 //! instruction, as gdbserver does. PTRACE_SEIZE (not TRACEME or ATTACH) is used everywhere so
 //! that PTRACE_INTERRUPT can stop threads without queueing a SIGSTOP. Address-space randomisation
-//! is disabled in the child, as gdbserver does by default.
+//! is disabled in the child, as gdbserver does by default. With gdbserver's `--wrapper`, the
+//! child execs the wrapper, which execs the program: the first PTRACE_EVENT_EXEC is the
+//! wrapper's and is let go, the second leaves the program at its first instruction.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use nix::sys::signal::Signal;
 
@@ -45,6 +48,22 @@ pub enum StartError {
     Unexpected(WaitStatus),
 }
 
+/// How every launch starts its program (gdbserver's `--wrapper` and
+/// `--(no-)disable-randomization`), set once from the command line.
+#[derive(Debug, Clone)]
+pub struct Style {
+    /// Run `WRAPPER... PROGRAM ARGS` (empty: no wrapper).
+    pub wrapper: Vec<OsString>,
+    pub disable_randomization: bool,
+}
+
+static STYLE: OnceLock<Style> = OnceLock::new();
+
+/// Sets the launch style; the first call wins. Without a call: no wrapper, ASLR disabled.
+pub fn set_style(style: Style) {
+    let _ = STYLE.set(style);
+}
+
 /// Where the launched program's standard streams go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stdio {
@@ -58,13 +77,20 @@ pub enum Stdio {
 /// Forks and execs `program` traced; returns its pid, stopped at the first instruction.
 pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, StartError> {
     let name = program.display().to_string();
+    let (wrapper, disable_randomization) = STYLE.get().map_or((&[][..], true), |s| {
+        (&s.wrapper[..], s.disable_randomization)
+    });
     // Everything the child needs is prepared before fork: no allocation after it.
-    let path =
-        CString::new(program.as_os_str().as_bytes()).map_err(|_| StartError::NulInArgument)?;
-    let mut argv = vec![path.clone()];
-    for a in args {
-        argv.push(CString::new(a.as_bytes()).map_err(|_| StartError::NulInArgument)?);
-    }
+    let argv = wrapper
+        .iter()
+        .map(OsString::as_os_str)
+        .chain([program.as_os_str()])
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| StartError::NulInArgument))
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = argv[0].clone();
+    // The wrapper's exec, then the program's.
+    let mut execs_left = if wrapper.is_empty() { 1 } else { 2 };
     let devnull = CString::new("/dev/null").expect("no NUL");
     let (gate_read, gate_write) = nix::unistd::pipe().map_err(|source| StartError::Spawn {
         program: name.clone(),
@@ -81,7 +107,9 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&gate_read, &mut byte);
             unsafe {
-                libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                if disable_randomization {
+                    libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+                }
                 // Rust ignores SIGPIPE, and a stdio stub ignores SIGINT; an ignored disposition
                 // survives exec, so the program gets the defaults back.
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -120,7 +148,14 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                     source,
                 })?;
                 match wait::decide(status) {
-                    Decision::Exec { .. } => return Ok(child),
+                    Decision::Exec { .. } => {
+                        // With a wrapper, its own exec comes first.
+                        execs_left -= 1;
+                        if execs_left == 0 {
+                            return Ok(child);
+                        }
+                        let _ = ptrace::cont(child, None);
+                    }
                     Decision::Gone {
                         end: StopEvent::Exited(status),
                         ..

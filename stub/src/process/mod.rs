@@ -16,7 +16,7 @@ mod inferior;
 mod launch;
 mod memory;
 mod procfs;
-pub mod regs;
+mod regs;
 mod session;
 mod signals;
 mod svr4;
@@ -28,11 +28,19 @@ pub use debugregs::HwKind;
 pub use error::ProcessError;
 pub use events::{Origin, StopEvent};
 use inferior::Inferior;
-pub use launch::Stdio;
+pub use launch::{set_style as set_launch_style, Stdio, Style as LaunchStyle};
 pub use procfs::{hostname, program_of, Region};
+pub use regs::{cpu_has_avx, XState};
 pub use session::{Session, StartOptions};
 pub use signals::SignalSet;
 #[cfg(test)]
 pub use svr4::Library;
 pub use svr4::LinkMap;
 pub use threads::Action;
+
+/// Raw ptrace register access, for the register conversion's live round-trip test only.
+#[cfg(test)]
+pub(crate) mod regs_for_tests {
+    pub(crate) use super::regs::tests::with_stopped_child;
+    pub(crate) use super::regs::{get_gprs, get_xstate, set_gprs, set_xstate};
+}

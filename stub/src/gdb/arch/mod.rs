@@ -29,7 +29,7 @@ mod values;
 use gdbstub::arch::lldb::RegisterInfo;
 use gdbstub::arch::Arch;
 
-use crate::process::regs::cpu_has_avx;
+use crate::process::cpu_has_avx;
 
 pub(crate) use lldb_info::lldb_register_info;
 pub use regnum::Amd64RegId;

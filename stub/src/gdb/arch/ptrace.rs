@@ -15,7 +15,7 @@
 //!   back only when both the view and the image have AVX.
 
 use super::values::{Amd64Fp, Amd64Gprs, Amd64Regs};
-use crate::process::regs::XState;
+use crate::process::XState;
 
 fn user_gprs_gdb_order(r: &libc::user_regs_struct) -> [u64; 16] {
     [
@@ -131,7 +131,7 @@ mod tests {
     use super::super::regnum::Amd64RegId;
     use super::super::values::tests::sample;
     use super::*;
-    use crate::process::regs::cpu_has_avx;
+    use crate::process::cpu_has_avx;
 
     #[test]
     fn gprs_land_in_gdb_order() {
@@ -193,8 +193,8 @@ mod tests {
 
     #[test]
     fn live_round_trip_through_ptrace() {
-        use crate::process::regs::{
-            get_gprs, get_xstate, set_gprs, set_xstate, tests::with_stopped_child,
+        use crate::process::regs_for_tests::{
+            get_gprs, get_xstate, set_gprs, set_xstate, with_stopped_child,
         };
         with_stopped_child(|pid| {
             let read =

@@ -15,7 +15,7 @@
 use gdbstub::arch::Registers;
 
 use super::regnum::{g_packet_len, regs_in, Amd64RegId};
-use crate::process::regs::cpu_has_avx;
+use crate::process::cpu_has_avx;
 
 /// General-purpose state in gdb's units.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

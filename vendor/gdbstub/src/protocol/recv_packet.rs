@@ -1,5 +1,4 @@
 use crate::util::managed_vec::CapacityError;
-use crate::util::managed_vec::ManagedVec;
 #[cfg(feature = "trace-pkt")]
 use alloc::string::String;
 use managed::ManagedSlice;
@@ -12,9 +11,15 @@ enum State {
 }
 
 /// Receives a packet incrementally using a asynchronous state machine.
+///
+/// gostub patch: a `$` before a packet's end starts a new packet (clients escape `$` in
+/// binary data, and gdb's own reader resyncs the same way), so a truncated packet cannot
+/// swallow the next one. A packet longer than the buffer is consumed to its end and reported
+/// as a [`CapacityError`] then (upstream grew an owned buffer without bound).
 pub struct RecvPacketStateMachine {
     state: State,
     idx: usize,
+    oversized: bool,
 }
 
 impl RecvPacketStateMachine {
@@ -22,6 +27,7 @@ impl RecvPacketStateMachine {
         RecvPacketStateMachine {
             state: State::Ready,
             idx: 0,
+            oversized: false,
         }
     }
 
@@ -30,9 +36,20 @@ impl RecvPacketStateMachine {
         packet_buffer: &'b mut ManagedSlice<'_, u8>,
         byte: u8,
     ) -> Result<Option<&'b mut [u8]>, CapacityError<u8>> {
-        let mut buf = ManagedVec::new_with_idx(packet_buffer, self.idx);
-        buf.push(byte)?;
-        self.idx += 1;
+        if byte == b'$' && !matches!(self.state, State::Ready) {
+            self.state = State::Ready;
+            self.idx = 0;
+            self.oversized = false;
+        }
+        match packet_buffer.get_mut(self.idx) {
+            Some(slot) => {
+                *slot = byte;
+                self.idx += 1;
+            }
+            None => self.oversized = true,
+        }
+        #[cfg(feature = "trace-pkt")]
+        let end = self.idx;
 
         match self.state {
             State::Ready => {
@@ -55,8 +72,12 @@ impl RecvPacketStateMachine {
         }
 
         if matches!(self.state, State::Ready) {
+            if core::mem::take(&mut self.oversized) {
+                return Err(CapacityError(byte));
+            }
+
             #[cfg(feature = "trace-pkt")]
-            trace!("<-- {}", String::from_utf8_lossy(buf.as_slice()));
+            trace!("<-- {}", String::from_utf8_lossy(&packet_buffer[..end]));
 
             Ok(Some(packet_buffer))
         } else {

@@ -41,6 +41,7 @@ use crate::arch::RegId;
 use crate::conn::Connection;
 use crate::protocol::recv_packet::RecvPacketStateMachine;
 use crate::protocol::Packet;
+use crate::protocol::PacketParseError;
 use crate::protocol::ResponseWriter;
 use crate::stub::error::GdbStubError;
 use crate::stub::error::InternalError;
@@ -173,6 +174,34 @@ struct GdbStubStateMachineReallyInner<'a, T: Target, C: Connection> {
     inner: GdbStubImpl<T, C>,
 }
 
+/// gostub patch: feeds one byte to the packet framer and parses a completed packet. A
+/// malformed or oversized packet gets an error reply here instead of ending the session;
+/// `None` means there is nothing (more) to handle for this byte.
+fn receive<'b, T: Target, C: Connection>(
+    recv_packet: &mut RecvPacketStateMachine,
+    packet_buffer: &'b mut ManagedSlice<'_, u8>,
+    inner: &mut GdbStubImpl<T, C>,
+    conn: &mut C,
+    target: &mut T,
+    byte: u8,
+) -> Result<Option<Packet<'b>>, GdbStubError<T::Error, C::Error>> {
+    let packet_buffer = match recv_packet.pump(packet_buffer, byte) {
+        Ok(Some(buf)) => buf,
+        Ok(None) => return Ok(None),
+        Err(_) => {
+            inner.reject_packet(conn, PacketParseError::MalformedCommand)?;
+            return Ok(None);
+        }
+    };
+    match Packet::from_buf(target, packet_buffer) {
+        Ok(packet) => Ok(Some(packet)),
+        Err(e) => {
+            inner.reject_packet(conn, e)?;
+            Ok(None)
+        }
+    }
+}
+
 /// Core state machine implementation that is parameterized by various
 /// [states](state). Can be converted back into the appropriate
 /// [`GdbStubStateMachine`] variant via [`Into::into`].
@@ -215,23 +244,19 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Idle<T>, 
         target: &mut T,
         byte: u8,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
-        let packet_buffer = match self.i.recv_packet.pump(&mut self.i.packet_buffer, byte)? {
-            Some(buf) => buf,
-            None => return Ok(self.into()),
+        let i = &mut self.i;
+        let Some(packet) = receive(
+            &mut i.recv_packet,
+            &mut i.packet_buffer,
+            &mut i.inner,
+            &mut i.conn,
+            target,
+            byte,
+        )?
+        else {
+            return Ok(self.into());
         };
-
-        // gostub patch: a malformed packet gets an error reply instead of ending the session.
-        let packet = match Packet::from_buf(target, packet_buffer) {
-            Ok(packet) => packet,
-            Err(e) => {
-                self.i.inner.reject_packet(&mut self.i.conn, e)?;
-                return Ok(self.into());
-            }
-        };
-        let state = self
-            .i
-            .inner
-            .handle_packet(target, &mut self.i.conn, packet)?;
+        let state = i.inner.handle_packet(target, &mut i.conn, packet)?;
         Ok(match state {
             State::Pump => self.into(),
             State::Disconnect(reason) => self.transition(state::Disconnected { reason }).into(),
@@ -341,23 +366,19 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
         target: &mut T,
         byte: u8,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
-        let packet_buffer = match self.i.recv_packet.pump(&mut self.i.packet_buffer, byte)? {
-            Some(buf) => buf,
-            None => return Ok(self.into()),
+        let i = &mut self.i;
+        let Some(packet) = receive(
+            &mut i.recv_packet,
+            &mut i.packet_buffer,
+            &mut i.inner,
+            &mut i.conn,
+            target,
+            byte,
+        )?
+        else {
+            return Ok(self.into());
         };
-
-        // gostub patch: a malformed packet gets an error reply instead of ending the session.
-        let packet = match Packet::from_buf(target, packet_buffer) {
-            Ok(packet) => packet,
-            Err(e) => {
-                self.i.inner.reject_packet(&mut self.i.conn, e)?;
-                return Ok(self.into());
-            }
-        };
-        let state = self
-            .i
-            .inner
-            .handle_packet(target, &mut self.i.conn, packet)?;
+        let state = i.inner.handle_packet(target, &mut i.conn, packet)?;
         Ok(match state {
             State::Pump => self.transition(state::Running {}).into(),
             State::Disconnect(reason) => self.transition(state::Disconnected { reason }).into(),

@@ -43,8 +43,14 @@ impl<'a> ParseCommand<'a> for m<'a> {
             return None;
         }
 
+        // gostub patch: the reply (`$`, two hex digits a byte, `#XX`) must fit the packet
+        // size the stub advertises, as gdbserver's does; a longer request gets a short read.
+        let max_reply_data = buf.len().saturating_sub(4) / 2;
+
         let (addr, buf) = buf.split_at_mut(body_range.start + addr_len);
         let addr = addr.get(b"$m".len()..)?;
+        let buf_len = buf.len().min(max_reply_data);
+        let buf = &mut buf[..buf_len];
 
         Some(m { addr, len, buf })
     }

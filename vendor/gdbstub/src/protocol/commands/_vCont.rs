@@ -25,7 +25,15 @@ impl<'a> ParseCommand<'a> for vCont<'a> {
         let body = buf.into_body();
         match body as &[u8] {
             b"?" => Some(vCont::Query),
-            _ => Some(vCont::Actions(Actions::new_from_buf(body))),
+            // gostub patch: actions follow a `;`, and every one must parse. Upstream took
+            // `vCont`, `vCont:c` or `vContc` as an empty action list, resumed nothing and
+            // waited for a stop that never came.
+            [b';', ..] => {
+                let actions = Actions::new_from_buf(body);
+                let valid = actions.iter().all(|a| a.is_some());
+                valid.then_some(vCont::Actions(actions))
+            }
+            _ => None,
         }
     }
 }

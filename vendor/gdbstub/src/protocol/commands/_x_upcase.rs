@@ -14,11 +14,13 @@ impl<'a> ParseCommand<'a> for X<'a> {
 
         let mut body = body.splitn_mut(3, |&b| b == b',' || b == b':');
         let addr = decode_hex_buf(body.next()?).ok()?;
-        // See the comment in `_m_upcase.rs` for why the `len` field is handled
-        // this way. All the same rationale applies here (given that the X
-        // packet is just a new-and-improved version of the M packet).
-        let _len: usize = decode_hex(body.next()?).ok()?;
+        // gostub patch: the unescaped data must be exactly the declared length (gdbserver
+        // refuses a mismatch too). Upstream ignored the length, so `X a,0:AB` wrote 2 bytes.
+        let len: usize = decode_hex(body.next()?).ok()?;
         let val = decode_bin_buf(body.next()?)?;
+        if val.len() != len {
+            return None;
+        }
 
         Some(X { addr, val })
     }

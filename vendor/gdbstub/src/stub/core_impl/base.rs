@@ -38,6 +38,21 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
         Ok(tid)
     }
 
+    /// gostub patch: the thread `g`, `G`, `p` and `P` act on. Until the client picks one with
+    /// `H` (or a stop reply names one), it is the thread `?` reports, as in gdbserver; upstream
+    /// used a placeholder id that no multi-threaded target knows (`g` got `E03`).
+    pub(crate) fn register_tid(
+        &mut self,
+        target: &mut T,
+    ) -> Result<Tid, Error<T::Error, C::Error>> {
+        if self.current_mem_tid == SINGLE_THREAD_TID {
+            if let Some(tid) = self.get_sane_any_tid(target)? {
+                self.current_mem_tid = tid;
+            }
+        }
+        Ok(self.current_mem_tid)
+    }
+
     pub(crate) fn get_current_pid(
         &mut self,
         target: &mut T,
@@ -265,25 +280,35 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
             }
             Base::g(_) => {
                 let mut regs: <T::Arch as Arch>::Registers = Default::default();
+                let tid = self.register_tid(target)?;
                 match target.base_ops() {
                     BaseOps::SingleThread(ops) => ops.read_registers(&mut regs),
-                    BaseOps::MultiThread(ops) => {
-                        ops.read_registers(&mut regs, self.current_mem_tid)
-                    }
+                    BaseOps::MultiThread(ops) => ops.read_registers(&mut regs, tid),
                 }
                 .handle_error()?;
 
+                // Hex-encode the bytes in batches, not one call per byte.
+                let mut batch = [0u8; 256];
+                let mut n = 0;
                 let mut err = Ok(());
                 regs.gdb_serialize(|val| {
-                    let res = match val {
-                        Some(b) => res.write_hex_buf(&[b]),
-                        None => res.write_str("xx"),
-                    };
-                    if let Err(e) = res {
-                        err = Err(e);
+                    if let Some(b) = val {
+                        batch[n] = b;
+                        n += 1;
+                    }
+                    if val.is_none() || n == batch.len() {
+                        let mut r = res.write_hex_buf(&batch[..n]);
+                        if val.is_none() {
+                            r = r.and_then(|_| res.write_str("xx"));
+                        }
+                        n = 0;
+                        if let Err(e) = r {
+                            err = Err(e);
+                        }
                     }
                 });
                 err?;
+                res.write_hex_buf(&batch[..n])?;
                 HandlerStatus::Handled
             }
             Base::G(cmd) => {
@@ -291,9 +316,10 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 regs.gdb_deserialize(cmd.vals)
                     .map_err(|_| Error::TargetMismatch)?;
 
+                let tid = self.register_tid(target)?;
                 match target.base_ops() {
                     BaseOps::SingleThread(ops) => ops.write_registers(&regs),
-                    BaseOps::MultiThread(ops) => ops.write_registers(&regs, self.current_mem_tid),
+                    BaseOps::MultiThread(ops) => ops.write_registers(&regs, tid),
                 }
                 .handle_error()?;
 

@@ -73,6 +73,7 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
         target: &mut T,
         command: SingleRegisterAccess<'_>,
     ) -> Result<HandlerStatus, Error<T::Error, C::Error>> {
+        let tid = self.register_tid(target)?;
         match target.base_ops() {
             BaseOps::SingleThread(ops) => match ops.support_single_register_access() {
                 None => Ok(HandlerStatus::Handled),
@@ -80,7 +81,7 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
             },
             BaseOps::MultiThread(ops) => match ops.support_single_register_access() {
                 None => Ok(HandlerStatus::Handled),
-                Some(ops) => Self::inner(res, ops, command, self.current_mem_tid),
+                Some(ops) => Self::inner(res, ops, command, tid),
             },
         }
     }
