@@ -4,8 +4,8 @@
 //! prints every goroutine, runtime frames and exact fp/sp/pc included, before the SIGABRT that
 //! leaves the kernel's core. `monitor goroutines` and `monitor goroutine ID bt` under the
 //! `crash` policy must say the same of the core. The goroutine that panicked is running: the
-//! runtime prints it from the panic on, while the core holds its thread deeper, in the abort
-//! (its frames are not compared; it must be the stop thread).
+//! runtime prints it from the panic on, while the core holds its thread deeper, in the abort:
+//! the runtime's frames must end gostub's, and it must be the stop thread.
 //!
 //! C: a kernel core of `c_segv`, a kernel core of `threads_lib` killed by SIGSEGV with its
 //! library gone, and cores `gcore` writes of a running `threads_lib`, natively and through
@@ -132,6 +132,18 @@ fn check_go_core_through_gdb(version: &str, variant: &str) {
         compared += 1;
     }
     assert!(compared >= 14, "only {compared} compared\n{ctx}");
+    // The goroutine that panicked: its thread is deeper (in the abort, through the signal
+    // frame); the runtime's frames, from the panic on, end gostub's.
+    let tail_of = |v: &[String], n: usize| v[v.len().saturating_sub(n)..].to_vec();
+    let want = &want_pos[&crashed_g.goid];
+    let have = got_pos
+        .get(&crashed_g.goid)
+        .unwrap_or_else(|| panic!("no bt of the crashed goroutine\n{ctx}"));
+    assert_eq!(
+        tail_of(have, want.len()),
+        *want,
+        "the crashed goroutine's frames do not end with the runtime's\n{ctx}"
+    );
 
     // The goroutine that panicked is the stop thread.
     let star = Regex::new(r"(?m)^\*\s+\d+\s+Thread \d+\.(\d+)").unwrap();
@@ -202,6 +214,12 @@ fn go_kernel_core_gdb_matches_crash_dump_go1_24() {
 fn go_kernel_core_gdb_matches_crash_dump_go_newest() {
     skip_unless_gostub!();
     check_go_core_through_gdb(GO_NEWEST, "default");
+}
+
+#[test]
+fn go_kernel_core_gdb_matches_crash_dump_go_newest_pie() {
+    skip_unless_gostub!();
+    check_go_core_through_gdb(GO_NEWEST, "pie");
 }
 
 #[test]
