@@ -156,11 +156,11 @@ pub fn list_text(
         .iter()
         .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g) && is_new(g))
         .collect();
-    // About 80 bytes a line.
+    // Lines are about 80 bytes (a function and a path); room for more spares a regrowth.
     let mut out = String::with_capacity(if filter.group.is_some() {
         4096
     } else {
-        80 * shown.len().min(filter.limit.unwrap_or(usize::MAX))
+        96 * shown.len().min(filter.limit.unwrap_or(usize::MAX))
     });
     if let Some(by) = filter.group {
         let mut groups: BTreeMap<String, usize> = BTreeMap::new();
