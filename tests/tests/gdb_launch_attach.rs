@@ -259,3 +259,32 @@ fn multi_run_kill_run_again_and_attach() {
         .expect_not(&[r"Connection refused"]);
     server.assert_no_panic();
 }
+
+/// Item 9 (issue 10): `R` (gdb's `run` without vRun) restarts the program in extended mode with
+/// the same arguments, and has no reply, so the session goes on in step.
+#[test]
+fn restart_packet_runs_the_program_again_with_its_arguments() {
+    skip_on_lldb_server!();
+    let prog = threads_lib();
+    let server = Server::start(Mode::Multi);
+    let run = Session::gdb()
+        .file(&prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", prog.display()))
+        .cmd("break main")
+        .cmd("run 0 usr1")
+        .cmd("print argc")
+        .cmd("set remote run-packet off")
+        .cmd("set remote exec-file")
+        .cmd("set args")
+        .cmd("run")
+        .cmd("print argc")
+        .cmd("print (int) getpid() == $_inferior_pid")
+        .cmd("kill")
+        .run();
+    run.expect_finished()
+        .expect(&[r"(?s)Breakpoint 1, main .*\$1 = 3.*Breakpoint 1, main .*\$2 = 3"]);
+    assert_eq!(run.count(r"Breakpoint 1, main "), 2, "{}", run.all());
+    run.expect_not(&[r"Remote replied unexpectedly", r"Ignoring packet error"]);
+    server.assert_no_panic();
+}

@@ -19,7 +19,7 @@ use super::resume::{end_reply, stop_reason};
 use super::tap::{PacketTap, Tapped};
 use gdbstub::common::Tid;
 
-use super::{lldb, GdbTarget, StopKind, StubError};
+use super::{lldb, signal_settings, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -62,7 +62,11 @@ pub fn run_session(
         .packet_buffer_size(PACKET_SIZE)
         .build()
         .map_err(protocol)?;
-    let mut tap = PacketTap::new(PACKET_SIZE, lldb::INTERCEPTS);
+    let mut tap = PacketTap::new(
+        PACKET_SIZE,
+        &[lldb::INTERCEPTS, signal_settings::INTERCEPTS],
+    );
+    target.start_client();
     let mut sm = stub.run_state_machine(target).map_err(protocol)?;
     let mut sigchld_seen = false;
     loop {
@@ -80,7 +84,11 @@ pub fn run_session(
                     }
                     Tapped::Intercept(payload) => {
                         log::trace!("<- {payload}");
-                        let reply = tap.reply(&target.answer_lldb(&payload));
+                        let text = match target.answer_signal_settings(&payload) {
+                            Some(text) => text,
+                            None => target.answer_lldb(&payload),
+                        };
+                        let reply = tap.reply(&text);
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
                     }
@@ -117,6 +125,14 @@ pub fn run_session(
                         if !target.options.multi {
                             return Ok(SessionEnd::Killed);
                         }
+                        GdbStubStateMachine::Idle(g)
+                    }
+                    Tapped::Forward(bytes) if bytes.starts_with(b"$R") && tap.extended() => {
+                        // `R` has no reply; gdbstub would send an empty one, and every later
+                        // reply would answer the packet before it.
+                        log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        target.restart_program();
+                        send(g.borrow_conn(), tap.ack())?;
                         GdbStubStateMachine::Idle(g)
                     }
                     Tapped::Forward(bytes) => {

@@ -15,6 +15,7 @@ mod lldb;
 pub mod monitor;
 mod resume;
 mod signal_numbers;
+mod signal_settings;
 mod tap;
 mod thread_extra_info;
 mod threads;
@@ -131,6 +132,9 @@ impl Target for GdbTarget {
     }
     fn use_vforkdone_stop_reason(&self) -> bool {
         false
+    }
+    fn extra_supported_features(&self) -> &'static str {
+        signal_settings::FEATURES
     }
 
     fn support_breakpoints(
