@@ -122,7 +122,7 @@ pub fn run_session(
                         let end = target.session.kill();
                         let text = end_reply(end).unwrap_or_default();
                         send(g.borrow_conn(), &tap.reply(&text))?;
-                        if !target.options.multi {
+                        if !(target.options.multi || tap.extended()) {
                             return Ok(SessionEnd::Killed);
                         }
                         GdbStubStateMachine::Idle(g)
@@ -150,6 +150,11 @@ pub fn run_session(
                                 }
                                 other => other,
                             };
+                        }
+                        if super::monitor::exit_requested() {
+                            // `monitor exit` was answered: as gdbserver, the stub goes at once
+                            // (gdb's testsuite waits for the server to close).
+                            return Ok(SessionEnd::ClientGone);
                         }
                         sm
                     }
@@ -211,7 +216,9 @@ pub fn run_session(
                         SessionEnd::TargetEnded
                     }
                 };
-                if !target.options.multi {
+                // As gdbserver: in extended mode (`--multi`, or a client that sent `!`) the
+                // connection outlives the process.
+                if !(target.options.multi || tap.extended()) {
                     return Ok(end);
                 }
                 g.return_to_idle()

@@ -70,8 +70,12 @@ impl Session {
         self.launch(None, &args)
     }
 
-    /// Attaches to `pid`, releasing a process still held.
+    /// Attaches to `pid`, releasing a process still held. The process held already is refused,
+    /// as gdbserver refuses it (it stays attached).
     pub fn attach(&mut self, pid: Pid) -> Result<(), ProcessError> {
+        if self.pid() == Some(pid) {
+            return Err(ProcessError::AlreadyAttached(pid.as_raw()));
+        }
         self.release();
         let o = self.options;
         let inf = Inferior::attach(pid, self.signals, o.cache_pages)?;
