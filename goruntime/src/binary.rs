@@ -34,6 +34,8 @@ pub struct GoBinary {
     pub(crate) allgs: Option<AllgsLocation>,
     pub(crate) wait_reasons: WaitReasons,
     pub(crate) has_dwarf: bool,
+    /// ELF `e_entry` (moved by [`GoBinary::relocated`]).
+    pub(crate) entry: u64,
 }
 
 impl std::fmt::Debug for GoBinary {
@@ -64,7 +66,7 @@ impl GoBinary {
 
     /// Parses an executable held in memory.
     pub fn parse(data: Vec<u8>) -> Result<GoBinary, GoError> {
-        let (sections, symbols, dwarf) = {
+        let (sections, symbols, dwarf, entry) = {
             let file = object::File::parse(&*data).map_err(GoError::Elf)?;
             if file.architecture() != object::Architecture::X86_64 {
                 // Could still be Go, but this crate only knows amd64 layouts.
@@ -107,7 +109,7 @@ impl GoBinary {
                 }
             }
             let dwarf = crate::dwarf::DwarfInfo::load(&file);
-            (sections, symbols, dwarf)
+            (sections, symbols, dwarf, file.entry())
         };
         let image = Image { data, sections };
 
@@ -163,7 +165,13 @@ impl GoBinary {
             allgs,
             wait_reasons,
             has_dwarf: dwarf.is_some(),
+            entry,
         })
+    }
+
+    /// The entry point (ELF `e_entry`, plus the bias once [`GoBinary::relocated`]).
+    pub fn entry(&self) -> u64 {
+        self.entry
     }
 
     /// The Go version that built the program.

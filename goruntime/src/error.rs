@@ -78,6 +78,9 @@ pub enum GoroutineError {
     /// An outer frame of a function that writes SP (its caller cannot be found).
     #[error("cannot unwind through SP-writing function {function}")]
     SpWrite { function: String },
+    /// The signal frame's `ucontext` at `at` could not be read.
+    #[error("cannot read the signal context at {at:#x}")]
+    UnreadableSignalContext { at: u64 },
     /// The frame at `sp` ends above the stack's upper bound `hi`.
     #[error("frame of {function} at sp {sp:#x} leaves the stack (hi {hi:#x})")]
     LeavesStack { function: String, sp: u64, hi: u64 },

@@ -49,6 +49,11 @@ impl Image {
         let off = s.file_off? as usize;
         self.data.get(off..off.checked_add(s.size as usize)?)
     }
+    /// File offset of the byte at a virtual address (`None` outside the file's bytes).
+    pub fn file_offset(&self, addr: u64) -> Option<u64> {
+        let s = self.section_for(addr)?;
+        s.file_off?.checked_add(addr.checked_sub(s.addr)?)
+    }
     /// Reads a u64 at a virtual address from the file image.
     pub fn read_u64(&self, addr: u64) -> Option<u64> {
         u64_at(self.bytes_at(addr, 8)?, 0)
@@ -61,7 +66,7 @@ impl ImageBytes for Image {
         let s = self.section_for(addr)?;
         // section_for: s.addr <= addr < s.addr + s.size.
         let in_section = addr.checked_sub(s.addr)?;
-        let off = s.file_off?.checked_add(in_section)?;
+        let off = self.file_offset(addr)?;
         let avail = s.size.checked_sub(in_section)?.min(len as u64) as usize;
         self.data
             .get(off as usize..(off as usize).checked_add(avail)?)

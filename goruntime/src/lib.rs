@@ -39,6 +39,7 @@ pub mod labels;
 pub mod layout;
 pub mod memo;
 pub mod pclntab;
+pub mod relocate;
 pub mod tls;
 pub mod traceback;
 pub mod unwind;
@@ -54,6 +55,7 @@ pub use goroutine::{
 };
 pub use layout::Layout;
 pub use memo::ProcessMemo;
+pub use relocate::load_bias;
 pub use traceback::{header_line, is_shown, render_traceback, visible_frames, Policy};
 pub use version::GoVersion;
 

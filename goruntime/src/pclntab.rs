@@ -144,6 +144,13 @@ impl Pclntab {
         u64_at(data, 8 + 2 * 8)
     }
 
+    /// Moves the table's addresses (table, text start, `gofunc`) by a load bias.
+    pub(crate) fn relocate(&mut self, bias: u64) {
+        self.addr = self.addr.wrapping_add(bias);
+        self.text_start = self.text_start.wrapping_add(bias);
+        self.gofunc = self.gofunc.map(|g| g.wrapping_add(bias));
+    }
+
     /// Parses a table. `text_start` overrides the header's textStart when the header holds 0.
     pub fn parse(
         data: Vec<u8>,

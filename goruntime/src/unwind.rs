@@ -3,8 +3,11 @@
 //!
 //! Quirks handled: `sched.pc`/`syscallpc` are return addresses (symbolize at pc−1) while live
 //! thread registers and frames called by `sigpanic`/`asyncPreempt`/`debugCallV2` are exact PCs;
-//! `goexit`/`mstart`/`rt0_go`/`sigtramp` are TOPFRAME (bottom); an SPWRITE function other than
-//! the innermost stops the walk; on g0 `runtime.systemstack` continues at `curg.sched.sp` and
+//! `goexit`/`mstart`/`rt0_go` are TOPFRAME (bottom); at `sigtramp`/`cgoSigtramp`/`sigreturn`
+//! the walk continues at the interrupted rip/rsp/rbp of the kernel's `rt_sigframe` ucontext (an
+//! exact pc, treated as innermost); an SPWRITE function other than
+//! the innermost stops the walk, except `cgocallback`, which the walk crosses from a callback's
+//! frames back into the Go frames that made the C call; on g0 `runtime.systemstack` continues at `curg.sched.sp` and
 //! `runtime.morestack`/`runtime.mcall` continue at `curg.sched`. Bounded by the stack range, a
 //! physical frame cap, and strictly increasing SP. A thread stopped inside `runtime.clone` may be
 //! the new child on an empty stack, so the walk ends there.
@@ -100,6 +103,26 @@ pub fn unwind<M: MemorySource>(
         }
         let fp = sp.saturating_add(delta as u64).saturating_add(8);
         push_frames(&mut frames, &facts, (pc, sp, fp, bp));
+        // A signal handler's frames: continue at the interrupted context in the ucontext.
+        if let Some(uc) = signal_ucontext(name, fp) {
+            let Some(ctx) = interrupted_context(mem, uc) else {
+                return (
+                    frames,
+                    Some(GoroutineError::UnreadableSignalContext { at: uc }),
+                );
+            };
+            (pc, sp, bp) = (ctx.pc, ctx.sp, ctx.bp);
+            // Interrupted on the goroutine's own stack: nothing left to switch to.
+            if let Some(sw) = switch.filter(|sw| (sw.bounds.0..sw.bounds.1).contains(&sp)) {
+                bounds = Some(sw.bounds);
+                switch = None;
+            } else {
+                bounds = None;
+            }
+            trap = true;
+            innermost = true;
+            continue;
+        }
         if f.flag & FUNC_FLAG_TOP_FRAME != 0 {
             return (frames, None);
         }
@@ -107,7 +130,11 @@ pub fn unwind<M: MemorySource>(
         if innermost && name == "runtime.clone" {
             return (frames, None);
         }
-        if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && name != "runtime.systemstack" {
+        // cgocallback writes SP to switch from g0 to curg, but keeps a frame valid for unwinding
+        // on both stacks: on curg's its return address is the pc saved at the C call
+        // (`curg.sched.pc`, pushed) and its frame ends at `curg.sched.sp` (traceback.go).
+        let sp_write_ok = matches!(name.as_str(), "runtime.systemstack" | "runtime.cgocallback");
+        if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && !sp_write_ok {
             // On a system stack with no goroutine to continue on, these are the natural bottom.
             if matches!(name.as_str(), "runtime.mcall" | "runtime.morestack") {
                 return (frames, None);
@@ -132,6 +159,13 @@ pub fn unwind<M: MemorySource>(
         if lr == 0 {
             return (frames, None);
         }
+        // An innermost SP-writing function may be past its stack switch (racecall runs C code on
+        // g0's stack with the goroutine's SP in R12, which the walk does not have): the word at
+        // fp-8 is then no return address.
+        if innermost && f.flag & FUNC_FLAG_SP_WRITE != 0 && bin.pclntab().find_func(lr).is_none() {
+            let function = name.clone();
+            return (frames, Some(GoroutineError::SpWrite { function }));
+        }
         trap = matches!(
             name.as_str(),
             "runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2"
@@ -145,6 +179,45 @@ pub fn unwind<M: MemorySource>(
         innermost = false;
     }
     (frames, Some(GoroutineError::TooManyFrames))
+}
+
+/// Offset of `uc_mcontext` in the kernel's `struct ucontext` (x86_64: `uc_flags`, `uc_link`,
+/// `uc_stack`), and of `rbp`, `rsp`, `rip` in `struct sigcontext` (after r8–r15, rdi, rsi).
+const UC_MCONTEXT: u64 = 40;
+const MCONTEXT_RBP: u64 = 80;
+const MCONTEXT_RSP: u64 = 120;
+const MCONTEXT_RIP: u64 = 128;
+
+/// Where the kernel's `ucontext` is, for a frame of the signal path whose caller's SP is `fp`:
+/// the kernel enters the handler (`sigtramp`, `cgoSigtramp`) with SP at `rt_sigframe.pretcode`,
+/// the return address, and `uc` follows it; the restorer (`sigreturn`, entered by sigtramp's
+/// RET) runs with SP at `uc` (no frame).
+fn signal_ucontext(name: &str, fp: u64) -> Option<u64> {
+    match name {
+        "runtime.sigtramp" | "runtime.cgoSigtramp" => Some(fp),
+        "runtime.sigreturn" | "runtime.sigreturn__sigaction" => fp.checked_sub(8),
+        _ => None,
+    }
+}
+
+/// The interrupted pc/sp/bp saved in the `ucontext` at `uc` (its mcontext, as the runtime's
+/// `sigctxt` reads it).
+fn interrupted_context<M: MemorySource>(mem: &mut M, uc: u64) -> Option<UnwindStart> {
+    let mc = uc.checked_add(UC_MCONTEXT)?;
+    let mut b = [0u8; (MCONTEXT_RIP + 8 - MCONTEXT_RBP) as usize];
+    mem.read_exact(mc.checked_add(MCONTEXT_RBP)?, &mut b).ok()?;
+    let word = |off: u64| {
+        let i = off.checked_sub(MCONTEXT_RBP)? as usize;
+        Some(u64::from_le_bytes(
+            b.get(i..i.checked_add(8)?)?.try_into().ok()?,
+        ))
+    };
+    Some(UnwindStart {
+        pc: word(MCONTEXT_RIP)?,
+        sp: word(MCONTEXT_RSP)?,
+        bp: word(MCONTEXT_RBP)?,
+        trap: true,
+    })
 }
 
 /// Unwinds an OS thread from its live registers alone (no goroutine context), e.g. an idle M on

@@ -1,18 +1,23 @@
 //! Oracle test: the Go runtime's own `runtime.Stack(buf, true)` dump versus goruntime's listing.
 //!
-//! For each installed toolchain (Go 1.19–1.27) the fixture `testdata/parked` is built three ways
-//! (default, `-gcflags=all=-N -l`, and `-ldflags=-s -w`) and run twice (default GOTRACEBACK → Policy::All, GOTRACEBACK=system →
-//! Policy::System). The fixture parks goroutines, writes the dump, and stops itself with SIGSTOP.
-//! The test then reads the stopped process through `/proc/PID/mem` (no ptrace) and compares,
-//! per goroutine, the runtime's text block with `render_traceback` (arguments normalised to
-//! `...`). Without ptrace there are no thread registers, so goroutines that are running (or
-//! runnable, whose state may change between the dump and the stop) are compared by presence
+//! For each installed toolchain (Go 1.19–1.27) the fixture `testdata/parked` is built the static
+//! ways (default, `-gcflags=all=-N -l`, `-ldflags=-s -w`); for the oldest, a middle and the
+//! newest toolchain (all with GOSTUB_ORACLE_FULL=1) also as shipped builds: PIE (internal linker,
+//! external linker, stripped), `-race`, and cgo with the external linker. Builds with cgo add the
+//! goroutines of `cgo.go` (one blocked in a C call, one parked in a callback from C). Each build
+//! runs twice (default GOTRACEBACK → Policy::All, GOTRACEBACK=system → Policy::System). The
+//! fixture parks goroutines, writes the dump, and stops itself with SIGSTOP. The test then reads
+//! the stopped process through `/proc/PID/mem` (no ptrace; a PIE's load bias from
+//! `/proc/PID/auxv`) and compares, per goroutine, the runtime's text block with
+//! `render_traceback` (arguments normalised to `...`). The only thread registers are sp/pc from
+//! `/proc/PID/task/TID/syscall`, so goroutines that are running (or runnable, whose state may
+//! change between the dump and the stop) are compared by presence and by the shape of their walk
 //! only. GOGC=off keeps the GC from moving stacks between the dump and the stop.
 //! Toolchains that are not installed are skipped; the test fails if none is.
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod common;
-use common::{build, toolchains, Flavor, ProcMem};
+use common::{build, relocated_binary, signal, state, thread_states, toolchains, Flavor, ProcMem};
 use goruntime::{
     is_shown, list_goroutines_with, render_traceback, GStatus, GoBinary, Layout, ListOptions,
     Policy,
@@ -31,12 +36,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = s.rfind(')')?;
-    s[after + 1..].trim_start().chars().next()
 }
 
 /// Runs the fixture until it has written its `runtime.Stack` dump and is stopped.
@@ -74,44 +73,6 @@ fn run(exe: &Path, tag: &str) -> Result<(Running, String, PathBuf), String> {
     }
     let text = std::fs::read_to_string(&dump).map_err(|e| e.to_string())?;
     Ok((r, text, stderr_path))
-}
-
-/// Thread registers without ptrace: `/proc/PID/task/TID/syscall` ends with `sp pc` (a thread
-/// in user mode shows `-1 sp pc`); rbp and fs_base are not available (0).
-fn thread_states(pid: u32) -> Vec<goruntime::ThreadState> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Ok(tid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(s) = std::fs::read_to_string(e.path().join("syscall")) else {
-            continue;
-        };
-        let w: Vec<&str> = s.split_whitespace().collect();
-        if w.len() < 3 {
-            continue;
-        }
-        let hex = |x: &str| u64::from_str_radix(x.trim_start_matches("0x"), 16).ok();
-        if let (Some(sp), Some(pc)) = (hex(w[w.len() - 2]), hex(w[w.len() - 1])) {
-            out.push(goruntime::ThreadState {
-                tid,
-                rip: pc,
-                rsp: sp,
-                rbp: 0,
-                fs_base: 0,
-            });
-        }
-    }
-    out
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status();
 }
 
 /// Continues the stopped fixture with SIGQUIT and returns the runtime's crash dump (level 2,
@@ -190,14 +151,10 @@ fn header_status(block: &str) -> String {
 
 /// One comparison; returns (compared count, failures). Policy::All is checked against
 /// `runtime.Stack(buf, true)` (always level 1); Policy::System against the SIGQUIT dump (level 2).
-fn compare(
-    label: &str,
-    bin: &GoBinary,
-    exe: &Path,
-    policy: Policy,
-) -> Result<(usize, Vec<String>), String> {
+fn compare(label: &str, exe: &Path, policy: Policy) -> Result<(usize, Vec<String>), String> {
     let (proc_guard, stack_dump, stderr_path) = run(exe, &policy.to_string())?;
     let pid = proc_guard.child.id();
+    let bin = &relocated_binary(exe, pid)?;
     let file =
         File::open(format!("/proc/{pid}/mem")).map_err(|e| format!("open /proc/{pid}/mem: {e}"))?;
     let mut mem = ProcMem { file };
@@ -217,16 +174,27 @@ fn compare(
     let mut fails = Vec::new();
     // Every OS thread unwinds cleanly from its registers alone (idle Ms end at mcall/mstart,
     // goroutine threads at goexit).
-    // Known limit: the walk does not cross a signal frame, so a thread caught inside a signal
-    // handler (the SIGQUIT of the `system` dump can still be running when the process stops)
-    // ends at runtime.sigtramp; such threads, and the goroutine they run, are not judged.
-    let in_handler =
-        |frames: &[goruntime::Frame]| frames.iter().any(|f| &*f.function == "runtime.sigtramp");
+    // A thread caught inside a signal handler (the SIGQUIT of the `system` dump can still be
+    // running when the process stops) is unwound through the signal frame like any other.
+    // Known limit: a thread inside racecall past its switch to g0's stack keeps the goroutine's
+    // SP in R12, which /proc/PID/task/TID/syscall does not show: the walk ends there, or (while
+    // racecall's own frame is still being set up) runs on into the race runtime's C code.
+    // (Also when a signal handler interrupted it: the handler's frames come first.)
+    let in_racecall =
+        |frames: &[goruntime::Frame]| frames.iter().any(|f| &*f.function == "racecall");
     for t in &threads {
-        let (frames, err) = goruntime::unwind::unwind_thread(bin, &mut mem, t);
-        if in_handler(&frames) {
+        if bin.pclntab().find_func(t.rip).is_none() {
+            // In C code (a cgo call, the race runtime): goruntime has no frame sizes for it.
             eprintln!(
-                "{label} {policy}: thread {} is in a signal handler; not judged",
+                "{label} {policy}: thread {} is in C code at {:#x}; not judged",
+                t.tid, t.rip
+            );
+            continue;
+        }
+        let (frames, err) = goruntime::unwind::unwind_thread(bin, &mut mem, t);
+        if in_racecall(&frames) {
+            eprintln!(
+                "{label} {policy}: thread {} is inside racecall; not judged",
                 t.tid
             );
             continue;
@@ -258,7 +226,15 @@ fn compare(
         .iter()
         // (A g caught between "running" and its M's bookkeeping has no thread: skipped.)
         .filter(|g| g.status == GStatus::Running && g.goid != 1 && g.thread.is_some())
-        .filter(|g| !in_handler(&g.frames))
+        .filter(|g| !in_racecall(&g.frames))
+        // (Nor one whose thread runs C code: the race runtime, a cgo call.)
+        .filter(|g| {
+            let rip = threads
+                .iter()
+                .find(|t| Some(t.tid) == g.thread)
+                .map(|t| t.rip);
+            rip.is_some_and(|pc| bin.pclntab().find_func(pc).is_some())
+        })
     {
         let vis = goruntime::visible_frames(bin, g, Policy::All);
         let ok = g.thread.is_some()
@@ -373,41 +349,58 @@ fn compare(
     Ok((compared, fails))
 }
 
+/// The builds compared for each toolchain: the static ones for every toolchain; PIE, race and
+/// cgo builds for the oldest, a middle and the newest (for every one with GOSTUB_ORACLE_FULL=1,
+/// as scripts/test-go-matrix runs it).
+fn flavors_per_toolchain(tcs: &[(String, PathBuf)]) -> Vec<(usize, Flavor)> {
+    let full = std::env::var_os("GOSTUB_ORACLE_FULL").is_some_and(|v| v == "1");
+    let shipped_on = |i: usize| full || i == 0 || i == tcs.len() / 2 || i + 1 == tcs.len();
+    // GOSTUB_ORACLE_ONLY=<text>: only the builds whose label contains it (while iterating).
+    let only = std::env::var("GOSTUB_ORACLE_ONLY").unwrap_or_default();
+    let mut out = Vec::new();
+    for i in 0..tcs.len() {
+        out.extend(Flavor::STATIC.iter().map(|&f| (i, f)));
+        if shipped_on(i) {
+            out.extend(Flavor::SHIPPED.iter().map(|&f| (i, f)));
+        }
+    }
+    out.retain(|&(i, f)| format!("{}{}", tcs[i].0, f.label()).contains(&only));
+    out
+}
+
 #[test]
 fn oracle_runtime_stack_matches() {
     let tcs = toolchains();
     assert!(!tcs.is_empty(), "no Go toolchain installed");
     let mut fails = Vec::new();
     let mut total = 0;
-    for (ver, go) in &tcs {
-        for flavor in Flavor::ALL {
-            let label = format!("{ver}{}", flavor.label());
-            let exe = match build(go, ver, flavor) {
-                Ok(e) => e,
-                Err(e) => {
-                    fails.push(format!("{label}: {e}"));
-                    continue;
-                }
-            };
-            let bin = match GoBinary::load(&exe) {
-                Ok(b) => b,
-                Err(e) => {
-                    fails.push(format!("{label}: load: {e}"));
-                    continue;
-                }
-            };
-            assert_eq!(&bin.version().raw, ver);
-            for policy in [Policy::All, Policy::System] {
-                match compare(&label, &bin, &exe, policy) {
-                    Ok((n, f)) => {
-                        total += n;
-                        if n < 10 {
-                            fails.push(format!("{label} {policy}: only {n} goroutines compared"));
-                        }
-                        fails.extend(f);
+    for (i, flavor) in flavors_per_toolchain(&tcs) {
+        let (ver, go) = &tcs[i];
+        let label = format!("{ver}{}", flavor.label());
+        let exe = match build(go, ver, flavor) {
+            Ok(e) => e,
+            Err(e) => {
+                fails.push(format!("{label}: {e}"));
+                continue;
+            }
+        };
+        match GoBinary::load(&exe) {
+            Ok(b) => assert_eq!(&b.version().raw, ver),
+            Err(e) => {
+                fails.push(format!("{label}: load: {e}"));
+                continue;
+            }
+        }
+        for policy in [Policy::All, Policy::System] {
+            match compare(&label, &exe, policy) {
+                Ok((n, f)) => {
+                    total += n;
+                    if n < 10 {
+                        fails.push(format!("{label} {policy}: only {n} goroutines compared"));
                     }
-                    Err(e) => fails.push(format!("{label} {policy}: {e}")),
+                    fails.extend(f);
                 }
+                Err(e) => fails.push(format!("{label} {policy}: {e}")),
             }
         }
     }

@@ -83,3 +83,106 @@ fn lldb_thread_list_shows_goroutine_labels() {
         ]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// i. lldb's stop path: few packets per stop, registers by thread suffix
+// ---------------------------------------------------------------------------
+
+/// `many` with 300 parked goroutines (128 goroutine threads under the default cap) stopped at
+/// main.checkpoint through lldb, with lldb's packet log in `log`, then `cmds`.
+fn lldb_many_session(log: &std::path::Path, cmds: &[&str]) -> (Run, Server) {
+    let prog = go_fixture("many", GO_NEWEST, "default");
+    let server = Server::start(Mode::Launch(&prog, &["300"]));
+    let run = Session::lldb()
+        .file(&prog)
+        .cmd(format!(
+            "log enable -f {} gdb-remote packets",
+            log.display()
+        ))
+        .connect(&server)
+        .continue_to("main.checkpoint")
+        .cmds(cmds.iter().copied())
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    (run, server)
+}
+
+/// The packets lldb sent, in order (payloads).
+fn sent_packets(log: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).expect("lldb packet log");
+    let re = Regex::new(r"send packet: \$([^#]*)#").unwrap();
+    re.captures_iter(&text).map(|c| c[1].to_string()).collect()
+}
+
+/// A stop with 128 goroutine threads costs lldb at most 15 packets (continue, the step off the
+/// breakpoint and `bt` included): stop replies carry `threads:`, `thread-pcs:`, `jstopinfo:`
+/// and stack memory, so lldb sends no `Hg`, no per-thread `p` or `qThreadStopInfo`.
+#[test]
+fn lldb_stop_with_128_goroutine_threads_costs_at_most_15_packets() {
+    skip_unless_gostub!();
+    let dir = TempDir::new("lldb-packets");
+    let log = dir.path().join("packets.log");
+    let mut cmds = vec!["breakpoint set -n main.tick"];
+    cmds.extend(["continue", "bt"].repeat(4));
+    cmds.push("thread list");
+    let (run, _server) = lldb_many_session(&log, &cmds);
+    run.expect(&[
+        r"frame #0: 0x[0-9a-f]+ \S+`main\.tick",
+        r"frame #1: 0x[0-9a-f]+ \S+`main\.main",
+    ]);
+    let packets = sent_packets(&log);
+    let goroutine_threads = Regex::new(r"thread #\d+: tid = (\d+),")
+        .unwrap()
+        .captures_iter(&run.all())
+        .filter(|c| c[1].parse::<u64>().unwrap() >= GOROUTINE_TID_BASE)
+        .count();
+    assert_eq!(goroutine_threads, 128, "goroutine threads\n{}", run.all());
+    // A stop: from one `vCont;c` to the next (the first two continues reach main.tick).
+    let starts: Vec<usize> = (0..packets.len())
+        .filter(|&i| packets[i].starts_with("vCont;c"))
+        .collect();
+    assert!(starts.len() >= 5, "continues: {starts:?}\n{}", run.all());
+    for w in starts[2..].windows(2) {
+        let stop = &packets[w[0]..w[1]];
+        assert!(
+            stop.len() <= 15,
+            "a stop cost {} packets: {stop:?}",
+            stop.len()
+        );
+    }
+    assert!(
+        !packets
+            .iter()
+            .any(|p| p.starts_with("Hg") || p.starts_with("qThreadStopInfo")),
+        "lldb still selects threads or asks per thread: {packets:?}"
+    );
+}
+
+/// With the thread suffix lldb names the thread in each register packet: `bt`, `finish`,
+/// `next` and `step` work on a goroutine thread without any `Hg`.
+#[test]
+fn lldb_bt_finish_next_step_with_thread_suffix() {
+    skip_unless_gostub!();
+    let dir = TempDir::new("lldb-suffix");
+    let log = dir.path().join("packets.log");
+    let (run, _server) = lldb_many_session(&log, &["bt", "finish", "next", "step", "bt"]);
+    run.expect(&[
+        r"frame #0: 0x[0-9a-f]+ \S+`main\.checkpoint",
+        r"stop reason = step out",
+        r"main\.main at main\.go:43",
+        r"stop reason = step over",
+        r"stop reason = step in",
+    ]);
+    let packets = sent_packets(&log);
+    assert!(
+        packets
+            .iter()
+            .any(|p| p.starts_with('p') && p.contains(";thread:")),
+        "no suffixed register read: {packets:?}"
+    );
+    assert!(
+        !packets.iter().any(|p| p.starts_with("Hg")),
+        "Hg sent: {packets:?}"
+    );
+}

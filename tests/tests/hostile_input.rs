@@ -263,3 +263,249 @@ fn item8_m_replies_fit_the_packet_size() {
     }
     server.assert_no_panic();
 }
+
+// ----- item 6: breakpoint bookkeeping never leaves a byte behind -----
+//
+// threads_lib is built with -O0: hot_function (run by every worker, every 2 ms) opens with
+// `push %rbp` (1 byte) and `mov %rsp,%rbp` (3 bytes); on_usr1 and all_started do not run while
+// these tests hold the program, so breakpoints in the middle of their instructions are harmless.
+
+/// The addresses item 6 plants breakpoints at.
+struct Item6 {
+    hot: u64,
+    on_usr1: u64,
+    all_started: u64,
+    marker: u64,
+}
+
+fn item6_start() -> (Server, Rsp, i32, Item6) {
+    let (server, rsp, pid) = start();
+    let prog = fixture("threads_lib");
+    let at = Item6 {
+        hot: symbol_addr(pid, &prog, "hot_function"),
+        on_usr1: symbol_addr(pid, &prog, "on_usr1"),
+        all_started: symbol_addr(pid, &prog, "all_started"),
+        marker: symbol_addr(pid, &prog, "marker"),
+    };
+    (server, rsp, pid, at)
+}
+
+/// Sends `packet`, which must answer OK.
+fn ok(rsp: &mut Rsp, server: &Server, packet: &str) {
+    assert_eq!(request(rsp, server, packet), "OK", "{packet}");
+}
+
+/// The thread a stop reply names (`thread:p1.2;` → `p1.2`).
+fn stop_thread(stop: &str) -> String {
+    Regex::new(r"thread:([0-9a-fp.-]+);")
+        .unwrap()
+        .captures(stop)
+        .unwrap_or_else(|| panic!("no thread in {stop:?}"))[1]
+        .to_string()
+}
+
+/// Continues until the next stop (a breakpoint is expected to be hit) and returns its reply.
+fn continue_to_stop(rsp: &mut Rsp, server: &Server) -> String {
+    let stop = request(rsp, server, "vCont;c");
+    assert!(is_stop(&stop), "vCont;c -> {stop:?}");
+    stop
+}
+
+/// `D`, then the program runs on untraced, and its text equals the ELF at every `(addr, len)`.
+fn detach_and_check_text(mut rsp: Rsp, server: &Server, pid: i32, ranges: &[(u64, usize)]) {
+    assert_eq!(request(&mut rsp, server, "D"), "OK");
+    assert!(
+        wait_until(T, || tracer_pid(pid) == Some(0)),
+        "still traced after D"
+    );
+    for &(addr, len) in ranges {
+        assert_text_clean(pid, addr, len);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(pid_alive(pid), "program died after D\n{}", server.log());
+    server.assert_no_panic();
+}
+
+/// Item 6: Z0 with kinds other than 1, Z1 with odd kinds, and watchpoints of odd lengths; the
+/// ones accepted are hit and taken out by `D` like any other.
+#[test]
+fn item6_odd_kind_breakpoints_leave_no_byte() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid, at) = item6_start();
+    for packet in [
+        format!("Z0,{:x},2", at.hot),
+        format!("Z0,{:x},3", at.on_usr1),
+        format!("Z0,{:x},0", at.all_started),
+        format!("Z0,{:x},7", at.on_usr1 + 2),
+        format!("Z1,{:x},3", at.hot),
+        format!("Z1,{:x},0", at.on_usr1 + 1),
+        format!("Z2,{:x},3", at.marker),
+        format!("Z3,{:x},10", at.marker),
+        format!("Z4,{:x},0", at.marker + 1),
+        format!("Z2,{:x},4", at.marker + 1),
+    ] {
+        let r = request(&mut rsp, &server, &packet);
+        assert!(
+            r == "OK" || r.is_empty() || is_error(&r),
+            "{packet} -> {r:?}"
+        );
+    }
+    for _ in 0..3 {
+        continue_to_stop(&mut rsp, &server);
+    }
+    detach_and_check_text(
+        rsp,
+        &server,
+        pid,
+        &[(at.hot, 32), (at.on_usr1, 25), (at.all_started, 7)],
+    );
+}
+
+/// Item 6: a range step over instructions with a breakpoint inside the range stops at it;
+/// then `D` with the breakpoints still set.
+#[test]
+fn item6_breakpoint_inside_a_range_step_leaves_no_byte() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid, at) = item6_start();
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot));
+    let stop = continue_to_stop(&mut rsp, &server);
+    let tid = stop_thread(&stop);
+    // As gdb steps off a breakpoint: out for the step, another one inside the range.
+    ok(&mut rsp, &server, &format!("z0,{:x},1", at.hot));
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot + 4));
+    let step = format!("vCont;r{:x},{:x}:{tid}", at.hot, at.hot + 32);
+    let stop = request(&mut rsp, &server, &step);
+    assert!(is_stop(&stop), "{step} -> {stop:?}");
+    assert_eq!(
+        request(&mut rsp, &server, &format!("Hg{tid}")),
+        "OK",
+        "select {tid}"
+    );
+    let pc = u64::from_le_bytes(
+        hex_decode(&request(&mut rsp, &server, "p10"))[..8]
+            .try_into()
+            .unwrap(),
+    );
+    assert_eq!(
+        pc,
+        at.hot + 4,
+        "range step did not stop at the breakpoint inside it"
+    );
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot));
+    detach_and_check_text(rsp, &server, pid, &[(at.hot, 32)]);
+}
+
+/// Item 6: a software breakpoint over a hardware one at the same address, hit both ways, then
+/// `D` with the software one set and the hardware one just removed.
+#[test]
+fn item6_z0_over_z1_leaves_no_byte() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid, at) = item6_start();
+    ok(&mut rsp, &server, &format!("Z1,{:x},1", at.hot));
+    ok(&mut rsp, &server, &format!("Z0,{:x},1", at.hot));
+    for _ in 0..4 {
+        continue_to_stop(&mut rsp, &server);
+    }
+    ok(&mut rsp, &server, &format!("z1,{:x},1", at.hot));
+    detach_and_check_text(rsp, &server, pid, &[(at.hot, 32)]);
+}
+
+/// Item 6: the same breakpoint inserted twice, removed once, removed again, inserted again.
+#[test]
+fn item6_z0_twice_at_one_address_leaves_no_byte() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid, at) = item6_start();
+    let z0 = format!("Z0,{:x},1", at.hot);
+    let rm = format!("z0,{:x},1", at.hot);
+    ok(&mut rsp, &server, &z0);
+    ok(&mut rsp, &server, &z0);
+    continue_to_stop(&mut rsp, &server);
+    ok(&mut rsp, &server, &z0);
+    ok(&mut rsp, &server, &rm);
+    let again = request(&mut rsp, &server, &rm);
+    assert!(again == "OK" || is_error(&again), "{rm} again -> {again:?}");
+    ok(&mut rsp, &server, &z0);
+    continue_to_stop(&mut rsp, &server);
+    ok(&mut rsp, &server, &z0);
+    detach_and_check_text(rsp, &server, pid, &[(at.hot, 32)]);
+}
+
+/// Item 6: `M` and `X` over an inserted breakpoint write the program's bytes under it, and a
+/// write that fails before it reaches the breakpoint (it starts in unmapped memory) leaves the
+/// saved original alone.
+#[test]
+fn item6_memory_write_over_a_breakpoint_leaves_no_byte() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid, at) = item6_start();
+    let prog = fixture("threads_lib");
+    let canon = std::fs::canonicalize(&prog).unwrap();
+    let header = proc_maps(pid)
+        .into_iter()
+        .find(|m| m.offset == 0 && std::path::Path::new(&m.path) == canon)
+        .expect("no first mapping of threads_lib")
+        .start;
+    assert!(
+        !proc_maps(pid)
+            .iter()
+            .any(|m| m.start < header && header <= m.end),
+        "the byte before the ELF header is mapped"
+    );
+    for addr in [at.hot, header] {
+        ok(&mut rsp, &server, &format!("Z0,{addr:x},1"));
+    }
+    continue_to_stop(&mut rsp, &server);
+    let text = hex_decode(&request(&mut rsp, &server, &format!("m{:x},4", at.hot)));
+    assert_eq!(text, file_bytes_at(pid, at.hot, 4), "m shows the int3");
+    // The program's own bytes written over the breakpoint, as M and as X.
+    let m = format!("M{:x},4:{}", at.hot, hex(&text));
+    ok(&mut rsp, &server, &m);
+    let mut x = format!("X{:x},1:", at.hot).into_bytes();
+    x.push(text[0]);
+    rsp.send_raw(&frame(&x)).unwrap();
+    assert_eq!(rsp.reply(T).unwrap(), "OK");
+    // Starts one byte before the mapping: nothing is written, and the error says so.
+    let r = request(&mut rsp, &server, &format!("M{:x},2:4142", header - 1));
+    assert!(is_error(&r), "write from unmapped memory -> {r:?}");
+    continue_to_stop(&mut rsp, &server);
+    detach_and_check_text(rsp, &server, pid, &[(at.hot, 32), (header, 16)]);
+}
+
+/// Item 6: removing what was never inserted (software, hardware, watchpoint), and breakpoints
+/// in the middle of instructions.
+#[test]
+fn item6_never_inserted_and_mid_instruction_leave_no_byte() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid, at) = item6_start();
+    for packet in [
+        format!("z0,{:x},1", at.hot),
+        format!("z0,{:x},1", at.on_usr1 + 2),
+        format!("z1,{:x},1", at.hot),
+        format!("z2,{:x},4", at.marker),
+        format!("z4,{:x},8", at.marker),
+    ] {
+        let r = request(&mut rsp, &server, &packet);
+        assert!(
+            r == "OK" || r.is_empty() || is_error(&r),
+            "{packet} -> {r:?}"
+        );
+    }
+    for addr in [at.on_usr1 + 2, at.on_usr1 + 9, at.all_started + 2, at.hot] {
+        ok(&mut rsp, &server, &format!("Z0,{addr:x},1"));
+    }
+    continue_to_stop(&mut rsp, &server);
+    // Out and in again in one stop, and the mid-instruction ones taken out before a resume.
+    for packet in [
+        format!("z0,{:x},1", at.on_usr1 + 2),
+        format!("z0,{:x},1", at.hot),
+        format!("Z0,{:x},1", at.hot),
+    ] {
+        assert_eq!(request(&mut rsp, &server, &packet), "OK", "{packet}");
+    }
+    continue_to_stop(&mut rsp, &server);
+    detach_and_check_text(
+        rsp,
+        &server,
+        pid,
+        &[(at.hot, 32), (at.on_usr1, 25), (at.all_started, 7)],
+    );
+}

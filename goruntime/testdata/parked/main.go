@@ -6,8 +6,8 @@ package main
 import (
 	"context"
 	"os"
-	"runtime/pprof"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"

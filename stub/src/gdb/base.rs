@@ -26,7 +26,7 @@ impl GdbTarget {
     }
 
     /// Writes client thread `tid`'s registers; a parked goroutine refuses.
-    fn store_regs(&mut self, tid: Tid, regs: &Amd64Regs) -> Result<(), StubError> {
+    pub(super) fn store_regs(&mut self, tid: Tid, regs: &Amd64Regs) -> Result<(), StubError> {
         let pid = self.os_tid(tid)?;
         self.backend()?
             .edit_registers(pid, &mut |gprs, xstate| regs.apply_to(gprs, xstate))?;

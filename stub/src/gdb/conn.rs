@@ -52,8 +52,11 @@ pub struct BufferedConn {
     output: OwnedFd,
     /// TCP: set `TCP_NODELAY` at session start and send with `MSG_NOSIGNAL`.
     tcp: bool,
+    /// Read buffer, always `READ_CHUNK` long (zeroed once, not at every refill); bytes
+    /// `rpos..rlen` are unread.
     rbuf: Vec<u8>,
     rpos: usize,
+    rlen: usize,
     wbuf: Vec<u8>,
 }
 
@@ -63,8 +66,9 @@ impl BufferedConn {
             input,
             output,
             tcp,
-            rbuf: Vec::new(),
+            rbuf: vec![0; READ_CHUNK],
             rpos: 0,
+            rlen: 0,
             wbuf: Vec::with_capacity(READ_CHUNK),
         }
     }
@@ -82,7 +86,7 @@ impl BufferedConn {
 
     /// True when bytes are already buffered, so polling the fd would not report them.
     pub fn has_buffered_input(&self) -> bool {
-        self.rpos < self.rbuf.len()
+        self.rpos < self.rlen
     }
 
     /// Ensures a byte is buffered if one can be had without blocking; does not consume it.
@@ -113,12 +117,10 @@ impl BufferedConn {
 
     /// One blocking `read(2)` into the (empty) read buffer; returns the count, 0 at EOF.
     fn refill(&mut self) -> io::Result<usize> {
-        self.rbuf.resize(READ_CHUNK, 0);
         self.rpos = 0;
         let result = retry(|| nix::unistd::read(self.input.as_fd(), &mut self.rbuf))
             .map_err(io::Error::from);
-        let n = *result.as_ref().unwrap_or(&0);
-        self.rbuf.truncate(n);
+        self.rlen = *result.as_ref().unwrap_or(&0);
         result
     }
 

@@ -17,6 +17,7 @@ use super::conn::BufferedConn;
 use super::error::reply;
 use super::resume::{end_reply, stop_reason};
 use super::tap::{PacketTap, Tapped};
+use super::thread_suffix;
 use gdbstub::common::Tid;
 
 use super::{lldb, signal_settings, GdbTarget, StopKind, StubError};
@@ -69,6 +70,7 @@ pub fn run_session(
     target.start_client();
     let mut sm = stub.run_state_machine(target).map_err(protocol)?;
     let mut sigchld_seen = false;
+    target.lldb_thread_lists = false;
     loop {
         sm = match sm {
             GdbStubStateMachine::Idle(mut g) => {
@@ -84,20 +86,31 @@ pub fn run_session(
                     }
                     Tapped::Intercept(payload) => {
                         log::trace!("<- {payload}");
-                        let text = match target.answer_signal_settings(&payload) {
-                            Some(text) => text,
-                            None => target.answer_lldb(&payload),
+                        let reply = match target.answer_signal_settings(&payload) {
+                            Some(text) => tap.reply(&text),
+                            None => tap.reply_bytes(&target.answer_lldb(&payload)),
                         };
-                        let reply = tap.reply(&text);
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
                     }
-                    Tapped::Forward(bytes) if bytes == b"$?#3f" && target.client_is_lldb => {
+                    Tapped::Forward(bytes)
+                        if bytes == b"$?#3f"
+                            && (target.client_is_lldb || target.session.fixed_stop().is_some()) =>
+                    {
                         // gdbstub answers `?` with T05. lldb takes a SIGTRAP at the pc of a
                         // breakpoint it has just planted (its entry-point probe) as a hit and
                         // resumes on its own; lldb-server reports the first stop as SIGSTOP.
+                        // A core's stop is its fatal signal, for every client.
                         log::trace!("<- ?");
                         let reply = target.initial_stop_reply();
+                        send(g.borrow_conn(), &tap.reply(&reply))?;
+                        GdbStubStateMachine::Idle(g)
+                    }
+                    Tapped::Forward(bytes) if thread_suffix::parse(&bytes).is_some() => {
+                        log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        let reply = thread_suffix::parse(&bytes)
+                            .map(|p| target.answer_suffixed(&p))
+                            .unwrap_or_default();
                         send(g.borrow_conn(), &tap.reply(&reply))?;
                         GdbStubStateMachine::Idle(g)
                     }
@@ -172,10 +185,14 @@ pub fn run_session(
                     let reason = stop_reason(event, |os| target.client_tid(os));
                     target.last_stop = stopped_thread(event, reason);
                     let expedited = expedited_registers(target, event);
+                    let keys = match target.last_stop {
+                        Some((tid, _, _)) => target.lldb_stop_keys(tid),
+                        None => String::new(),
+                    };
                     match expedited {
                         Some(regs) => {
                             let mut iter = regs.iter().map(|(id, v)| (*id, &v[..]));
-                            g.report_stop_with_regs(target, reason, &mut iter)
+                            g.report_stop_with_keys(target, reason, &mut iter, &keys)
                                 .map_err(protocol)?
                         }
                         None => g.report_stop(target, reason).map_err(protocol)?,

@@ -1,13 +1,18 @@
 //! lldb packets gdbstub cannot answer well, answered through the packet tap: `qHostInfo` and
 //! `qProcessInfo` (with `ostype:linux`, the real pid and the hex-encoded triple, as lldb-server
-//! sends them) and `qMemoryRegionInfo` (from the process's memory regions, which lldb uses
-//! while unwinding). The facts come from the process layer; this file only formats them.
+//! sends them), `qMemoryRegionInfo` (from the process's memory regions, which lldb uses
+//! while unwinding), `QThreadSuffixSupported` and `QListThreadsInStopReply` (both `OK`; see
+//! `thread_suffix.rs` and `lldb_stop.rs`) and lldb's binary read `x` (no `b` prefix, unlike
+//! gdb 16's; `x0,0` is lldb's probe). The facts come from the process layer; this file only
+//! formats them.
 
 use gdbstub::common::Tid;
 
-use super::arch::Amd64RegId;
 use super::error::reply;
-use super::{signal_numbers, GdbTarget, StopKind, StubError};
+use super::event_loop::PACKET_SIZE;
+use super::lldb_stop::escape_binary_bytes;
+use super::signal_numbers;
+use super::{GdbTarget, StopKind, StubError};
 use crate::process::{hostname, ProcessError, Region};
 
 /// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
@@ -18,15 +23,18 @@ pub const INTERCEPTS: &[&str] = &[
     "qGetWorkingDir",
     "qThreadStopInfo",
     "jThreadsInfo",
+    "QThreadSuffixSupported",
+    "QListThreadsInStopReply",
+    "x",
 ];
 
 const TRIPLE: &str = "x86_64-pc-linux-gnu";
 
-fn hex(s: &str) -> String {
+pub(super) fn hex(s: &str) -> String {
     hex_bytes(s.as_bytes())
 }
 
-fn hex_bytes(bytes: &[u8]) -> String {
+pub(super) fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -38,16 +46,29 @@ fn common_keys() -> String {
 }
 
 impl GdbTarget {
-    /// The stop reply for `?` to lldb: SIGSTOP on the first thread, as lldb-server says it.
+    /// The stop reply for `?`: to lldb, SIGSTOP on the first thread, as lldb-server says it; for
+    /// a core (to every client), its fatal signal on the thread that took it. lldb reads signals
+    /// in Linux's numbering for a Linux target (gdb's SIGSTOP, 17, is its SIGCHLD, which lldb
+    /// resumes from on its own once `jstopinfo` names it); gdb in its own.
     pub fn initial_stop_reply(&mut self) -> String {
-        match (
-            self.client_threads().first(),
-            self.session.initial_stop_signal(),
-        ) {
-            (Some(&tid), Some(sig)) => {
-                let sig = signal_numbers::to_gdb(sig);
+        let stop = match self.session.fixed_stop() {
+            Some((os, sig)) => Some((self.client_tid(os), sig)),
+            None => self
+                .client_threads()
+                .first()
+                .copied()
+                .zip(self.session.initial_stop_signal()),
+        };
+        match stop {
+            Some((tid, sig)) => {
+                let sig = if self.client_is_lldb {
+                    u8::try_from(sig).unwrap_or(0)
+                } else {
+                    signal_numbers::to_gdb(sig)
+                };
                 self.last_stop = Some((tid, sig, StopKind::Signal));
-                format!("T{sig:02x}thread:{:x};reason:signal;", tid.get())
+                let keys = self.lldb_stop_keys(tid);
+                format!("T{sig:02x}thread:{:x};reason:signal;{keys}", tid.get())
             }
             _ => "W00".to_string(),
         }
@@ -73,7 +94,7 @@ impl GdbTarget {
 
     /// The signal and kind of stop client thread `tid` made at this stop, if it made one: the
     /// reported thread, or another thread that hit a breakpoint meanwhile.
-    fn stop_of(&mut self, tid: Tid) -> Option<(u8, StopKind)> {
+    pub(super) fn stop_of(&mut self, tid: Tid) -> Option<(u8, StopKind)> {
         if let Some((t, sig, kind)) = self.last_stop {
             if t == tid {
                 return Some((sig, kind));
@@ -87,7 +108,47 @@ impl GdbTarget {
     }
 
     /// The reply payload for an intercepted packet.
-    pub fn answer_lldb(&mut self, payload: &str) -> String {
+    pub fn answer_lldb(&mut self, payload: &str) -> Vec<u8> {
+        match payload.strip_prefix('x') {
+            Some(args) => self.read_binary(args),
+            None => self.answer_lldb_text(payload).into_bytes(),
+        }
+    }
+
+    /// `x ADDR,LEN`, lldb's binary memory read: the bytes, escaped; `x0,0` (lldb's probe) is
+    /// `OK`. At most one packet buffer is read, as for `m`.
+    fn read_binary(&mut self, args: &str) -> Vec<u8> {
+        let parsed = args.split_once(',').and_then(|(a, l)| {
+            Some((
+                u64::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(l, 16).ok()?,
+            ))
+        });
+        let Some((addr, len)) = parsed else {
+            return reply(StubError::BadArgument(args.to_string())).into_bytes();
+        };
+        if len == 0 {
+            return b"OK".to_vec();
+        }
+        let backend = match self.backend() {
+            Ok(b) => b,
+            Err(e) => return reply(e).into_bytes(),
+        };
+        let mut buf = vec![0u8; len.min(PACKET_SIZE / 2)];
+        match backend.read(addr, &mut buf) {
+            Ok(n) => escape_binary_bytes(&buf[..n]),
+            Err(e) => reply(e).into_bytes(),
+        }
+    }
+
+    fn answer_lldb_text(&mut self, payload: &str) -> String {
+        if payload == "QThreadSuffixSupported" {
+            return "OK".to_string();
+        }
+        if payload == "QListThreadsInStopReply" {
+            self.lldb_thread_lists = true;
+            return "OK".to_string();
+        }
         if payload == "qHostInfo" {
             // Only lldb asks for qHostInfo.
             self.client_is_lldb = true;
@@ -136,50 +197,6 @@ impl GdbTarget {
         }
         String::new()
     }
-}
-
-impl GdbTarget {
-    /// `jThreadsInfo`: every thread with its stop reason and pc, sp, fp, as lldb-server sends it.
-    /// lldb takes the stop reasons from here; without them it may resume on its own.
-    fn threads_info(&mut self) -> String {
-        let mut threads = Vec::new();
-        for tid in self.client_threads() {
-            let mut entry = serde_json::json!({ "tid": tid.get(), "name": self.thread_label(tid) });
-            if let Some((sig, kind)) = self.stop_of(tid) {
-                entry["reason"] = kind.lldb_reason().into();
-                entry["signal"] = sig.into();
-            }
-            if let Ok(regs) = self.client_regs(tid) {
-                let reg = |id| {
-                    let mut b = [0u8; 8];
-                    regs.read_one(id, &mut b);
-                    hex_bytes(&b)
-                };
-                entry["registers"] = serde_json::json!({
-                    "16": reg(Amd64RegId::Rip),
-                    "6": reg(Amd64RegId::Gpr(6)),
-                    "7": reg(Amd64RegId::Gpr(7)),
-                });
-            }
-            threads.push(entry);
-        }
-        // The reply is JSON: escape the bytes the protocol reserves.
-        escape_binary(&serde_json::Value::Array(threads).to_string())
-    }
-}
-
-/// Escapes `#`, `$`, `}` and `*` as the protocol's binary data requires (`}` then byte ^ 0x20).
-fn escape_binary(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '#' | '$' | '}' | '*') {
-            out.push('}');
-            out.push(char::from(c as u8 ^ 0x20));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// lldb-server's answer for the region holding `addr`, or the unmapped gap around it. The

@@ -12,12 +12,14 @@ mod extended_mode;
 mod host_files;
 mod host_io;
 mod lldb;
+mod lldb_stop;
 pub mod monitor;
 mod resume;
 mod signal_numbers;
 mod signal_settings;
 mod tap;
 mod thread_extra_info;
+mod thread_suffix;
 mod threads;
 mod xfer;
 
@@ -61,6 +63,8 @@ pub struct GdbTarget {
     view: Option<threads::View>,
     /// The client asked an lldb-only question (qHostInfo).
     pub client_is_lldb: bool,
+    /// lldb sent `QListThreadsInStopReply`: stop replies list every thread (`lldb_stop.rs`).
+    pub lldb_thread_lists: bool,
     /// The client thread ids of the OS threads the last resume named (`vCont;s:ID`).
     resumed_as: HashMap<Pid, Tid>,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
@@ -80,6 +84,7 @@ impl GdbTarget {
             host_files: HostFiles::new(),
             view: None,
             client_is_lldb: false,
+            lldb_thread_lists: false,
             last_stop: None,
             resumed_as: HashMap::new(),
         }

@@ -163,14 +163,23 @@ impl PacketTap {
 
     /// Frames `reply` for the client, with the `+` ack when acks are still on.
     pub fn reply(&self, reply: &str) -> Vec<u8> {
-        [self.ack(), &frame(reply)].concat()
+        self.reply_bytes(reply.as_bytes())
+    }
+
+    /// [`Self::reply`] for a binary payload (escaped already).
+    pub fn reply_bytes(&self, reply: &[u8]) -> Vec<u8> {
+        [self.ack(), &frame_bytes(reply)].concat()
     }
 }
 
 /// `$payload#checksum`. The payload must not need escaping.
 pub fn frame(payload: &str) -> Vec<u8> {
-    let sum = payload.bytes().fold(0u8, |a, b| a.wrapping_add(b));
-    format!("${payload}#{sum:02x}").into_bytes()
+    frame_bytes(payload.as_bytes())
+}
+
+fn frame_bytes(payload: &[u8]) -> Vec<u8> {
+    let sum = payload.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    [b"$", payload, format!("#{sum:02x}").as_bytes()].concat()
 }
 
 #[cfg(test)]

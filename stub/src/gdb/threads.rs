@@ -133,6 +133,21 @@ impl GdbTarget {
         }
     }
 
+    /// rip, rsp and rbp of client thread `tid` (what a client unwinds from), without the
+    /// extended state `client_regs` reads.
+    pub fn frame_regs(&mut self, tid: Tid) -> Option<(u64, u64, u64)> {
+        match self.os_tid(tid) {
+            Ok(pid) => {
+                let g = self.session.backend().ok()?.gprs(pid).ok()?;
+                Some((g.rip, g.rsp, g.rbp))
+            }
+            Err(StubError::GoroutineParked { goid }) => {
+                self.table()?.find(ThreadRef::Goroutine(goid))?.parked_at
+            }
+            Err(_) => None,
+        }
+    }
+
     /// The text shown beside a thread. Never empty: gdb stops asking for the whole session after
     /// one empty `qThreadExtraInfo` reply.
     pub fn thread_label(&mut self, tid: Tid) -> String {

@@ -8,7 +8,7 @@
 mod filter;
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState};
@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 
 use crate::process::Backend;
 pub use filter::{list_text, FilterError, ListFilter};
-use table::{build_thread_table, live_thread, shown_as_threads};
+use table::{build_thread_table, choose_threads};
 pub use table::{goroutine_label, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
@@ -59,30 +59,43 @@ type Decoded<'a> = (
 #[derive(Default)]
 pub struct GoState {
     /// The program the binary was loaded from, and the result of loading it.
-    binary: Option<(PathBuf, Result<GoBinary, Arc<GoError>>)>,
+    binary: Option<Loaded>,
     /// What listings learned about the process of that binary.
     memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
     /// The `goroutines` view of the current stop: (stop number, policy and cap it was built for).
     table: Option<(u64, Policy, usize, ThreadTable)>,
-    /// What the last table needs to be rebuilt from its own goroutines (see `thread_table`).
-    capped: Option<CappedTable>,
+    /// The last table's members (see `thread_table`).
+    last: Option<LastTable>,
     pub policy: Policy,
 }
 
-/// A table the cap cut short, and what keeps it exact without listing every goroutine again.
-struct CappedTable {
+/// The program's binary as loaded, relocated for the process last seen running it.
+struct Loaded {
+    exe: PathBuf,
+    /// The process whose load bias `bin` carries (`None` until one was seen).
+    pid: Option<Pid>,
+    bin: Result<GoBinary, Arc<GoError>>,
+}
+
+/// The goroutine threads of the last table built, kept so that the next one keeps them (see
+/// [`choose_threads`]), and what rebuilds it without listing every goroutine again.
+struct LastTable {
     pid: Pid,
     policy: Policy,
     max_threads: usize,
-    /// The lowest goid the cap left out (among goroutines not running). Goroutines created since
-    /// have higher goids, so while every parked member stays below it and alive, the table is
-    /// the members plus whatever runs now.
-    boundary: u64,
-    hidden: usize,
-    /// The members, decoded and unwound (reused while their g structs do not change).
-    members: Vec<Goroutine>,
+    /// The goids shown as threads, sorted.
+    goids: Vec<u64>,
+    /// When the cap left goroutines out: how many, and the members decoded and unwound
+    /// (reused while their g structs do not change).
+    capped: Option<(usize, Vec<Goroutine>)>,
+}
+
+impl LastTable {
+    fn fits(&self, pid: Pid, policy: Policy, max_threads: usize) -> bool {
+        self.pid == pid && self.policy == policy && self.max_threads == max_threads
+    }
 }
 
 impl GoState {
@@ -93,29 +106,60 @@ impl GoState {
         }
     }
 
-    fn binary(&mut self, exe: &Path) -> Result<&GoBinary, GoViewError> {
-        if self.binary.as_ref().is_none_or(|(p, _)| p != exe) {
-            let loaded = GoBinary::load(exe).map_err(Arc::new);
-            self.binary = Some((exe.to_path_buf(), loaded));
-            self.memo = ProcessMemo::default();
-            self.list = None;
-            self.table = None;
+    /// The binary of the program `inf` runs, loaded once per program file and relocated once per
+    /// process: a PIE (or any binary loaded away from its link address) carries the load bias
+    /// `AT_ENTRY − e_entry` of the process, from its auxiliary vector. Relocation is relative, so
+    /// another process of the same file only moves the binary by the difference.
+    fn binary(&mut self, inf: &dyn Backend) -> Result<&GoBinary, GoViewError> {
+        let exe = inf.exe().ok_or(GoViewError::NoExe)?;
+        if self.binary.as_ref().is_none_or(|l| l.exe != exe) {
+            self.binary = Some(Loaded {
+                exe: exe.to_path_buf(),
+                pid: None,
+                bin: GoBinary::load(exe).map_err(Arc::new),
+            });
+            self.forget_process();
         }
-        match &self.binary {
-            Some((_, Ok(bin))) => Ok(bin),
-            Some((_, Err(e))) if matches!(**e, GoError::NotGo) => Err(GoViewError::NotGo),
-            Some((_, Err(e))) => Err(GoViewError::Binary(e.clone())),
+        let pid = inf.pid();
+        if let Some(loaded) = self.binary.take_if(|l| l.pid != Some(pid)) {
+            let delta = match (&loaded.bin, inf.auxv()) {
+                (Ok(bin), Ok(auxv)) => goruntime::load_bias(bin, &auxv).unwrap_or(0),
+                (Ok(_), Err(e)) => {
+                    log::debug!("no auxv, binary taken at its link addresses: {e}");
+                    0
+                }
+                (Err(_), _) => 0,
+            };
+            if delta != 0 {
+                self.forget_process();
+            }
+            self.binary = Some(Loaded {
+                pid: Some(pid),
+                bin: loaded.bin.map(|b| b.relocated(delta)),
+                ..loaded
+            });
+        }
+        match self.binary.as_ref().map(|l| &l.bin) {
+            Some(Ok(bin)) => Ok(bin),
+            Some(Err(e)) if matches!(**e, GoError::NotGo) => Err(GoViewError::NotGo),
+            Some(Err(e)) => Err(GoViewError::Binary(e.clone())),
             None => Err(GoViewError::NoExe),
         }
+    }
+
+    /// Drops what was learned about the process at the binary's old addresses.
+    fn forget_process(&mut self) {
+        self.memo = ProcessMemo::default();
+        self.list = None;
+        self.table = None;
     }
 
     /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
     /// threads' registers the unwinding needs.
     fn decoded(&mut self, inf: &mut dyn Backend) -> Result<Decoded<'_>, GoViewError> {
-        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
         let stop = inf.stop_id();
-        self.binary(&exe)?;
-        let Some((_, Ok(bin))) = &self.binary else {
+        self.binary(inf)?;
+        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
             unreachable!("loaded above")
         };
         let mut threads = thread_states(inf);
@@ -169,14 +213,15 @@ impl GoState {
 
     /// Whether the process runs a Go program (its binary loads).
     pub fn is_go(&mut self, inf: &dyn Backend) -> bool {
-        inf.exe().is_some_and(|exe| self.binary(exe).is_ok())
+        self.binary(inf).is_ok()
     }
 
-    /// The `goroutines` view of the current stop, built at most once per stop. Only the
-    /// goroutines the cap lets through are unwound. When the last table was cut by the cap (many
-    /// thousands of goroutines), the next one is rebuilt from its own members and the goroutines
-    /// running now, which costs a few hundred g structs instead of all of them; a member that
-    /// died, or one that should have dropped behind the cap, forces a full listing again.
+    /// The `goroutines` view of the current stop, built at most once per stop; its members stay
+    /// from one table to the next (see [`choose_threads`]). Only the goroutines the cap lets
+    /// through are unwound. When the last table was cut by the cap (many thousands of
+    /// goroutines), the next one is rebuilt from its own members and the goroutines running now,
+    /// which costs a few hundred g structs instead of all of them; a slot left free (a member
+    /// exited) forces a full listing, which offers it to the other goroutines.
     pub fn thread_table(
         &mut self,
         inf: &mut dyn Backend,
@@ -211,55 +256,61 @@ impl GoState {
         max_threads: usize,
     ) -> Result<ThreadTable, GoViewError> {
         let policy = self.policy;
+        let pid = inf.pid();
+        let previous = match self.last.take() {
+            Some(last) if last.fits(pid, policy, max_threads) => last.goids,
+            _ => Vec::new(),
+        };
         let os_threads: Vec<Pid> = inf.thread_ids();
         let (bin, memo, list, threads) = self.decoded(inf)?;
-        let mut chosen = shown_as_threads(bin, list, &os_threads, policy);
-        let hidden = chosen.len().saturating_sub(max_threads);
-        let boundary = chosen[chosen.len().min(max_threads)..]
-            .iter()
-            .filter(|&&i| live_thread(&list[i], &os_threads).is_none())
-            .map(|&i| list[i].goid)
-            .min();
-        chosen.truncate(max_threads);
+        let choice = choose_threads(bin, list, &os_threads, policy, &previous, max_threads);
+        let hidden = choice.shown - choice.chosen.len();
+        let mut chosen = choice.chosen;
         unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
         let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
         }
-        self.capped = boundary.map(|boundary| CappedTable {
-            pid: inf.pid(),
+        self.last = Some(LastTable {
+            pid,
             policy,
             max_threads,
-            boundary,
-            hidden,
-            members: chosen.iter().map(|&i| list[i].clone()).collect(),
+            goids: member_goids(list, &chosen),
+            capped: (hidden > 0)
+                .then(|| (hidden, chosen.iter().map(|&i| list[i].clone()).collect())),
         });
         Ok(table)
     }
 
     /// The table rebuilt from the last capped table's members and the running goroutines, or
-    /// `None` when that would not be exact (then a full listing is made).
+    /// `None` when that would not be exact (a slot is free for a goroutine not among them; then
+    /// a full listing is made).
     fn capped_table(
         &mut self,
         inf: &mut dyn Backend,
         max_threads: usize,
     ) -> Result<Option<ThreadTable>, GoViewError> {
         let policy = self.policy;
-        let Some(last) = self.capped.take() else {
+        let pid = inf.pid();
+        let Some(last) = self
+            .last
+            .as_mut()
+            .filter(|l| l.fits(pid, policy, max_threads))
+        else {
             return Ok(None);
         };
-        if last.pid != inf.pid() || last.policy != policy || last.max_threads != max_threads {
+        let Some((hidden, members)) = last.capped.take() else {
             return Ok(None);
-        }
-        let exe = inf.exe().ok_or(GoViewError::NoExe)?.to_path_buf();
-        self.binary(&exe)?;
-        let Some((_, Ok(bin))) = &self.binary else {
+        };
+        let previous = last.goids.clone();
+        self.binary(inf)?;
+        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
             unreachable!("loaded above")
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
-        prefetch_for_listing(inf, bin, &self.memo, &threads, &last.members, false);
-        let mut addrs: Vec<u64> = last.members.iter().map(|g| g.g_addr).collect();
+        prefetch_for_listing(inf, bin, &self.memo, &threads, &members, false);
+        let mut addrs: Vec<u64> = members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
         addrs.sort_unstable();
         addrs.dedup();
@@ -267,8 +318,6 @@ impl GoState {
             unwind: false,
             ..ListOptions::default()
         };
-        let member_goids: Vec<(u64, u64)> =
-            last.members.iter().map(|g| (g.g_addr, g.goid)).collect();
         let mut list = goruntime::goroutines_at(
             bin,
             &self.memo,
@@ -276,36 +325,38 @@ impl GoState {
             &addrs,
             &threads,
             &opts,
-            last.members,
+            members,
         )
         .map_err(list_error)?;
         complete_running(inf, &list, &mut threads);
-        // Every member must still be the same goroutine, alive and shown.
-        let intact = member_goids.iter().all(|&(addr, goid)| {
-            list.iter()
-                .any(|g| g.g_addr == addr && g.goid == goid && goruntime::is_shown(bin, g, policy))
-        });
-        let mut chosen = shown_as_threads(bin, &list, &os_threads, policy);
-        chosen.truncate(max_threads);
-        // A parked member at or past the boundary means a goroutine the cap left out now ranks
-        // before it.
-        let exact = intact
-            && chosen.len() == max_threads
-            && chosen.iter().all(|&i| {
-                live_thread(&list[i], &os_threads).is_some() || list[i].goid < last.boundary
-            });
-        if !exact {
+        let choice = choose_threads(bin, &list, &os_threads, policy, &previous, max_threads);
+        if choice.room > 0 {
             return Ok(None);
         }
+        let mut chosen = choice.chosen;
         unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
-        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, last.hidden);
+        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, hidden);
+        let goids = member_goids(&list, &chosen);
         let members = chosen
             .iter()
             .map(|&i| std::mem::take(&mut list[i]))
             .collect();
-        self.capped = Some(CappedTable { members, ..last });
+        self.last = Some(LastTable {
+            pid,
+            policy,
+            max_threads,
+            goids,
+            capped: Some((hidden, members)),
+        });
         Ok(Some(table))
     }
+}
+
+/// The goids at `chosen` (indices into `list`), sorted.
+fn member_goids(list: &[Goroutine], chosen: &[usize]) -> Vec<u64> {
+    let mut goids: Vec<u64> = chosen.iter().map(|&i| list[i].goid).collect();
+    goids.sort_unstable();
+    goids
 }
 
 /// Fetches in one batch (with the stop's first read, when this is it) what a listing will read:

@@ -1,6 +1,11 @@
-//! The goroutines view of one stop as the client's threads: which goroutines are shown (running
-//! first, then by goid), their labels, where a parked goroutine's registers point, and the OS
+//! The goroutines view of one stop as the client's threads: which goroutines are shown (every
+//! running one, the members of the last stop while they live, then by goid; see
+//! [`choose_threads`]), their labels, where a parked goroutine's registers point, and the OS
 //! threads that run no shown goroutine.
+//!
+//! Quirk: a thread in the scheduler runs on its M's g0 (goid 0, status idle), which a listing
+//! from the threads' TLS finds like a goroutine; it is never a goroutine thread (several idle
+//! threads would all claim id 2^30 + 0).
 
 use goruntime::{GoBinary, Goroutine, Policy};
 use nix::unistd::Pid;
@@ -19,8 +24,8 @@ pub struct ViewThread {
     pub label: String,
 }
 
-/// The `goroutines` view of one stop: running goroutines first, then the others in goid order,
-/// capped; then the OS threads that run no shown goroutine.
+/// The `goroutines` view of one stop: the chosen goroutines, running ones first, then in goid
+/// order; then the OS threads that run no shown goroutine.
 #[derive(Debug, Clone, Default)]
 pub struct ThreadTable {
     pub threads: Vec<ViewThread>,
@@ -74,19 +79,54 @@ fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64,
     }
 }
 
-/// Indices into `list` of the goroutines the policy shows as threads, in the order they are
-/// shown: running ones first, then by goid.
-pub(super) fn shown_as_threads(
+/// Which goroutines are threads at a stop, and what the choice left open.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Choice {
+    /// Indices into the list: running goroutines, then kept members, then newcomers.
+    pub chosen: Vec<usize>,
+    /// Goroutines the policy shows (chosen or not).
+    pub shown: usize,
+    /// Slots left after running goroutines and kept members, offered to the others by goid.
+    pub room: usize,
+}
+
+/// The goroutines shown as threads, at most `max`, with a stable membership: every running
+/// goroutine has a slot (the lowest goids first if there are more than `max`); a parked
+/// `previous` member keeps its slot while it lives, unless a running goroutine needs it (then
+/// the highest goids go); slots left go to the other goroutines by goid. So a parked member is
+/// never swapped for another parked goroutine, and the set changes only when goroutines start,
+/// exit or run. g0 and gsignal (goid 0) are no goroutines: a thread on them is an OS thread.
+/// `previous` is sorted (empty at the first stop: then it is running first, then by goid).
+pub(super) fn choose_threads(
     bin: &GoBinary,
     list: &[Goroutine],
     os_threads: &[Pid],
     policy: Policy,
-) -> Vec<usize> {
+    previous: &[u64],
+    max: usize,
+) -> Choice {
     let mut shown: Vec<usize> = (0..list.len())
-        .filter(|&i| goruntime::is_shown(bin, &list[i], policy))
+        .filter(|&i| list[i].goid != 0 && goruntime::is_shown(bin, &list[i], policy))
         .collect();
-    shown.sort_by_key(|&i| (live_thread(&list[i], os_threads).is_none(), list[i].goid));
-    shown
+    shown.sort_by_key(|&i| list[i].goid);
+    let (mut running, parked): (Vec<usize>, Vec<usize>) = shown
+        .iter()
+        .partition(|&&i| live_thread(&list[i], os_threads).is_some());
+    let (mut kept, mut others): (Vec<usize>, Vec<usize>) = parked
+        .into_iter()
+        .partition(|&i| previous.binary_search(&list[i].goid).is_ok());
+    running.truncate(max);
+    kept.truncate(max - running.len());
+    let room = max - running.len() - kept.len();
+    others.truncate(room);
+    let mut chosen = running;
+    chosen.extend(kept);
+    chosen.extend(others);
+    Choice {
+        chosen,
+        shown: shown.len(),
+        room,
+    }
 }
 
 /// The OS thread running `g`, if it is one of ours.
@@ -126,7 +166,7 @@ pub(super) fn build_thread_table(
         }
         let running = list
             .iter()
-            .find(|g| g.thread == Some(tid.as_raw()) && !g.status.is_dead());
+            .find(|g| g.goid != 0 && g.thread == Some(tid.as_raw()) && !g.status.is_dead());
         let label = match running {
             Some(g) => format!("thread running hidden goroutine {}", g.goid),
             None => "idle thread (no goroutine)".to_string(),

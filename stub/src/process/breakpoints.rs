@@ -83,6 +83,15 @@ impl SwBreakpoints {
         patch
     }
 
+    /// The write of `byte` planned by `plan_sync` at `addr` failed: an int3 not put in is not
+    /// inserted; an original not put back leaves the int3 inserted, to come out later.
+    pub fn write_failed(&mut self, addr: u64, byte: u8) {
+        if self.inserted.remove(&addr).is_none() {
+            self.just_removed.remove(&addr);
+            self.inserted.insert(addr, byte);
+        }
+    }
+
     /// Plans the writes that take every int3 out of the target (detach, kill, disconnect).
     pub fn plan_remove_all(&mut self) -> Patch {
         self.wanted.clear();
@@ -102,20 +111,24 @@ impl SwBreakpoints {
         }
     }
 
-    /// The client wrote `data` at `addr`: bytes that land on an inserted breakpoint become its new
-    /// original byte, and the returned data (to write to the target) keeps the int3 in place.
-    pub fn merge_write(&mut self, addr: u64, data: &[u8]) -> Vec<u8> {
+    /// What to write for the client's `data` at `addr`: the int3 bytes stay in place.
+    pub fn keep_int3s(&self, addr: u64, data: &[u8]) -> Vec<u8> {
         let mut out = data.to_vec();
         let end = addr.saturating_add(data.len() as u64);
-        for (&bp, orig) in self.just_removed.range_mut(addr..end) {
-            *orig = data[(bp - addr) as usize];
-        }
-        for (&bp, orig) in self.inserted.range_mut(addr..end) {
-            let i = (bp - addr) as usize;
-            *orig = data[i];
-            out[i] = INT3;
+        for &bp in self.inserted.range(addr..end).map(|(bp, _)| bp) {
+            out[(bp - addr) as usize] = INT3;
         }
         out
+    }
+
+    /// The client's `written` bytes reached the target at `addr` (a failed write's prefix
+    /// only): those under an inserted or just removed breakpoint become its original byte.
+    pub fn note_written(&mut self, addr: u64, written: &[u8]) {
+        let end = addr.saturating_add(written.len() as u64);
+        let originals = self.inserted.range_mut(addr..end);
+        for (&bp, orig) in originals.chain(self.just_removed.range_mut(addr..end)) {
+            *orig = written[(bp - addr) as usize];
+        }
     }
 
     /// The program was replaced (exec): nothing of ours is in the new image.
@@ -161,9 +174,20 @@ mod tests {
         let mut buf = [1, 2, INT3, 4];
         bps.shadow(0x1000, &mut buf);
         assert_eq!(buf, [1, 2, 0x90, 4]);
-        let written = bps.merge_write(0x1001, &[7, 8, 9]);
+        let written = bps.keep_int3s(0x1001, &[7, 8, 9]);
         assert_eq!(written, vec![7, INT3, 9]);
+        bps.note_written(0x1001, &[7, 8, 9]);
         assert_eq!(bps.plan_remove_all(), vec![(0x1002, 8)]);
+    }
+
+    #[test]
+    fn failed_write_keeps_the_original() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1002);
+        bps.plan_sync(|_| Some(0x90));
+        // Only the first byte reached the target: the breakpoint's original is unchanged.
+        bps.note_written(0x1001, &[7]);
+        assert_eq!(bps.plan_remove_all(), vec![(0x1002, 0x90)]);
     }
 
     #[test]
@@ -188,6 +212,23 @@ mod tests {
             vec![(0x1000, 0x55)],
             "the original is kept"
         );
+    }
+
+    #[test]
+    fn failed_sync_writes_leave_the_table_as_the_target_is() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1000);
+        bps.plan_sync(|_| Some(0x55));
+        bps.remove(0x1000);
+        bps.add(0x2000);
+        let patch = bps.plan_sync(|_| Some(0x66));
+        assert_eq!(patch, vec![(0x2000, INT3), (0x1000, 0x55)]);
+        for (addr, byte) in patch {
+            bps.write_failed(addr, byte);
+        }
+        assert!(!bps.is_inserted(0x2000), "the int3 never got in");
+        assert!(bps.is_inserted(0x1000), "the int3 is still in");
+        assert_eq!(bps.plan_remove_all(), vec![(0x1000, 0x55)]);
     }
 
     #[test]

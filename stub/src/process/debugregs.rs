@@ -128,6 +128,15 @@ impl DebugRegs {
     }
 }
 
+/// Disarms one thread whatever the wanted set says (DR7 first, then DR0–DR3 and DR6): what a
+/// detach leaves behind. A slot removed since the last resume is still armed in the threads.
+pub fn clear_thread(tid: Pid) -> nix::Result<()> {
+    for index in [7, 0, 1, 2, 3, 6] {
+        write_debugreg(tid, index, 0)?;
+    }
+    Ok(())
+}
+
 fn debugreg_offset(index: usize) -> usize {
     std::mem::offset_of!(libc::user, u_debugreg) + index * 8
 }

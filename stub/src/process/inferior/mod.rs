@@ -34,7 +34,7 @@ use super::signals::SignalRules;
 use super::threads::Thread;
 use super::{Origin, ProcessError, StopEvent};
 
-fn next_stop_id() -> u64 {
+pub(super) fn next_stop_id() -> u64 {
     static STOP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     STOP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }
@@ -173,10 +173,20 @@ impl Inferior {
         self.memory.prefetch(ranges)
     }
 
-    /// Writes target memory; bytes under an inserted breakpoint become its saved original.
+    /// Writes target memory; bytes under an inserted breakpoint become its saved original, as
+    /// far as the write got (a write that fails part way changes only the originals before it).
     pub fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
-        let merged = self.breakpoints.merge_write(addr, data);
-        self.write_raw(addr, &merged)
+        let out = self.breakpoints.keep_int3s(addr, data);
+        let result = self.write_raw(addr, &out);
+        let written = match &result {
+            Ok(()) => data.len(),
+            Err(MemError::Unwritable { addr: at }) => {
+                (at.saturating_sub(addr) as usize).min(data.len())
+            }
+            Err(_) => 0,
+        };
+        self.breakpoints.note_written(addr, &data[..written]);
+        result
     }
 
     pub(super) fn write_raw(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
@@ -205,8 +215,17 @@ impl Inferior {
                 _ => None,
             }
         });
+        // Every write is tried; one that fails leaves its breakpoint as the target has it, so
+        // that no int3 is forgotten (the next sync tries again) and none is believed in.
+        let mut failed = None;
         for (addr, byte) in patch {
-            self.write_raw(addr, &[byte])?;
+            if let Err(e) = self.write_raw(addr, &[byte]) {
+                self.breakpoints.write_failed(addr, byte);
+                failed.get_or_insert(e);
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         if self.debug_regs.take_dirty() {
             for t in self.threads.values().filter(|t| t.stopped) {

@@ -1,5 +1,9 @@
 //! Resume: the actions the client gave each thread, applied with the breakpoint changes; and
-//! Ctrl-C. Resume is the one place that invalidates cached memory.
+//! Ctrl-C. Resume is the one place that invalidates cached memory, and where the death of a
+//! process killed from outside while stopped is found and reported (as the stop it resumes to).
+//!
+//! Kernel quirk: a SIGKILL ends threads in a ptrace-stop too; their exits wait in waitpid, and
+//! until they are reaped every ptrace request and /proc/PID/mem write fails.
 
 use nix::sys::ptrace;
 
@@ -18,10 +22,24 @@ impl Inferior {
     /// Applies breakpoint changes and starts the threads as their actions say. When an event is
     /// already pending, nothing runs and the event is reported by the next `poll_stop`.
     pub fn resume(&mut self) -> Result<(), ProcessError> {
+        self.reap_killed_while_stopped()?;
         if self.exited {
-            return Err(ProcessError::Exited);
+            // Killed from outside while stopped: the end is the stop this resume reports.
+            if self.pending.is_empty() {
+                return Err(ProcessError::Exited);
+            }
+            self.running = true;
+            return Ok(());
         }
-        self.sync_breakpoints()?;
+        if let Err(e) = self.sync_breakpoints() {
+            if !self.killed_while_stopped() {
+                return Err(e);
+            }
+            // Being killed right now: its end comes through poll_stop like any exit.
+            log::debug!("resume: the process is being killed ({e})");
+            self.running = true;
+            return Ok(());
+        }
         self.memory.on_resume();
         self.other_breakpoint_hits.clear();
         self.running = true;
@@ -58,6 +76,28 @@ impl Inferior {
             }
         }
         Ok(())
+    }
+
+    /// Collects the exits of threads killed while every thread was stopped (SIGKILL from another
+    /// process): nothing else can end a stopped thread. The process's end is queued as the next
+    /// stop.
+    fn reap_killed_while_stopped(&mut self) -> Result<(), ProcessError> {
+        while !self.exited {
+            let Some(status) = self.next_status(false)? else {
+                break;
+            };
+            if let Some(event) = self.on_status(status, true)? {
+                self.pending.push_back(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a thread we hold stopped is gone (ESRCH): the process is being killed.
+    fn killed_while_stopped(&self) -> bool {
+        self.threads
+            .keys()
+            .any(|&tid| ptrace::read_user(tid, std::ptr::null_mut()) == Err(nix::Error::ESRCH))
     }
 
     /// Ctrl-C from the client: stops every thread; the next `poll_stop` reports SIGINT.

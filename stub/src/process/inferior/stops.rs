@@ -18,6 +18,13 @@ use super::super::wait::{self, Decision, Waited};
 use super::super::{ProcessError, StopEvent};
 use super::{next_stop_id, Inferior};
 
+/// The `si_code`s of a SIGTRAP on x86: an int3 (SI_KERNEL), a step over `syscall`
+/// (TRAP_BRKPT), any other single step (TRAP_TRACE), a debug-register hit (TRAP_HWBKPT).
+pub(super) const SI_KERNEL: i32 = 0x80;
+pub(super) const TRAP_BRKPT: i32 = 1;
+pub(super) const TRAP_TRACE: i32 = 2;
+pub(super) const TRAP_HWBKPT: i32 = 4;
+
 /// Whether thread `tid` belongs to process `pid` (a new thread whose clone event is still to
 /// come) rather than to a forked child.
 fn same_process(pid: Pid, tid: Pid) -> bool {
@@ -25,17 +32,21 @@ fn same_process(pid: Pid, tid: Pid) -> bool {
     procfs::status_field(&status, "Tgid:").is_none_or(|tgid| tgid == pid.as_raw() as u64)
 }
 
-/// Whether SIGTRAP is queued for thread `tid` (`SigPnd` in its /proc status).
-pub(super) fn sigtrap_pending(tid: Pid) -> bool {
+/// Whether a SIGTRAP is queued for thread `tid` and would be taken at its next resume (`SigPnd`
+/// and `SigBlk` in its /proc status). The kernel unblocks the SIGTRAP of a debug trap, so a
+/// blocked one is the program's own.
+pub(super) fn sigtrap_queued(tid: Pid) -> bool {
     let Ok(status) = procfs::read_text(&format!("/proc/{tid}/status")) else {
         return false;
     };
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigPnd:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
-    mask & (1 << (libc::SIGTRAP - 1)) != 0
+    let mask = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    (mask("SigPnd:") & !mask("SigBlk:")) & (1 << (libc::SIGTRAP - 1)) != 0
 }
 
 /// A random index below `len` (len > 0), from the standard library's per-process random keys.
@@ -325,15 +336,17 @@ impl Inferior {
         stopping: bool,
     ) -> Result<Option<StopEvent>, ProcessError> {
         let info = ptrace::getsiginfo(tid).map_err(ptrace_err(tid))?;
-        const SI_KERNEL: i32 = 0x80;
-        const TRAP_BRKPT: i32 = 1;
-        const TRAP_TRACE: i32 = 2;
-        const TRAP_HWBKPT: i32 = 4;
+        let stepping = matches!(
+            self.thread(tid)?.action,
+            Action::Step(_) | Action::RangeStep { .. }
+        );
         match info.si_code {
-            SI_KERNEL | TRAP_BRKPT => {
-                let t = self.thread(tid)?;
-                let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
-                let pc = t.pc().map_err(ptrace_err(tid))?;
+            // x86 reports a step over `syscall` as TRAP_BRKPT (an int3 is SI_KERNEL), with the
+            // pc after the syscall: never a breakpoint hit to rewind, even when a breakpoint sits
+            // on the syscall's second byte.
+            TRAP_BRKPT if stepping => self.on_step_done(tid, stopping),
+            SI_KERNEL => {
+                let pc = self.thread(tid)?.pc().map_err(ptrace_err(tid))?;
                 let bp = pc.wrapping_sub(1);
                 if self.breakpoints.is_inserted(bp) {
                     // Always report a software breakpoint with the pc AT the breakpoint, whether
@@ -351,7 +364,7 @@ impl Inferior {
                     return Ok(None);
                 }
                 if stepping {
-                    // x86 reports a step over `syscall` as TRAP_BRKPT.
+                    // The program's own int3, stepped.
                     return self.on_step_done(tid, stopping);
                 }
                 Ok(Some(StopEvent::Signal {

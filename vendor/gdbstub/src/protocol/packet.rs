@@ -51,14 +51,16 @@ impl<'a> PacketBuf<'a> {
             return Err(PacketParseError::EmptyBuf);
         }
 
-        // split buffer into body and checksum components
-        let mut parts = pkt_buf[1..].split(|b| *b == b'#');
-
-        let body = parts.next().unwrap(); // spit iter always returns at least one element
-        let checksum = parts
-            .next()
-            .ok_or(PacketParseError::MissingChecksum)?
-            .get(..2)
+        // split buffer into body and checksum components. `pkt_buf` is the whole packet
+        // buffer, with stale bytes after the checksum: look no further than the first '#'.
+        let rest = &pkt_buf[1..];
+        let hash = rest
+            .iter()
+            .position(|b| *b == b'#')
+            .ok_or(PacketParseError::MissingChecksum)?;
+        let body = &rest[..hash];
+        let checksum = rest
+            .get(hash + 1..hash + 3)
             .ok_or(PacketParseError::MalformedChecksum)?;
 
         // validate the checksum
@@ -165,5 +167,32 @@ impl<'a> Packet<'a> {
             0x03 => Ok(Packet::Interrupt),
             _ => Err(PacketParseError::UnexpectedHeader(buf[0])),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packet buffer holds stale bytes after the checksum (earlier, longer packets, `m`
+    /// scratch data); they are not looked at.
+    #[test]
+    fn stale_bytes_after_checksum_are_ignored() {
+        let mut buf = *b"$g#67stale#zz#00";
+        let pkt = PacketBuf::new(&mut buf).unwrap();
+        assert_eq!(pkt.into_body(), b"g");
+
+        assert!(matches!(
+            PacketBuf::new(&mut b"$g#6".to_owned()),
+            Err(PacketParseError::MalformedChecksum)
+        ));
+        assert!(matches!(
+            PacketBuf::new(&mut b"$g".to_owned()),
+            Err(PacketParseError::MissingChecksum)
+        ));
+        assert!(matches!(
+            PacketBuf::new(&mut b"$g#68#67".to_owned()),
+            Err(PacketParseError::ChecksumMismatched { .. })
+        ));
     }
 }

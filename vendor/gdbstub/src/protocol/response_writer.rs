@@ -24,12 +24,100 @@ pub struct ResponseWriter<'a, C: Connection> {
     checksum: u8,
 
     rle_enabled: bool,
-    rle_char: u8,
-    rle_repeat: u8,
+    rle: Rle,
 
     // buffer to log outgoing packets. only allocates if logging is enabled.
     #[cfg(feature = "trace-pkt")]
     msg: Vec<u8>,
+    // whether trace logging was on when the reply started (asked once, not per byte)
+    #[cfg(feature = "trace-pkt")]
+    trace: bool,
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// Run-length encoding state: the last char seen and how many times in a row. The run is
+/// written when a different char comes (or the count would leave the printable range).
+#[derive(Clone, Copy)]
+struct Rle {
+    char: u8,
+    repeat: u8,
+}
+
+const ASCII_FIRST_PRINT: u8 = b' ';
+const ASCII_LAST_PRINT: u8 = b'~';
+
+impl Rle {
+    /// How many more copies of `char` the run can take (its count char must stay printable).
+    fn room(&self) -> usize {
+        (ASCII_LAST_PRINT - (ASCII_FIRST_PRINT - 4) - self.repeat) as usize
+    }
+
+    /// `push(byte)` COUNT times.
+    fn push_many<E>(
+        &mut self,
+        byte: u8,
+        mut count: usize,
+        mut emit: impl FnMut(u8) -> Result<(), E>,
+    ) -> Result<(), E> {
+        while count > 0 {
+            if byte == self.char && self.room() > 0 {
+                let take = count.min(self.room());
+                self.repeat += take as u8;
+                count -= take;
+            } else {
+                self.push(byte, &mut emit)?;
+                count -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn push<E>(&mut self, byte: u8, mut emit: impl FnMut(u8) -> Result<(), E>) -> Result<(), E> {
+        let rle_printable = (ASCII_FIRST_PRINT - 4 + (self.repeat + 1)) <= ASCII_LAST_PRINT;
+        if byte == self.char && rle_printable {
+            self.repeat += 1;
+            return Ok(());
+        }
+        loop {
+            match self.repeat {
+                0 => {} // happens once, after the first char is written
+                // RLE doesn't win, just output the byte
+                1 | 2 | 3 => {
+                    for _ in 0..self.repeat {
+                        emit(self.char)?
+                    }
+                }
+                // RLE would output an invalid char ('#' or '$')
+                7 | 8 => {
+                    emit(self.char)?;
+                    self.repeat -= 1;
+                    continue;
+                }
+                // RLE wins for repetitions >4
+                _ => {
+                    emit(self.char)?;
+                    emit(b'*')?;
+                    emit(ASCII_FIRST_PRINT - 4 + self.repeat)?;
+                }
+            }
+            self.char = byte;
+            self.repeat = 1;
+            return Ok(());
+        }
+    }
+}
+
+/// How many bytes at the start of `data` (not empty) equal its first, compared a word at a time.
+fn run_len(data: &[u8]) -> usize {
+    let word = u64::from_ne_bytes([data[0]; 8]);
+    let same_words = data
+        .chunks_exact(8)
+        .take_while(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]) == word)
+        .count();
+    let k = same_words * 8;
+    k + data[k..].iter().take_while(|&&x| x == data[0]).count()
 }
 
 impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
@@ -41,11 +129,12 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
             checksum: 0,
 
             rle_enabled,
-            rle_char: 0,
-            rle_repeat: 0,
+            rle: Rle { char: 0, repeat: 0 },
 
             #[cfg(feature = "trace-pkt")]
             msg: Vec::new(),
+            #[cfg(feature = "trace-pkt")]
+            trace: log_enabled!(log::Level::Trace),
         }
     }
 
@@ -83,9 +172,10 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
         self.inner
     }
 
+    #[inline]
     fn inner_write(&mut self, byte: u8) -> Result<(), Error<C::Error>> {
         #[cfg(feature = "trace-pkt")]
-        if log_enabled!(log::Level::Trace) {
+        if self.trace {
             if self.rle_enabled {
                 match self.msg.as_slice() {
                     [.., c, b'*'] => {
@@ -111,49 +201,30 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
         self.inner.write(byte).map_err(Error)
     }
 
+    #[inline]
     fn write(&mut self, byte: u8) -> Result<(), Error<C::Error>> {
         if !self.rle_enabled {
             return self.inner_write(byte);
         }
+        let mut rle = self.rle;
+        let res = rle.push(byte, |b| self.inner_write(b));
+        self.rle = rle;
+        res
+    }
 
-        const ASCII_FIRST_PRINT: u8 = b' ';
-        const ASCII_LAST_PRINT: u8 = b'~';
-
-        // handle RLE
-        let rle_printable = (ASCII_FIRST_PRINT - 4 + (self.rle_repeat + 1)) <= ASCII_LAST_PRINT;
-        if byte == self.rle_char && rle_printable {
-            self.rle_repeat += 1;
-            Ok(())
-        } else {
-            loop {
-                match self.rle_repeat {
-                    0 => {} // happens once, after the first char is written
-                    // RLE doesn't win, just output the byte
-                    1 | 2 | 3 => {
-                        for _ in 0..self.rle_repeat {
-                            self.inner_write(self.rle_char)?
-                        }
-                    }
-                    // RLE would output an invalid char ('#' or '$')
-                    7 | 8 => {
-                        self.inner_write(self.rle_char)?;
-                        self.rle_repeat -= 1;
-                        continue;
-                    }
-                    // RLE wins for repetitions >4
-                    _ => {
-                        self.inner_write(self.rle_char)?;
-                        self.inner_write(b'*')?;
-                        self.inner_write(ASCII_FIRST_PRINT - 4 + self.rle_repeat)?;
-                    }
-                }
-
-                self.rle_char = byte;
-                self.rle_repeat = 1;
-
-                break Ok(());
-            }
+    /// `inner_write` for several bytes (trace logging off).
+    fn inner_write_all(&mut self, bytes: &[u8]) -> Result<(), Error<C::Error>> {
+        if bytes.is_empty() {
+            return Ok(());
         }
+        if !self.started {
+            self.started = true;
+            self.inner.write(b'$').map_err(Error)?;
+        }
+        self.checksum = bytes
+            .iter()
+            .fold(self.checksum, |a, b| a.wrapping_add(*b));
+        self.inner.write_all(bytes).map_err(Error)
     }
 
     /// Write an entire string over the connection.
@@ -166,36 +237,54 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
 
     /// Write a single byte as a hex string (two ascii chars)
     fn write_hex(&mut self, byte: u8) -> Result<(), Error<C::Error>> {
-        for &digit in [(byte & 0xf0) >> 4, byte & 0x0f].iter() {
-            let c = match digit {
-                0..=9 => b'0' + digit,
-                10..=15 => b'a' + digit - 10,
-                // This match arm is unreachable, but the compiler isn't smart enough to optimize
-                // out the branch. As such, using `unreachable!` here would introduce panicking
-                // code to `gdbstub`.
-                //
-                // In this case, it'd be totally reasonable to use
-                // `unsafe { core::hint::unreachable_unchecked() }`, but i'll be honest, using some
-                // spooky unsafe compiler hints just to eek out a smidge more performance here just
-                // isn't worth the cognitive overhead.
-                //
-                // Moreover, I've played around with this code in godbolt.org, and it turns out that
-                // leaving this match arm as `=> digit` ends up generating the _exact same code_ as
-                // using `unreachable_unchecked` (at least on x86_64 targets compiled using the
-                // latest Rust compiler). YMMV on other platforms.
-                _ => digit,
-            };
-            self.write(c)?;
-        }
-        Ok(())
+        self.write(HEX_DIGITS[(byte >> 4) as usize])?;
+        self.write(HEX_DIGITS[(byte & 0xf) as usize])
     }
 
     /// Write a byte-buffer as a hex string (i.e: two ascii chars / byte).
+    ///
+    /// Encodes exactly as `write_hex` byte by byte would, but into a local buffer passed on
+    /// in one `Connection::write_all` per chunk, and a run of equal bytes whose two digits
+    /// are the same (zeros, 0xff) extends the RLE run at once: a `g` or `m` reply is mostly
+    /// such runs, and the per-digit path cost several ns per digit.
     pub fn write_hex_buf(&mut self, data: &[u8]) -> Result<(), Error<C::Error>> {
-        for b in data.iter() {
-            self.write_hex(*b)?;
+        #[cfg(feature = "trace-pkt")]
+        if self.trace {
+            return data.iter().try_for_each(|&b| self.write_hex(b));
         }
-        Ok(())
+        let rle_enabled = self.rle_enabled;
+        let mut rle = self.rle;
+        let mut out = [0u8; 512];
+        let mut n = 0;
+        let mut emit = |c: u8| {
+            if n == out.len() {
+                self.inner_write_all(&out)?;
+                n = 0;
+            }
+            out[n] = c;
+            n += 1;
+            Ok(())
+        };
+        let mut i = 0;
+        while i < data.len() {
+            let b = data[i];
+            let (hi, lo) = (HEX_DIGITS[(b >> 4) as usize], HEX_DIGITS[(b & 0xf) as usize]);
+            if !rle_enabled {
+                emit(hi)?;
+                emit(lo)?;
+                i += 1;
+            } else if hi == lo {
+                let k = run_len(&data[i..]);
+                rle.push_many(hi, 2 * k, &mut emit)?;
+                i += k;
+            } else {
+                rle.push(hi, &mut emit)?;
+                rle.push(lo, &mut emit)?;
+                i += 1;
+            }
+        }
+        self.rle = rle;
+        self.inner_write_all(&out[..n])
     }
 
     /// Write data using the binary protocol.
@@ -352,5 +441,39 @@ mod tests {
         writer.write_str("00000000").unwrap();
         writer.flush().unwrap();
         assert_no_special_chars_in_body(&conn.data);
+    }
+
+    /// The batched hex writer encodes exactly as writing the digits one by one does, for
+    /// runs of every length around the RLE limits ('#'/'$' counts, the printable cap) and
+    /// across chunk boundaries.
+    #[test]
+    fn hex_buf_matches_bytewise_rle() {
+        let mut data = Vec::new();
+        for run in [1usize, 2, 3, 4, 5, 7, 8, 9, 48, 49, 50, 97, 98, 99, 200, 300] {
+            data.extend(core::iter::repeat(0u8).take(run));
+            data.push(0x10);
+            data.extend(core::iter::repeat(0xffu8).take(run));
+            data.push(0x01);
+        }
+        for (i, b) in (0..700u32).map(|i| (i, (i * 37 % 11) as u8)) {
+            data.push(if i % 3 == 0 { b } else { 0 });
+        }
+        for rle in [true, false] {
+            let mut batched = MockConnection::new();
+            let mut w = ResponseWriter::new(&mut batched, rle);
+            w.write_str("m").unwrap();
+            w.write_hex_buf(&data).unwrap();
+            w.flush().unwrap();
+
+            let mut bytewise = MockConnection::new();
+            let mut w = ResponseWriter::new(&mut bytewise, rle);
+            w.write_str("m").unwrap();
+            for b in &data {
+                w.write_hex(*b).unwrap();
+            }
+            w.flush().unwrap();
+            assert_eq!(batched.data, bytewise.data, "rle {rle}");
+            assert_no_special_chars_in_body(&batched.data);
+        }
     }
 }

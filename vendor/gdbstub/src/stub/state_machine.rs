@@ -289,7 +289,7 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
         target: &mut T,
         reason: impl IntoStopReason<T>,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
-        self.report_stop_impl(target, reason, None)
+        self.report_stop_impl(target, reason, None, "")
     }
 
     /// Report a target stop reason back to GDB, including expedited register
@@ -318,7 +318,19 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
         // order to tighten up this typing even further?
         regs: &mut dyn Iterator<Item = (<<T as Target>::Arch as Arch>::RegId, &[u8])>,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
-        self.report_stop_impl(target, reason, Some(regs))
+        self.report_stop_impl(target, reason, Some(regs), "")
+    }
+
+    /// gostub patch: [`Self::report_stop_with_regs`], then `keys` written verbatim after the
+    /// registers (`key:value;` pairs that need no escaping, such as lldb's `threads:`).
+    pub fn report_stop_with_keys(
+        self,
+        target: &mut T,
+        reason: impl IntoStopReason<T>,
+        regs: &mut dyn Iterator<Item = (<<T as Target>::Arch as Arch>::RegId, &[u8])>,
+        keys: &str,
+    ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
+        self.report_stop_impl(target, reason, Some(regs), keys)
     }
 
     /// Shared implementation for the `report_stop`/`report_stop_with_regs` API.
@@ -329,6 +341,7 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
         target: &mut T,
         reason: impl IntoStopReason<T>,
         regs: Option<&mut dyn Iterator<Item = (<<T as Target>::Arch as Arch>::RegId, &[u8])>>,
+        keys: &str,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
         let reason: BaseStopReason<_, _> = reason.into();
         let mut res = ResponseWriter::new(&mut self.i.conn, target.use_rle());
@@ -344,6 +357,9 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
                     res.write_str(";").map_err(InternalError::from)?;
                 }
             }
+        }
+        if reason.is_t_packet() {
+            res.write_str(keys).map_err(InternalError::from)?;
         }
 
         res.flush().map_err(InternalError::from)?;

@@ -289,17 +289,28 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 }
                 .handle_error()?;
 
+                // Hex-encode the bytes in batches, not one call per byte.
+                let mut batch = [0u8; 256];
+                let mut n = 0;
                 let mut err = Ok(());
                 regs.gdb_serialize(|val| {
-                    let res = match val {
-                        Some(b) => res.write_hex_buf(&[b]),
-                        None => res.write_str("xx"),
-                    };
-                    if let Err(e) = res {
-                        err = Err(e);
+                    if let Some(b) = val {
+                        batch[n] = b;
+                        n += 1;
+                    }
+                    if val.is_none() || n == batch.len() {
+                        let mut r = res.write_hex_buf(&batch[..n]);
+                        if val.is_none() {
+                            r = r.and_then(|_| res.write_str("xx"));
+                        }
+                        n = 0;
+                        if let Err(e) = r {
+                            err = Err(e);
+                        }
                     }
                 });
                 err?;
+                res.write_hex_buf(&batch[..n])?;
                 HandlerStatus::Handled
             }
             Base::G(cmd) => {
