@@ -150,7 +150,9 @@ pub fn elf_section(exe: &Path, name: &str) -> Option<(u64, u64, u64)> {
 /// on binaries built with `-ldflags=-s -w` (no symbol table, no DWARF).
 /// Go 1.18+ pclntab layout (magic 0xfffffff0 or 0xfffffff1).
 pub fn go_func_addr(exe: &Path, name: &str) -> u64 {
+    // Go 1.19's PIE keeps it in .data.rel.ro.gopclntab.
     let (off, _addr, size) = elf_section(exe, ".gopclntab")
+        .or_else(|| elf_section(exe, ".data.rel.ro.gopclntab"))
         .unwrap_or_else(|| panic!("{} has no .gopclntab", exe.display()));
     let f = File::open(exe).unwrap();
     let mut t = vec![0u8; size as usize];
