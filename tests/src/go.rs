@@ -56,7 +56,11 @@ pub fn go_func_normalise(f: &str) -> String {
 pub fn parse_go_traceback(text: &str) -> Vec<GoBlock> {
     let header = Regex::new(r"^goroutine (\d+) (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[(.*)\]:$").unwrap();
     let func = Regex::new(r"^(\S.*)\((.*)\)$").unwrap();
-    let fileline = Regex::new(r"^\t(.+):(\d+)(?: (\+0x[0-9a-f]+))?$").unwrap();
+    // GOTRACEBACK=system adds ` fp=.. sp=.. pc=..` to each frame's file line.
+    let fileline = Regex::new(
+        r"^\t(.+):(\d+)(?: (\+0x[0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?$",
+    )
+    .unwrap();
     let created = Regex::new(r"^created by (.+)$").unwrap();
     let elided = Regex::new(r"^\.\.\.(.*)elided\.\.\.$").unwrap();
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();

@@ -203,7 +203,20 @@ fn run_checked(
     let pid = server.inferior_pid();
     let stripped = variant.contains("stripped");
     let load_base = load_base(pid, &prog);
+    let (monitor, apply, detach) = match client {
+        Client::Gdb => ("monitor", "thread apply all bt 1", "detach"),
+        Client::Lldb => (
+            "process plugin packet monitor",
+            "thread backtrace all -c 1",
+            "process detach",
+        ),
+    };
     let mut session = Session::new(client).file(&prog).connect(&server);
+    // The policy is set before the stop: lldb keeps the registers of the stop's threads, read
+    // under the policy of the stop, across a `monitor traceback` change.
+    if system {
+        session = session.cmd(format!("{monitor} traceback system"));
+    }
     session = if stripped {
         let at = load_base + go_func_addr(&prog, "main.checkpoint");
         match client {
@@ -214,17 +227,6 @@ fn run_checked(
     } else {
         session.continue_to("main.checkpoint")
     };
-    let (monitor, apply, detach) = match client {
-        Client::Gdb => ("monitor", "thread apply all bt 1", "detach"),
-        Client::Lldb => (
-            "process plugin packet monitor",
-            "thread backtrace all -c 1",
-            "process detach",
-        ),
-    };
-    if system {
-        session = session.cmd(format!("{monitor} traceback system"));
-    }
     session = session
         .section("goroutines")
         .cmd(format!("{monitor} goroutines"))
@@ -287,7 +289,10 @@ fn check_list(c: &Checked) {
             );
             continue;
         }
-        let top = &b.frames[0];
+        let top = b
+            .frames
+            .first()
+            .unwrap_or_else(|| panic!("goroutine {}: no frames in the dump\n{ctx}", l.goid));
         assert_eq!(
             (&l.state, &l.func, &l.file, l.line),
             (&b.state, &top.func, &top.file, top.line),
@@ -308,12 +313,21 @@ fn same_frame(c: &Checked, top: &Top, want: &[GoFrame], off: Option<&(String, u6
     };
     // The known limit of goroutines_oracle.rs: a call through a runtime function inlined into
     // sync's linkname is shown at its return address, the line after.
-    // Known limit too (seen on -race builds, where runtime.Gosched is not inlined into its
-    // caller): a runnable goroutine that yielded in runtime.Gosched, the first shown frame, with
-    // no hidden frame above it, keeps mcall's return address as its pc, the line after.
-    if (first.func.starts_with("sync.runtime_") || first.func == "runtime.Gosched")
+    if first.func.starts_with("sync.runtime_")
         && top.func == first.func
         && top.line == Some(first.line + 1)
+    {
+        return true;
+    }
+    // Known limit too: when the first shown frame is the function that called mcall itself
+    // (runtime.gopark or runtime.asyncPreempt2 under `system`; runtime.Gosched on -race builds,
+    // where it is not inlined into its caller), no hidden frame lies above it and the pc stays
+    // mcall's return address (sched.pc): the clients show a line after the runtime's (which
+    // looks up pc-1), the next one or, after asyncPreempt2's last call, the function's end.
+    let calls_mcall = ["runtime.gopark", "runtime.asyncPreempt2", "runtime.Gosched"];
+    if calls_mcall.contains(&first.func.as_str())
+        && top.func == first.func
+        && top.line.is_some_and(|l| l > first.line)
     {
         return true;
     }
