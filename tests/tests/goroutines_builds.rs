@@ -1,7 +1,10 @@
 //! The goroutines thread view on the builds people ship, through gdb and lldb-19: `states` as
-//! PIE (internal and external linker, stripped), `cgo` linked externally and `profiled` (busy
-//! goroutines under a CPU profile, so threads stop inside SIGPROF/SIGURG handlers), on the
-//! oldest and newest Go. At main.checkpoint, frame #0 of every goroutine thread is the first
+//! PIE (internal and external linker, stripped) and with `-race`, `cgo` linked externally and
+//! `profiled` (busy goroutines under a CPU profile, so threads stop inside SIGPROF/SIGURG
+//! handlers), on the oldest and newest Go. PIE external and cgo external are also compared
+//! under GOTRACEBACK=system (`monitor traceback system`, set before the stop: lldb keeps the
+//! stop's thread registers across a policy change) against the SIGQUIT dump of the same
+//! process once the client has detached. At main.checkpoint, frame #0 of every goroutine thread is the first
 //! frame the runtime shows: for a parked goroutine its dump's (`runtime.Stack` written before
 //! the checkpoint); for every goroutine, gostub's own `monitor goroutine ID bt` at the same stop,
 //! which for a goroutine whose thread is inside a signal handler starts at the interrupted frame.
