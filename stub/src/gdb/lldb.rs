@@ -14,7 +14,7 @@ use super::lldb_stop::escape_binary_bytes;
 use super::{GdbTarget, StopKind, StubError};
 use crate::process::{hostname, ProcessError, Region};
 
-/// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
+/// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`] (and gdb's `qXfer:threads`).
 pub const INTERCEPTS: &[&str] = &[
     "qHostInfo",
     "qProcessInfo",
@@ -25,6 +25,7 @@ pub const INTERCEPTS: &[&str] = &[
     "QThreadSuffixSupported",
     "QListThreadsInStopReply",
     "x",
+    super::xfer_threads::PREFIX,
 ];
 
 const TRIPLE: &str = "x86_64-pc-linux-gnu";
@@ -33,8 +34,16 @@ pub(super) fn hex(s: &str) -> String {
     hex_bytes(s.as_bytes())
 }
 
+/// Lower-case hex of `bytes`, two digits a byte (no per-byte formatting: lldb's stop keys and
+/// `jThreadsInfo` carry kilobytes of it per stop).
 pub(super) fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 fn common_keys() -> String {
@@ -98,6 +107,9 @@ impl GdbTarget {
 
     /// The reply payload for an intercepted packet.
     pub fn answer_lldb(&mut self, payload: &str) -> Vec<u8> {
+        if let Some(args) = payload.strip_prefix(super::xfer_threads::PREFIX) {
+            return self.xfer_threads(args);
+        }
         match payload.strip_prefix('x') {
             Some(args) => self.read_binary(args),
             None => self.answer_lldb_text(payload).into_bytes(),
@@ -220,6 +232,12 @@ fn memory_region_info(regions: &[Region], addr: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex_bytes(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex("x8"), "7838");
+    }
 
     fn regions() -> Vec<Region> {
         [

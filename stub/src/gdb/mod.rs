@@ -21,6 +21,7 @@ mod thread_extra_info;
 mod thread_suffix;
 mod threads;
 mod xfer;
+mod xfer_threads;
 
 use std::collections::HashMap;
 
@@ -68,6 +69,8 @@ pub struct GdbTarget {
     resumed_as: HashMap<Pid, Tid>,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
     pub last_stop: Option<(Tid, u8, StopKind)>,
+    /// The `qXfer:threads` document being read (built at offset 0).
+    threads_xml: Vec<u8>,
 }
 
 impl GdbTarget {
@@ -86,6 +89,7 @@ impl GdbTarget {
             lldb_thread_lists: false,
             last_stop: None,
             resumed_as: HashMap::new(),
+            threads_xml: Vec::new(),
         }
     }
 
@@ -136,6 +140,9 @@ impl Target for GdbTarget {
     }
     fn use_vforkdone_stop_reason(&self) -> bool {
         false
+    }
+    fn extra_supported_features(&self) -> &'static str {
+        xfer_threads::FEATURE
     }
 
     fn support_breakpoints(

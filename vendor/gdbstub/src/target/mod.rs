@@ -641,6 +641,13 @@ pub trait Target {
         true
     }
 
+    /// gostub patch: `qSupported` features the target answers itself (ahead of gdbstub), written
+    /// verbatim after gdbstub's own, e.g. `;qXfer:threads:read+`.
+    #[inline(always)]
+    fn extra_supported_features(&self) -> &'static str {
+        ""
+    }
+
     /// Support for setting / removing breakpoints.
     #[inline(always)]
     fn support_breakpoints(&mut self) -> Option<ext::breakpoints::BreakpointsOps<'_, Self>> {
@@ -807,6 +814,7 @@ macro_rules! impl_dyn_target {
             __delegate!(fn use_rle(&self) -> bool);
             __delegate!(fn use_target_description_xml(&self) -> bool);
             __delegate!(fn use_lldb_register_info(&self) -> bool);
+            __delegate!(fn extra_supported_features(&self) -> &'static str);
 
             __delegate_support!(breakpoints);
             __delegate_support!(monitor_cmd);

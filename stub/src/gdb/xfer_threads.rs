@@ -1,0 +1,108 @@
+//! `qXfer:threads:read`: the thread list as one XML document, which gdb fetches once per stop
+//! instead of `qfThreadInfo`/`qsThreadInfo` and then `qThreadExtraInfo` per thread for
+//! `info threads`. Each thread carries its name (a goroutine thread's label, an OS thread's
+//! comm) and, as its text, the label `qThreadExtraInfo` would give when that differs.
+//!
+//! Protocol quirks met here:
+//! - gdbstub 0.7 has no `qXfer:threads`: the tap answers it and `qSupported` advertises it
+//!   through the vendored `extra_supported_features`.
+//! - gdb reads the object in chunks from offset 0 on; a chunk that reaches the end is `l`,
+//!   otherwise `m`. The document is built at offset 0 and later chunks come from that copy,
+//!   so a list that changes between chunks cannot tear.
+//! - With `qXfer:threads` on, gdb takes the XML text as the thread's extra info and never sends
+//!   `qThreadExtraInfo`; an empty text shows no parentheses.
+//! - Thread ids are `pPID.TID` in hex (gdb parses them so with or without multiprocess); the
+//!   optional `core` attribute is left out (it would cost a /proc read per thread per stop).
+//! - The reply is binary data (`#`, `$`, `}` and `*` escaped), the XML text entity-escaped.
+
+use super::error::reply;
+use super::lldb_stop::escape_binary_bytes;
+use super::{GdbTarget, StubError};
+use crate::tid_map::ThreadRef;
+
+/// The packet prefix the tap hands to [`GdbTarget::xfer_threads`].
+pub const PREFIX: &str = "qXfer:threads:read:";
+
+/// The `qSupported` feature that makes gdb use it.
+pub const FEATURE: &str = ";qXfer:threads:read+";
+
+impl GdbTarget {
+    /// The reply to `qXfer:threads:read:ANNEX:OFFSET,LENGTH` (the annex is empty).
+    pub fn xfer_threads(&mut self, args: &str) -> Vec<u8> {
+        let parsed = args
+            .strip_prefix(':')
+            .and_then(|r| r.split_once(','))
+            .and_then(|(o, l)| {
+                Some((
+                    usize::from_str_radix(o, 16).ok()?,
+                    usize::from_str_radix(l, 16).ok()?,
+                ))
+            });
+        let Some((offset, len)) = parsed else {
+            return reply(StubError::BadArgument(args.to_string())).into_bytes();
+        };
+        if offset == 0 {
+            self.threads_xml = self.threads_document().into_bytes();
+        }
+        let doc = &self.threads_xml;
+        let start = offset.min(doc.len());
+        let end = start.saturating_add(len).min(doc.len());
+        let mut out = vec![if end == doc.len() { b'l' } else { b'm' }];
+        out.extend(escape_binary_bytes(&doc[start..end]));
+        out
+    }
+
+    fn threads_document(&mut self) -> String {
+        let pid = self.pid().map_or(0, |p| p.as_raw());
+        let mut xml = String::from("<?xml version=\"1.0\"?>\n<threads>\n");
+        for tid in self.client_threads() {
+            let label = self.thread_label(tid);
+            let name = match ThreadRef::from_tid(tid) {
+                ThreadRef::Goroutine(_) => label.clone(),
+                ThreadRef::Os(os) => self
+                    .session
+                    .backend_ref()
+                    .and_then(|b| b.thread_name(os))
+                    .unwrap_or_default(),
+            };
+            let text = if label == name { "" } else { &label };
+            xml.push_str(&format!(
+                "<thread id=\"p{pid:x}.{:x}\" name=\"{}\">{}</thread>\n",
+                tid.get(),
+                xml_escape(&name),
+                xml_escape(text)
+            ));
+        }
+        xml.push_str("</threads>\n");
+        xml
+    }
+}
+
+/// `s` as XML character data or attribute value.
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_text_is_escaped() {
+        assert_eq!(
+            xml_escape(r#"goroutine 7 [select] main.<f>&"x's""#),
+            "goroutine 7 [select] main.&lt;f&gt;&amp;&quot;x&apos;s&quot;"
+        );
+    }
+}
