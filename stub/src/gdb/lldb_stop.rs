@@ -1,7 +1,7 @@
 //! lldb's picture of a stop, in as few packets as lldb-server gives it: once lldb has sent
 //! `QListThreadsInStopReply`, every stop reply carries `threads:` (every client thread id),
-//! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name and, for
-//! threads that stopped, reason and signal) and debugserver's `memory:ADDR=BYTES` for the
+//! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name, reason and
+//! signal of the threads that stopped, as debugserver sends it) and debugserver's `memory:ADDR=BYTES` for the
 //! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp, and the stopped
 //! threads with the stack memory lldb's unwinder reads first. lldb puts that memory in its L1
 //! cache, so its first unwind of a stopped thread costs no memory packet; the other threads'
@@ -10,7 +10,9 @@
 //! Protocol quirks met here:
 //! - Without `thread-pcs:` lldb reads every thread's pc (`Hg` + `p10` per thread); without
 //!   `jstopinfo:` it asks `qThreadStopInfo` per thread. A thread missing from `jstopinfo` has
-//!   no stop reason.
+//!   no stop reason, so only stopped threads go in: lldb parses it at every stop (the step
+//!   off a breakpoint too), and the names of the others come with `jThreadsInfo`, which lldb
+//!   fetches at each stop it shows.
 //! - Register keys in `jThreadsInfo` are lldb's register numbers, which are the target
 //!   description's (rip is 16, rbp 6, rsp 7); values are target-order hex.
 //! - `memory:` addresses need the `0x` prefix (lldb parses them with base auto-detection); an
@@ -41,14 +43,16 @@ impl GdbTarget {
         let threads = self.client_threads();
         let mut ids = Vec::with_capacity(threads.len());
         let mut pcs = Vec::with_capacity(threads.len());
-        let mut infos = Vec::with_capacity(threads.len());
+        let mut infos = Vec::new();
         for &tid in &threads {
             ids.push(format!("{:x}", tid.get()));
             pcs.push(
                 self.frame_regs(tid)
                     .map_or(String::new(), |(pc, _, _)| format!("{pc:x}")),
             );
-            infos.push(self.thread_json(tid));
+            if self.stop_of(tid).is_some() {
+                infos.push(self.thread_json(tid));
+            }
         }
         let mut keys = format!(
             "threads:{};thread-pcs:{};jstopinfo:{};",
