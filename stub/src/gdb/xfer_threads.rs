@@ -6,8 +6,10 @@
 //! Protocol quirks met here:
 //! - gdbstub 0.7 has no `qXfer:threads`: the tap answers it and `qSupported` advertises it
 //!   through the vendored `extra_supported_features`.
-//! - gdb reads the object in chunks from offset 0 on; a chunk that reaches the end is `l`,
-//!   otherwise `m`. The document is built at offset 0 and later chunks come from that copy,
+//! - gdb reads the object in 4 KiB requests from offset 0 on; a chunk that reaches the end is
+//!   `l`, otherwise `m`. The document is kept compact (no XML declaration, no newlines, no
+//!   text where it repeats the name) so that a few dozen threads fit one request; 128
+//!   goroutine threads with their labels take about three. The document is built at offset 0 and later chunks come from that copy,
 //!   so a list that changes between chunks cannot tear.
 //! - With `qXfer:threads` on, gdb takes the XML text as the thread's extra info and never sends
 //!   `qThreadExtraInfo`; an empty text shows no parentheses.
@@ -54,7 +56,7 @@ impl GdbTarget {
 
     fn threads_document(&mut self) -> String {
         let pid = self.pid().map_or(0, |p| p.as_raw());
-        let mut xml = String::from("<?xml version=\"1.0\"?>\n<threads>\n");
+        let mut xml = String::from("<threads>");
         for tid in self.client_threads() {
             let label = self.thread_label(tid);
             let name = match ThreadRef::from_tid(tid) {
@@ -65,15 +67,18 @@ impl GdbTarget {
                     .and_then(|b| b.thread_name(os))
                     .unwrap_or_default(),
             };
-            let text = if label == name { "" } else { &label };
             xml.push_str(&format!(
-                "<thread id=\"p{pid:x}.{:x}\" name=\"{}\">{}</thread>\n",
+                "<thread id=\"p{pid:x}.{:x}\" name=\"{}\"",
                 tid.get(),
-                xml_escape(&name),
-                xml_escape(text)
+                xml_escape(&name)
             ));
+            if label == name {
+                xml.push_str("/>");
+            } else {
+                xml.push_str(&format!(">{}</thread>", xml_escape(&label)));
+            }
         }
-        xml.push_str("</threads>\n");
+        xml.push_str("</threads>");
         xml
     }
 }
