@@ -46,6 +46,15 @@ pub(super) fn hex_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// `ADDR,LEN` (both hex), as `x` and `qXfer` reads give them.
+pub(super) fn hex_pair(args: &str) -> Option<(u64, usize)> {
+    let (a, l) = args.split_once(',')?;
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        usize::from_str_radix(l, 16).ok()?,
+    ))
+}
+
 fn common_keys() -> String {
     format!(
         "triple:{};ostype:linux;vendor:pc;endian:little;ptrsize:8;",
@@ -119,13 +128,7 @@ impl GdbTarget {
     /// `x ADDR,LEN`, lldb's binary memory read: the bytes, escaped; `x0,0` (lldb's probe) is
     /// `OK`. At most one packet buffer is read, as for `m`.
     fn read_binary(&mut self, args: &str) -> Vec<u8> {
-        let parsed = args.split_once(',').and_then(|(a, l)| {
-            Some((
-                u64::from_str_radix(a, 16).ok()?,
-                usize::from_str_radix(l, 16).ok()?,
-            ))
-        });
-        let Some((addr, len)) = parsed else {
+        let Some((addr, len)) = hex_pair(args) else {
             return reply(StubError::BadArgument(args.to_string())).into_bytes();
         };
         if len == 0 {

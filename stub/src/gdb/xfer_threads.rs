@@ -18,7 +18,9 @@
 //! - The reply is binary data (`#`, `$`, `}` and `*` escaped), the XML text entity-escaped.
 
 use super::error::reply;
+use super::lldb::hex_pair;
 use super::lldb_stop::escape_binary_bytes;
+use super::xfer::escape_into;
 use super::{GdbTarget, StubError};
 use crate::tid_map::ThreadRef;
 
@@ -33,13 +35,8 @@ impl GdbTarget {
     pub fn xfer_threads(&mut self, args: &str) -> Vec<u8> {
         let parsed = args
             .strip_prefix(':')
-            .and_then(|r| r.split_once(','))
-            .and_then(|(o, l)| {
-                Some((
-                    usize::from_str_radix(o, 16).ok()?,
-                    usize::from_str_radix(l, 16).ok()?,
-                ))
-            });
+            .and_then(hex_pair)
+            .and_then(|(o, l)| Some((usize::try_from(o).ok()?, l)));
         let Some((offset, len)) = parsed else {
             return reply(StubError::BadArgument(args.to_string())).into_bytes();
         };
@@ -67,47 +64,17 @@ impl GdbTarget {
                     .and_then(|b| b.thread_name(os))
                     .unwrap_or_default(),
             };
-            xml.push_str(&format!(
-                "<thread id=\"p{pid:x}.{:x}\" name=\"{}\"",
-                tid.get(),
-                xml_escape(&name)
-            ));
+            xml.push_str(&format!("<thread id=\"p{pid:x}.{:x}\" name=\"", tid.get()));
+            escape_into(&mut xml, &name);
             if label == name {
-                xml.push_str("/>");
+                xml.push_str("\"/>");
             } else {
-                xml.push_str(&format!(">{}</thread>", xml_escape(&label)));
+                xml.push_str("\">");
+                escape_into(&mut xml, &label);
+                xml.push_str("</thread>");
             }
         }
         xml.push_str("</threads>");
         xml
-    }
-}
-
-/// `s` as XML character data or attribute value.
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn xml_text_is_escaped() {
-        assert_eq!(
-            xml_escape(r#"goroutine 7 [select] main.<f>&"x's""#),
-            "goroutine 7 [select] main.&lt;f&gt;&amp;&quot;x&apos;s&quot;"
-        );
     }
 }

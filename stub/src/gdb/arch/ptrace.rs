@@ -54,7 +54,7 @@ impl Amd64Gprs {
 }
 
 impl Amd64Regs {
-    /// The registers a stop reply expedites ([`Amd64RegId::EXPEDITED`]), from the
+    /// The registers a stop reply expedites ([`Amd64RegId::expedited`]), from the
     /// `PTRACE_GETREGS` image alone, as `(register, little-endian wire bytes)`.
     pub(crate) fn expedited(gprs: &libc::user_regs_struct) -> Vec<(Amd64RegId, Vec<u8>)> {
         let view = Amd64Regs {
@@ -62,9 +62,8 @@ impl Amd64Regs {
             ..Amd64Regs::default()
         };
         let mut buf = [0u8; 8];
-        Amd64RegId::EXPEDITED
-            .iter()
-            .map(|&id| {
+        Amd64RegId::expedited()
+            .map(|id| {
                 let n = view.read_one(id, &mut buf);
                 (id, buf[..n].to_vec())
             })
