@@ -71,6 +71,8 @@ pub struct GdbTarget {
     pub last_stop: Option<(Tid, u8, StopKind)>,
     /// The `qXfer:threads` document being read (built at offset 0).
     threads_xml: Vec<u8>,
+    /// OS thread names read at one stop (the stop id, then comm by thread).
+    comms: (u64, HashMap<Pid, Option<String>>),
 }
 
 impl GdbTarget {
@@ -90,6 +92,7 @@ impl GdbTarget {
             last_stop: None,
             resumed_as: HashMap::new(),
             threads_xml: Vec::new(),
+            comms: (u64::MAX, HashMap::new()),
         }
     }
 

@@ -2,6 +2,8 @@
 //! as threads. Every translation between client thread ids and OS threads goes through here and
 //! `crate::tid_map`.
 
+use std::collections::HashMap;
+
 use gdbstub::common::Tid;
 use nix::unistd::Pid;
 
@@ -164,11 +166,24 @@ impl GdbTarget {
         };
         // In the os view the label names the goroutine a thread runs, else the thread's name.
         self.goroutine_on(pid).unwrap_or_else(|| {
-            self.session
-                .backend_ref()
-                .and_then(|b| b.thread_name(pid))
+            self.thread_comm(pid)
                 .unwrap_or_else(|| format!("thread {pid}"))
         })
+    }
+
+    /// OS thread `pid`'s name (its comm), read from /proc at most once per stop: the thread list
+    /// of every stop (`qXfer:threads`) names each OS thread.
+    pub fn thread_comm(&mut self, pid: Pid) -> Option<String> {
+        let backend = self.session.backend_ref()?;
+        let stop = backend.stop_id();
+        if self.comms.0 != stop {
+            self.comms = (stop, HashMap::new());
+        }
+        self.comms
+            .1
+            .entry(pid)
+            .or_insert_with(|| backend.thread_name(pid))
+            .clone()
     }
 
     fn goroutine_on(&mut self, pid: Pid) -> Option<String> {

@@ -58,11 +58,7 @@ impl GdbTarget {
             let label = self.thread_label(tid);
             let name = match ThreadRef::from_tid(tid) {
                 ThreadRef::Goroutine(_) => label.clone(),
-                ThreadRef::Os(os) => self
-                    .session
-                    .backend_ref()
-                    .and_then(|b| b.thread_name(os))
-                    .unwrap_or_default(),
+                ThreadRef::Os(os) => self.thread_comm(os).unwrap_or_default(),
             };
             xml.push_str(&format!("<thread id=\"p{pid:x}.{:x}\" name=\"", tid.get()));
             escape_into(&mut xml, &name);
