@@ -177,10 +177,11 @@ fn compare(label: &str, exe: &Path, policy: Policy) -> Result<(usize, Vec<String
     // A thread caught inside a signal handler (the SIGQUIT of the `system` dump can still be
     // running when the process stops) is unwound through the signal frame like any other.
     // Known limit: a thread inside racecall past its switch to g0's stack keeps the goroutine's
-    // SP in R12, which /proc/PID/task/TID/syscall does not show: the walk ends there.
-    let in_racecall = |frames: &[goruntime::Frame]| {
-        frames.first().is_some_and(|f| &*f.function == "racecall") && frames.len() == 1
-    };
+    // SP in R12, which /proc/PID/task/TID/syscall does not show: the walk ends there, or (while
+    // racecall's own frame is still being set up) runs on into the race runtime's C code.
+    // (Also when a signal handler interrupted it: the handler's frames come first.)
+    let in_racecall =
+        |frames: &[goruntime::Frame]| frames.iter().any(|f| &*f.function == "racecall");
     for t in &threads {
         if bin.pclntab().find_func(t.rip).is_none() {
             // In C code (a cgo call, the race runtime): goruntime has no frame sizes for it.

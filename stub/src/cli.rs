@@ -1,6 +1,7 @@
 //! The gdbserver-compatible command line: parses and validates arguments into a [`Config`].
 //!
-//! Owns the three usage forms (`COMM PROGRAM [ARGS...]`, `--attach COMM PID`, `--multi COMM`),
+//! Owns the usage forms (`COMM PROGRAM [ARGS...]`, `--attach COMM PID`, `--core COMM CORE
+//! [PROGRAM]`, `--multi COMM`),
 //! the COMM syntax, and the option defaults. Quirks it meets:
 //!
 //! * Arguments after PROGRAM belong to the program, even when they look like options
@@ -53,6 +54,11 @@ pub enum Mode {
     },
     /// Attach to a running process.
     Attach { pid: i32 },
+    /// Serve a core file as a stopped process (of `program`, or of the executable it names).
+    Core {
+        core: PathBuf,
+        program: Option<PathBuf>,
+    },
     /// Start without a process; gdb picks one with `run` or `attach` (extended-remote).
     Multi,
     /// `--selftest`: print gdbserver's summary line and exit.
@@ -99,6 +105,7 @@ const MAX_SIGNAL: i32 = 64;
 
 const USAGE: &str = "gostub [OPTIONS] COMM PROGRAM [ARGS...]
        gostub [OPTIONS] --attach COMM PID
+       gostub [OPTIONS] --core COMM CORE [PROGRAM]
        gostub [OPTIONS] --multi COMM";
 
 const AFTER_HELP: &str = "\
@@ -125,6 +132,11 @@ struct Args {
     /// Attach to the running process PID instead of starting PROGRAM.
     #[arg(long, conflicts_with = "multi")]
     attach: bool,
+
+    /// Serve the core file CORE as a stopped process: PROGRAM defaults to the executable the
+    /// core names.
+    #[arg(long, conflicts_with_all = ["multi", "attach"])]
+    core: bool,
 
     /// Start without a program and only quit when gdb says so (use `target extended-remote`).
     #[arg(long)]
@@ -186,7 +198,7 @@ struct Args {
     #[arg(value_name = "COMM", value_parser = parse_comm, required_unless_present = "selftest")]
     comm: Option<Comm>,
 
-    /// PROGRAM [ARGS...] to start, or the PID with --attach.
+    /// PROGRAM [ARGS...] to start, the PID with --attach, or CORE [PROGRAM] with --core.
     #[arg(
         value_name = "PROGRAM|PID",
         trailing_var_arg = true,
@@ -208,6 +220,8 @@ where
     let args = Args::try_parse_from(args)?;
     let mode = if args.gdbserver.selftest.is_some() {
         Mode::Selftest
+    } else if args.core {
+        core_mode(args.target)?
     } else {
         mode_of(args.attach, args.multi, args.target)?
     };
@@ -308,6 +322,24 @@ fn mode_of(attach: bool, multi: bool, target: Vec<OsString>) -> Result<Mode, cla
         program,
         args: words.collect(),
     })
+}
+
+fn core_mode(target: Vec<OsString>) -> Result<Mode, clap::Error> {
+    let mut words = target.into_iter().map(PathBuf::from);
+    match (words.next(), words.next(), words.next()) {
+        (Some(core), program, None) => Ok(Mode::Core { core, program }),
+        (None, ..) => Err(usage_error(
+            ErrorKind::MissingRequiredArgument,
+            "--core needs a CORE file after COMM".to_string(),
+        )),
+        (Some(_), _, Some(extra)) => Err(usage_error(
+            ErrorKind::UnknownArgument,
+            format!(
+                "--core takes CORE and at most a PROGRAM, unexpected '{}'",
+                extra.display()
+            ),
+        )),
+    }
 }
 
 fn parse_pid(word: &OsString) -> Result<i32, clap::Error> {
@@ -504,6 +536,38 @@ mod tests {
         let c = ok(&["--multi", "-"]);
         assert_eq!(c.mode, Mode::Multi);
         assert_eq!(c.comm, Comm::Stdio);
+    }
+
+    #[test]
+    fn core_with_and_without_program() {
+        let c = ok(&["--core", "-", "core.1"]);
+        assert_eq!(c.comm, Comm::Stdio);
+        assert_eq!(
+            c.mode,
+            Mode::Core {
+                core: "core.1".into(),
+                program: None
+            }
+        );
+        assert_eq!(
+            ok(&["--core", ":1", "core", "./prog"]).mode,
+            Mode::Core {
+                core: "core".into(),
+                program: Some("./prog".into())
+            }
+        );
+        assert_eq!(
+            err(&["--core", ":1"]).kind(),
+            ErrorKind::MissingRequiredArgument
+        );
+        assert_eq!(
+            err(&["--core", ":1", "a", "b", "c"]).kind(),
+            ErrorKind::UnknownArgument
+        );
+        assert_eq!(
+            err(&["--core", "--attach", ":1", "5"]).kind(),
+            ErrorKind::ArgumentConflict
+        );
     }
 
     #[test]

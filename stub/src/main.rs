@@ -119,6 +119,13 @@ fn serve(config: &Config) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             eprintln!("Attached; pid = {pid}");
         }
+        Mode::Core { core, program } => {
+            let pid = target
+                .session
+                .open_core(core, program.as_deref())
+                .map_err(|e| e.to_string())?;
+            eprintln!("Core file {}; pid = {pid}", core.display());
+        }
         Mode::Multi | Mode::Selftest => {}
     }
 

@@ -50,6 +50,7 @@
 //!   (`goroutine_labels_survive_os_view_round_trip` shows both).
 
 mod client;
+mod core;
 mod go;
 mod paths;
 mod process;
@@ -62,6 +63,9 @@ mod transcript;
 mod views;
 
 pub use client::{Background, Client, Run, Session};
+pub use core::{
+    frame_positions, gcore, kernel_core, kernel_core_killed, without_positions, Crashed,
+};
 pub use go::{
     go_func_addr, go_func_normalise, go_state_without_minutes, parse_go_traceback, GoBlock,
     GoFrame, GOROUTINE_TID_BASE,

@@ -20,6 +20,8 @@ pub enum Mode<'a> {
     /// Like Launch, with `--` before the program.
     LaunchDashDash(&'a Path, &'a [&'a str]),
     Attach(i32),
+    /// `--core CORE [PROGRAM]` (gostub only).
+    Core(&'a Path, Option<&'a Path>),
     Multi,
 }
 
@@ -76,6 +78,10 @@ fn server_command_with(options: &[&str], mode: &Mode, comm: &str) -> (PathBuf, V
                 Mode::Attach(pid) => {
                     args.extend([s("--attach"), s(comm), pid.to_string()]);
                 }
+                Mode::Core(core, program) => {
+                    args.extend([s("--core"), s(comm), core.display().to_string()]);
+                    args.extend(program.map(|p| p.display().to_string()));
+                }
                 Mode::Multi => {
                     args.extend([s("--multi"), s(comm)]);
                 }
@@ -95,6 +101,7 @@ fn server_command_with(options: &[&str], mode: &Mode, comm: &str) -> (PathBuf, V
                 }
                 Mode::Attach(pid) => args.extend([s("--attach"), pid.to_string(), comm]),
                 Mode::Multi => panic!("lldb-server has no --multi"),
+                Mode::Core(..) => panic!("lldb-server serves no core files"),
             }
         }
     }

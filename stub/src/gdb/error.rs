@@ -73,6 +73,8 @@ fn process_errno(e: &ProcessError) -> i32 {
         }
         ProcessError::Memory(_) => libc::EFAULT,
         ProcessError::Hardware(_) | ProcessError::NoProgram => libc::EINVAL,
+        // A core file: nothing runs, nothing can be written.
+        ProcessError::NotRunning => libc::EPERM,
         _ => libc::EIO,
     }
 }
@@ -111,5 +113,6 @@ mod tests {
         assert_eq!(reply(StubError::Run(ProcessError::Exited)), "E05");
         assert_eq!(reply(StubError::Attach(ProcessError::Exited)), "E01");
         assert_eq!(reply(StubError::ExecFile(ProcessError::NoProcess)), "E03");
+        assert_eq!(reply(ProcessError::NotRunning), "E01");
     }
 }

@@ -86,10 +86,14 @@ pub fn run_session(
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
                     }
-                    Tapped::Forward(bytes) if bytes == b"$?#3f" && target.client_is_lldb => {
+                    Tapped::Forward(bytes)
+                        if bytes == b"$?#3f"
+                            && (target.client_is_lldb || target.session.fixed_stop().is_some()) =>
+                    {
                         // gdbstub answers `?` with T05. lldb takes a SIGTRAP at the pc of a
                         // breakpoint it has just planted (its entry-point probe) as a hit and
                         // resumes on its own; lldb-server reports the first stop as SIGSTOP.
+                        // A core's stop is its fatal signal, for every client.
                         log::trace!("<- ?");
                         let reply = target.initial_stop_reply();
                         send(g.borrow_conn(), &tap.reply(&reply))?;

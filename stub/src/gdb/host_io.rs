@@ -100,6 +100,11 @@ impl HostIoReadlink for GdbTarget {
 
 impl HostIoSetfs for GdbTarget {
     fn setfs(&mut self, fs: FsKind) -> HostIoResult<(), Self> {
+        // A core's pid names no live process (or another one): its files are the stub's.
+        let fs = match fs {
+            FsKind::Pid(_) if self.session.is_core() => FsKind::Stub,
+            fs => fs,
+        };
         self.host_files.setfs(fs).map_err(HostIoError::Errno)
     }
 }

@@ -11,6 +11,7 @@ use gdbstub::common::Tid;
 use super::error::reply;
 use super::event_loop::PACKET_SIZE;
 use super::lldb_stop::escape_binary_bytes;
+use super::signal_numbers;
 use super::{GdbTarget, StopKind, StubError};
 use crate::process::{hostname, ProcessError, Region};
 
@@ -63,16 +64,26 @@ fn common_keys() -> String {
 }
 
 impl GdbTarget {
-    /// The stop reply for `?` to lldb: SIGSTOP on the first thread, as lldb-server says it, in
-    /// Linux's numbering (lldb's for a Linux target: gdb's SIGSTOP, 17, is its SIGCHLD, which
-    /// lldb resumes from on its own once `jstopinfo` names it).
+    /// The stop reply for `?`: to lldb, SIGSTOP on the first thread, as lldb-server says it; for
+    /// a core (to every client), its fatal signal on the thread that took it. lldb reads signals
+    /// in Linux's numbering for a Linux target (gdb's SIGSTOP, 17, is its SIGCHLD, which lldb
+    /// resumes from on its own once `jstopinfo` names it); gdb in its own.
     pub fn initial_stop_reply(&mut self) -> String {
-        match (
-            self.client_threads().first(),
-            self.session.initial_stop_signal(),
-        ) {
-            (Some(&tid), Some(sig)) => {
-                let sig = u8::try_from(sig).unwrap_or(0);
+        let stop = match self.session.fixed_stop() {
+            Some((os, sig)) => Some((self.client_tid(os), sig)),
+            None => self
+                .client_threads()
+                .first()
+                .copied()
+                .zip(self.session.initial_stop_signal()),
+        };
+        match stop {
+            Some((tid, sig)) => {
+                let sig = if self.client_is_lldb {
+                    u8::try_from(sig).unwrap_or(0)
+                } else {
+                    signal_numbers::to_gdb(sig)
+                };
                 self.last_stop = Some((tid, sig, StopKind::Signal));
                 let keys = self.lldb_stop_keys(tid);
                 format!("T{sig:02x}thread:{:x};reason:signal;{keys}", tid.get())

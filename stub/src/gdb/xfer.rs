@@ -58,16 +58,19 @@ impl ExecFile for GdbTarget {
                 }))
             })
         };
-        let path = match pid {
-            Some(pid) => exec_file(Pid::from_raw(pid.get() as i32))?,
-            None => match self.session.pid() {
-                Some(pid) => exec_file(pid)?,
-                None => self
-                    .session
-                    .program()
-                    .map(|p| p.to_path_buf())
-                    .ok_or_else(|| target_error(StubError::ExecFile(ProcessError::NoProcess)))?,
-            },
+        let asked = pid
+            .map(|p| Pid::from_raw(p.get() as i32))
+            .or(self.session.pid());
+        // A core's pid names no process (or another one): its program is the one it was opened
+        // with, as is the program of a session without a process.
+        let is_core = self.session.is_core();
+        let path = match asked {
+            Some(pid) if !(is_core && self.session.pid() == Some(pid)) => exec_file(pid)?,
+            _ => self
+                .session
+                .program()
+                .map(|p| p.to_path_buf())
+                .ok_or_else(|| target_error(StubError::ExecFile(ProcessError::NoProcess)))?,
         };
         Ok(copy_window(
             path.as_os_str().as_encoded_bytes(),

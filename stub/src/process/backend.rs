@@ -56,7 +56,7 @@ pub trait Backend: MemorySource {
     ) -> Result<(), ProcessError>;
 
     // ----- memory and breakpoints -----
-    fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError>;
+    fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), ProcessError>;
     fn add_sw_breakpoint(&mut self, addr: u64) -> Result<(), MemError>;
     fn remove_sw_breakpoint(&mut self, addr: u64) -> bool;
     fn add_hw(&mut self, addr: u64, len: u64, kind: HwKind) -> Result<(), HwError>;
@@ -75,6 +75,11 @@ pub trait Backend: MemorySource {
     fn has_pending_event(&self) -> bool;
     /// Threads besides the reported one that hit a software breakpoint at this stop.
     fn other_breakpoint_hits(&self) -> &[Pid];
+    /// The stop a backend starts in when it is not the client's to choose (a core's fatal
+    /// signal); `None` for a live process.
+    fn initial_stop(&self) -> Option<StopEvent> {
+        None
+    }
 
     // ----- what the client asks about the process -----
     fn auxv(&self) -> Result<Vec<u8>, ProcessError>;

@@ -3,6 +3,7 @@
 
 use nix::unistd::Pid;
 
+use super::core::CoreError;
 use super::debugregs::HwError;
 use super::launch::StartError;
 use super::svr4::Svr4Error;
@@ -36,6 +37,11 @@ pub enum ProcessError {
     },
     #[error("shared library list: {0}")]
     LibraryList(#[from] Svr4Error),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    /// What a core file cannot do: write, resume, step, deliver a signal.
+    #[error("core file: the program is not running")]
+    NotRunning,
 }
 
 pub(super) fn ptrace_err(tid: Pid) -> impl FnOnce(nix::Error) -> ProcessError {

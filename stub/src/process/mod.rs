@@ -8,6 +8,7 @@
 
 mod backend;
 mod breakpoints;
+mod core;
 mod debugregs;
 mod error;
 mod events;

@@ -264,6 +264,34 @@ impl XState {
         xs
     }
 
+    /// The image a core file holds for a thread: its `NT_X86_XSTATE` note (the XSAVE layout
+    /// `PTRACE_GETREGSET` returns) when it is whole, else its `NT_PRFPREG` note (FXSAVE), else
+    /// the init values (a core that kept no FPU state for the thread).
+    pub(crate) fn from_core_notes(xsave: Option<&[u8]>, fxsave: Option<&[u8]>) -> XState {
+        if let Some(x) = xsave.filter(|x| x.len() >= YMMH_OFFSET) {
+            let mut xs = XState {
+                buf: x.to_vec(),
+                len: x.len(),
+                layout: Layout::Xsave,
+            };
+            xs.normalise_init_components();
+            return xs;
+        }
+        let mut buf = vec![0u8; FXSAVE_SIZE];
+        match fxsave.filter(|f| f.len() >= FXSAVE_SIZE) {
+            Some(f) => buf.copy_from_slice(&f[..FXSAVE_SIZE]),
+            None => {
+                buf[FCW_OFFSET..FCW_OFFSET + 2].copy_from_slice(&FCW_INIT.to_le_bytes());
+                buf[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&MXCSR_INIT.to_le_bytes());
+            }
+        }
+        XState {
+            buf,
+            len: FXSAVE_SIZE,
+            layout: Layout::Fxsave,
+        }
+    }
+
     fn bytes<const N: usize>(&self, off: usize) -> [u8; N] {
         let mut out = [0u8; N];
         if let Some(src) = self.buf[..self.len].get(off..off + N) {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 
 use super::backend::Backend;
+use super::core::Core;
 use super::launch::Stdio;
 use super::signals::SignalSet;
 use super::{Inferior, ProcessError, StopEvent};
@@ -64,6 +65,16 @@ impl Session {
         self.program = inf.exe().map(Path::to_path_buf);
         self.backend = Some(Box::new(inf));
         Ok(())
+    }
+
+    /// Opens the core file `core` (of `program`, or of the executable the core names).
+    pub fn open_core(&mut self, core: &Path, program: Option<&Path>) -> Result<Pid, ProcessError> {
+        self.release();
+        let core = Core::open(core, program)?;
+        let pid = core.pid();
+        self.program = core.exe().map(Path::to_path_buf);
+        self.backend = Some(Box::new(core));
+        Ok(pid)
     }
 
     pub fn program(&self) -> Option<&Path> {
@@ -152,5 +163,19 @@ impl Session {
     /// SIGSTOP), or `None` without a process.
     pub fn initial_stop_signal(&self) -> Option<i32> {
         self.backend.as_ref().map(|_| libc::SIGSTOP)
+    }
+
+    /// Whether the process is a core file's (its pid names no live process, or another one).
+    pub fn is_core(&self) -> bool {
+        self.fixed_stop().is_some()
+    }
+
+    /// The thread and signal of a stop the backend started in (a core's fatal signal), which
+    /// `?` reports to every client.
+    pub fn fixed_stop(&self) -> Option<(Pid, i32)> {
+        match self.backend.as_ref()?.initial_stop()? {
+            StopEvent::Signal { tid, sig } => Some((tid, sig)),
+            _ => None,
+        }
     }
 }

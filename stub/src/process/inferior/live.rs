@@ -112,8 +112,8 @@ impl Backend for Inferior {
             .map_err(ptrace_err(tid))
     }
 
-    fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
-        Inferior::write_memory(self, addr, data)
+    fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), ProcessError> {
+        Ok(Inferior::write_memory(self, addr, data)?)
     }
 
     fn add_sw_breakpoint(&mut self, addr: u64) -> Result<(), MemError> {

@@ -34,7 +34,7 @@ use super::signals::SignalSet;
 use super::threads::Thread;
 use super::{Origin, ProcessError, StopEvent};
 
-fn next_stop_id() -> u64 {
+pub(super) fn next_stop_id() -> u64 {
     static STOP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     STOP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
 }

@@ -1,0 +1,276 @@
+//! The address space of a core file: the bytes of its `PT_LOAD` segments, read from a
+//! read-only map of the core (never read whole), and the pages the core left out of file-backed
+//! mappings read from the files `NT_FILE` names (also mapped read-only).
+//!
+//! Kernel and gdb quirks met here:
+//! * The kernel leaves read-only file-backed mappings (text, rodata) out of a core (under the
+//!   default `coredump_filter` 0x33): their segment has `p_filesz` 0, or one page when it
+//!   starts with an ELF header (filter bit 4). gdb's `gcore` writes them with `p_filesz` 0.
+//!   Those bytes come from the mapped file at the mapping's offset, as gdb and lldb read them.
+//! * A page past the end of its file (the tail of the last page is zero, the next pages would
+//!   raise SIGBUS) is unreadable here, as it is in the process.
+//! * A file that cannot be opened (gone, or another machine's path) leaves its pages
+//!   unreadable: reads of them fail with an error, naming nothing the core cannot tell.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use memcache::{MemError, MemorySource};
+use memmap2::Mmap;
+
+use super::elf::{Phdr, PF_R, PF_W, PF_X};
+use super::notes::FileMapping;
+use crate::process::procfs::Region;
+
+/// A `PT_LOAD` segment: addresses `start..end`, of which the first `filesz` bytes are in the
+/// core at `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: u64,
+    end: u64,
+    offset: u64,
+    filesz: u64,
+    flags: u32,
+}
+
+/// A file mapping and the file's bytes (`None`: the file could not be opened).
+struct Backing {
+    mapping: FileMapping,
+    bytes: Option<Arc<Mmap>>,
+}
+
+pub struct CoreMemory {
+    core: Mmap,
+    segments: Vec<Segment>,
+    backings: Vec<Backing>,
+}
+
+/// Maps `path` read-only (an empty file maps to nothing).
+pub fn map_file(path: &Path) -> std::io::Result<Mmap> {
+    let file = File::open(path)?;
+    // SAFETY: the map is read-only and private to this process. A file truncated by someone
+    // else while mapped would raise SIGBUS on access: cores and programs are not rewritten
+    // while a debugger reads them, which is what gdb and lldb assume as well.
+    unsafe { Mmap::map(&file) }
+}
+
+impl CoreMemory {
+    /// `segments` were checked to lie inside `core`. `files` are the `NT_FILE` mappings with the
+    /// path each is read from (the program given on the command line replaces the core's name
+    /// for the executable).
+    pub fn new(core: Mmap, loads: &[Phdr], files: Vec<FileMapping>) -> CoreMemory {
+        let mut segments: Vec<Segment> = loads
+            .iter()
+            .filter(|p| p.memsz > 0)
+            .map(|p| Segment {
+                start: p.vaddr,
+                end: p.vaddr.saturating_add(p.memsz),
+                offset: p.offset,
+                filesz: p.filesz.min(p.memsz),
+                flags: p.flags,
+            })
+            .collect();
+        segments.sort_by_key(|s| s.start);
+        let mut opened: HashMap<String, Option<Arc<Mmap>>> = HashMap::new();
+        let mut backings: Vec<Backing> = files
+            .into_iter()
+            .map(|mapping| {
+                let bytes = opened
+                    .entry(mapping.path.clone())
+                    .or_insert_with(|| match map_file(Path::new(&mapping.path)) {
+                        Ok(m) => Some(Arc::new(m)),
+                        Err(e) => {
+                            log::warn!(
+                                "core: cannot open {} (named in the core's file list): {e}; \
+                                 the pages the core left out of it cannot be read",
+                                mapping.path
+                            );
+                            None
+                        }
+                    })
+                    .clone();
+                Backing { mapping, bytes }
+            })
+            .collect();
+        backings.sort_by_key(|b| b.mapping.start);
+        CoreMemory {
+            core,
+            segments,
+            backings,
+        }
+    }
+
+    fn segment(&self, addr: u64) -> Option<&Segment> {
+        let i = self.segments.partition_point(|s| s.start <= addr);
+        self.segments[..i].last().filter(|s| addr < s.end)
+    }
+
+    fn backing(&self, addr: u64) -> Option<&Backing> {
+        let i = self.backings.partition_point(|b| b.mapping.start <= addr);
+        self.backings[..i].last().filter(|b| addr < b.mapping.end)
+    }
+
+    /// Copies what is readable at `addr` into `out`, from one source; 0 when nothing is.
+    fn read_piece(&self, addr: u64, out: &mut [u8], core_only: bool) -> usize {
+        let seg = self.segment(addr);
+        if let Some(s) = seg {
+            let into = addr - s.start;
+            if into < s.filesz {
+                let n = ((s.filesz - into) as usize).min(out.len());
+                let at = (s.offset + into) as usize;
+                out[..n].copy_from_slice(&self.core[at..at + n]);
+                return n;
+            }
+        }
+        if core_only {
+            return 0;
+        }
+        let Some(b) = self.backing(addr) else {
+            return 0;
+        };
+        let Some(bytes) = &b.bytes else {
+            return 0;
+        };
+        let limit = seg.map_or(b.mapping.end, |s| s.end.min(b.mapping.end));
+        let at = b.mapping.offset.saturating_add(addr - b.mapping.start);
+        let Ok(at) = usize::try_from(at) else {
+            return 0;
+        };
+        let Some(avail) = bytes.len().checked_sub(at) else {
+            return 0;
+        };
+        let n = avail.min(out.len()).min((limit - addr) as usize);
+        out[..n].copy_from_slice(&bytes[at..at + n]);
+        n
+    }
+
+    fn read_from(&self, addr: u64, buf: &mut [u8], core_only: bool) -> Result<usize, MemError> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let Some(a) = addr.checked_add(done as u64) else {
+                break;
+            };
+            let n = self.read_piece(a, &mut buf[done..], core_only);
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        if done == 0 && !buf.is_empty() {
+            return Err(MemError::Unreadable { addr });
+        }
+        Ok(done)
+    }
+
+    /// Reads the program's memory at `addr`: the readable prefix, or `Unreadable`.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        self.read_from(addr, buf, false)
+    }
+
+    /// Reads only what the core itself holds (no file behind it).
+    pub fn read_core_only(&self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        self.read_from(addr, buf, true)
+    }
+
+    /// The mappings, in address order: the `PT_LOAD` segments, named by the file mapped there.
+    pub fn regions(&self) -> Vec<Region> {
+        self.segments
+            .iter()
+            .map(|s| {
+                let flag = |bit, c| if s.flags & bit != 0 { c } else { '-' };
+                Region {
+                    start: s.start,
+                    end: s.end,
+                    perms: [flag(PF_R, 'r'), flag(PF_W, 'w'), flag(PF_X, 'x'), 'p']
+                        .iter()
+                        .collect(),
+                    path: self
+                        .backing(s.start)
+                        .map(|b| b.mapping.path.clone())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// goruntime and the svr4 walker read a core through this.
+pub struct CoreReader<'a>(pub &'a CoreMemory);
+
+impl MemorySource for CoreReader<'_> {
+    fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
+        self.0.read(addr, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn temp_file(tag: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("gostub-core-mem-{}-{tag}", std::process::id()));
+        File::create(&p).unwrap().write_all(bytes).unwrap();
+        p
+    }
+
+    #[test]
+    fn segments_then_files_then_nothing() {
+        // The core: 16 bytes of data for 0x1000..0x1010 at offset 8.
+        let mut core = vec![0u8; 8];
+        core.extend(0..16u8);
+        let core_path = temp_file("core", &core);
+        let text: Vec<u8> = (100..200u8).collect();
+        let text_path = temp_file("text", &text);
+        let loads = [
+            Phdr {
+                p_type: 1,
+                flags: PF_R | PF_W,
+                offset: 8,
+                vaddr: 0x1000,
+                filesz: 16,
+                memsz: 16,
+            },
+            // Text left out: 0x2000..0x3000, backed by the file from offset 10.
+            Phdr {
+                p_type: 1,
+                flags: PF_R | PF_X,
+                offset: 24,
+                vaddr: 0x2000,
+                filesz: 0,
+                memsz: 0x1000,
+            },
+        ];
+        let files = vec![FileMapping {
+            start: 0x2000,
+            end: 0x3000,
+            offset: 10,
+            path: text_path.display().to_string(),
+        }];
+        let mem = CoreMemory::new(map_file(&core_path).unwrap(), &loads, files);
+        let mut buf = [0u8; 32];
+        assert_eq!(mem.read(0x1008, &mut buf), Ok(8));
+        assert_eq!(&buf[..8], &[8, 9, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(mem.read(0x2000, &mut buf[..4]), Ok(4));
+        assert_eq!(&buf[..4], &[110, 111, 112, 113]);
+        // The file ends 90 bytes into the mapping: the rest is unreadable.
+        assert_eq!(mem.read(0x2050, &mut buf), Ok(10));
+        assert_eq!(
+            mem.read(0x205a, &mut buf),
+            Err(MemError::Unreadable { addr: 0x205a })
+        );
+        assert_eq!(
+            mem.read_core_only(0x2000, &mut buf),
+            Err(MemError::Unreadable { addr: 0x2000 })
+        );
+        assert!(mem.read(0x5000, &mut buf).is_err());
+        let r = mem.regions();
+        assert_eq!((r[0].perms.as_str(), r[0].path.as_str()), ("rw-p", ""));
+        assert_eq!(r[1].perms, "r-xp");
+        assert_eq!(r[1].path, text_path.display().to_string());
+        let _ = std::fs::remove_file(core_path);
+        let _ = std::fs::remove_file(text_path);
+    }
+}
