@@ -74,10 +74,10 @@ fn gdb_info_threads_shows_names_from_qxfer_threads() {
         &["info threads", "monitor threads os", "info threads"],
     );
     let all = run.all();
-    // Goroutine threads are named by their label.
+    // Goroutine threads are named by their label, which stays their extra info too.
     run.expect(&[
-        r#"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "goroutine 1 \[running\] main\.checkpoint""#,
-        r#"(?m)^\s+\d+\s+Thread \d+\.\d+ "goroutine \d+ \[[^\]]+\] \S+""#,
+        r#"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "goroutine 1 \[running\] main\.checkpoint" \(goroutine 1 \[running\] main\.checkpoint\)"#,
+        r#"(?m)^\s+\d+\s+Thread \d+\.\d+ "goroutine \d+ \[[^\]]+\] \S+" \(goroutine \d+ "#,
     ]);
     // OS threads by their comm (the program's name, cut to 15 bytes by the kernel).
     let prog = go_fixture("many", GO_NEWEST, "default");
