@@ -12,7 +12,7 @@ use gdbstub::stub::{DisconnectReason, GdbStub, MultiThreadStopReason};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
-use super::arch::Amd64RegId;
+use super::arch::{Amd64RegId, Amd64Regs};
 use super::conn::BufferedConn;
 use super::error::reply;
 use super::resume::{end_reply, stop_reason};
@@ -277,21 +277,14 @@ fn stopped_thread(
     }
 }
 
-/// rbp, rsp and rip of the stopping thread, so the client needs no `g` to show the stop.
+/// The general registers of the stopping thread, so the client needs no `g` to show the stop.
 fn expedited_registers(
     target: &mut GdbTarget,
     event: StopEvent,
-) -> Option<Vec<(Amd64RegId, [u8; 8])>> {
+) -> Option<Vec<(Amd64RegId, Vec<u8>)>> {
     let tid = event.thread()?;
     let gprs = target.session.backend().ok()?.gprs(tid).ok()?;
-    let values = [gprs.rbp, gprs.rsp, gprs.rip];
-    Some(
-        Amd64RegId::EXPEDITED
-            .iter()
-            .zip(values)
-            .map(|(id, v)| (*id, v.to_le_bytes()))
-            .collect(),
-    )
+    Some(Amd64Regs::expedited(&gprs))
 }
 
 fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {

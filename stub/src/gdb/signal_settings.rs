@@ -15,9 +15,6 @@ use crate::process::SignalSet;
 /// Payload prefixes the tap hands to [`GdbTarget::answer_signal_settings`].
 pub const INTERCEPTS: &[&str] = &["QPassSignals:", "QProgramSignals:"];
 
-/// What `qSupported` adds for them.
-pub const FEATURES: &str = ";QPassSignals+;QProgramSignals+";
-
 impl GdbTarget {
     /// A new client: the command line's quiet set again, until it sends its own.
     pub fn start_client(&mut self) {

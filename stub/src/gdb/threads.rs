@@ -4,6 +4,8 @@
 //! goroutine's first shown frame, or, for a goroutine whose thread is inside a signal handler,
 //! the frame the signal interrupted (`crate::goroutines` decides which).
 
+use std::collections::HashMap;
+
 use gdbstub::common::Tid;
 use nix::unistd::Pid;
 
@@ -190,11 +192,24 @@ impl GdbTarget {
         };
         // In the os view the label names the goroutine a thread runs, else the thread's name.
         self.goroutine_on(pid).unwrap_or_else(|| {
-            self.session
-                .backend_ref()
-                .and_then(|b| b.thread_name(pid))
+            self.thread_comm(pid)
                 .unwrap_or_else(|| format!("thread {pid}"))
         })
+    }
+
+    /// OS thread `pid`'s name (its comm), read from /proc at most once per stop: the thread list
+    /// of every stop (`qXfer:threads`) names each OS thread.
+    pub fn thread_comm(&mut self, pid: Pid) -> Option<String> {
+        let backend = self.session.backend_ref()?;
+        let stop = backend.stop_id();
+        if self.comms.0 != stop {
+            self.comms = (stop, HashMap::new());
+        }
+        self.comms
+            .1
+            .entry(pid)
+            .or_insert_with(|| backend.thread_name(pid))
+            .clone()
     }
 
     fn goroutine_on(&mut self, pid: Pid) -> Option<String> {
