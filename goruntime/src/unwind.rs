@@ -182,11 +182,9 @@ pub fn unwind<M: MemorySource>(
 }
 
 /// Offset of `uc_mcontext` in the kernel's `struct ucontext` (x86_64: `uc_flags`, `uc_link`,
-/// `uc_stack`), and of `rbp`, `rsp`, `rip` in `struct sigcontext` (after r8–r15, rdi, rsi).
+/// `uc_stack`); `struct sigcontext` opens with the 18 words of [`SignalRegs`].
 const UC_MCONTEXT: u64 = 40;
-const MCONTEXT_RBP: u64 = 80;
-const MCONTEXT_RSP: u64 = 120;
-const MCONTEXT_RIP: u64 = 128;
+const SIGCONTEXT_WORDS: usize = 18;
 
 /// Where the kernel's `ucontext` is, for a frame of the signal path whose caller's SP is `fp`:
 /// the kernel enters the handler (`sigtramp`, `cgoSigtramp`) with SP at `rt_sigframe.pretcode`,
@@ -203,20 +201,79 @@ fn signal_ucontext(name: &str, fp: u64) -> Option<u64> {
 /// The interrupted pc/sp/bp saved in the `ucontext` at `uc` (its mcontext, as the runtime's
 /// `sigctxt` reads it).
 fn interrupted_context<M: MemorySource>(mem: &mut M, uc: u64) -> Option<UnwindStart> {
-    let mc = uc.checked_add(UC_MCONTEXT)?;
-    let mut b = [0u8; (MCONTEXT_RIP + 8 - MCONTEXT_RBP) as usize];
-    mem.read_exact(mc.checked_add(MCONTEXT_RBP)?, &mut b).ok()?;
-    let word = |off: u64| {
-        let i = off.checked_sub(MCONTEXT_RBP)? as usize;
-        Some(u64::from_le_bytes(
-            b.get(i..i.checked_add(8)?)?.try_into().ok()?,
-        ))
-    };
+    let r = signal_registers(mem, uc)?;
     Some(UnwindStart {
-        pc: word(MCONTEXT_RIP)?,
-        sp: word(MCONTEXT_RSP)?,
-        bp: word(MCONTEXT_RBP)?,
+        pc: r.rip,
+        sp: r.rsp,
+        bp: r.rbp,
         trap: true,
+    })
+}
+
+/// The general registers the kernel saved when a signal interrupted a thread (the head of
+/// x86_64's `struct sigcontext`, in its order); `sigreturn` restores them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalRegs {
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rbp: u64,
+    pub rbx: u64,
+    pub rdx: u64,
+    pub rax: u64,
+    pub rcx: u64,
+    pub rsp: u64,
+    pub rip: u64,
+    pub eflags: u64,
+}
+
+/// The registers saved in the `ucontext` at `uc` (see [`signal_crossing`]).
+pub fn signal_registers<M: MemorySource>(mem: &mut M, uc: u64) -> Option<SignalRegs> {
+    let mut b = [0u8; SIGCONTEXT_WORDS * 8];
+    mem.read_exact(uc.checked_add(UC_MCONTEXT)?, &mut b).ok()?;
+    let mut w = [0u64; SIGCONTEXT_WORDS];
+    for (word, bytes) in w.iter_mut().zip(b.chunks_exact(8)) {
+        *word = u64::from_le_bytes(bytes.try_into().ok()?);
+    }
+    let [r8, r9, r10, r11, r12, r13, r14, r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags] =
+        w;
+    Some(SignalRegs {
+        r8,
+        r9,
+        r10,
+        r11,
+        r12,
+        r13,
+        r14,
+        r15,
+        rdi,
+        rsi,
+        rbp,
+        rbx,
+        rdx,
+        rax,
+        rcx,
+        rsp,
+        rip,
+        eflags,
+    })
+}
+
+/// Where a walk crossed its outermost signal frame: the index in `frames` of the first frame
+/// after it (the frame the signal interrupted; `frames.len()` if the walk ended there) and the
+/// address of the kernel's `ucontext`. The frames before it are the handler's, on the signal
+/// stack; a goroutine's own traceback starts after it, as the runtime's from a `sigctxt`.
+pub fn signal_crossing(frames: &[Frame]) -> Option<(usize, u64)> {
+    frames.iter().enumerate().rev().find_map(|(i, f)| {
+        let uc = signal_ucontext(&f.function, f.fp)?;
+        Some((i.checked_add(1)?, uc))
     })
 }
 

@@ -2,12 +2,14 @@
 //! instruction of `runtime.sigtramp` (as the kernel enters it: SP at `rt_sigframe.pretcode`, the
 //! ucontext after it) continues at the interrupted rip/rsp/rbp of the ucontext's mcontext —
 //! here `main.busy` at its entry, called from `runtime.goexit`. Also through the restorer
-//! (`sigreturn`, SP at the ucontext) and into a PIE moved by a load bias.
+//! (`sigreturn`, SP at the ucontext) and into a PIE moved by a load bias; `signal_crossing` and
+//! `signal_registers` find the frame and the registers the thread view shows.
 #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod common;
 use common::{build, toolchains, Flavor};
-use goruntime::{unwind::unwind_thread, GoBinary, GoroutineError, ThreadState};
+use goruntime::unwind::{signal_crossing, signal_registers, unwind_thread};
+use goruntime::{GoBinary, GoroutineError, ThreadState};
 use memcache::SnapshotMemory;
 
 const SIGNAL_STACK: u64 = 0x7000_0000;
@@ -68,6 +70,16 @@ fn walk_crosses_the_signal_frame() {
                 (frames[1].pc, frames[1].sp, frames[1].bp),
                 (busy, GOROUTINE_STACK, 0x1234)
             );
+            // The thread view's question: where the goroutine's own frames start, and the
+            // registers the kernel saved for them.
+            let (after, uc) = signal_crossing(&frames).unwrap();
+            assert_eq!((after, uc), (1, frame + 8));
+            let saved = signal_registers(&mut mem, uc).unwrap();
+            assert_eq!(
+                (saved.rip, saved.rsp, saved.rbp, saved.rax),
+                (busy, GOROUTINE_STACK, 0x1234, 0)
+            );
+            assert_eq!(signal_crossing(&frames[1..]), None);
 
             let restorer = ThreadState {
                 rip: bin
@@ -80,6 +92,7 @@ fn walk_crosses_the_signal_frame() {
             let (frames, err) = unwind_thread(&bin, &mut mem, &restorer);
             assert_eq!(err, None, "{ver} {flavor:?}");
             assert_eq!(&names(&frames)[1..], ["main.busy", "runtime.goexit"]);
+            assert_eq!(signal_crossing(&frames), Some((1, frame + 8)));
 
             // A ucontext outside readable memory is an error, not garbage frames.
             let lost = ThreadState {

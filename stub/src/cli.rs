@@ -118,7 +118,9 @@ PROGRAM and its ARGS are passed verbatim, even arguments that look like options;
 before PROGRAM if its name starts with `-`.
 
 Default --pass-signals: SIGALRM,SIGCHLD,SIGURG,SIGVTALRM,SIGPROF,SIGWINCH,SIGIO -- the signals
-gdb marks `nostop noprint pass` on Linux (SIGURG is Go's goroutine preemption signal).";
+gdb marks `nostop noprint pass` on Linux (SIGURG is Go's goroutine preemption signal). A client
+that sends its own list (gdb's QPassSignals, from `handle`) replaces it; a Go program keeps SIGURG
+quiet whatever the client sends, unless --pass-signals leaves it out.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -151,8 +153,8 @@ struct Args {
     #[arg(long, value_enum, value_name = "VIEW", default_value_t = ThreadsView::Auto)]
     threads: ThreadsView,
 
-    /// Signals passed to the program without stopping: comma-separated names (SIGURG, urg) or
-    /// numbers (14), or `none`.
+    /// Signals passed to the program without stopping, until the client sends its own list:
+    /// comma-separated names (SIGURG, urg) or numbers (14), or `none`.
     #[arg(
         long,
         value_name = "LIST",

@@ -56,7 +56,11 @@ pub fn go_func_normalise(f: &str) -> String {
 pub fn parse_go_traceback(text: &str) -> Vec<GoBlock> {
     let header = Regex::new(r"^goroutine (\d+) (?:gp=\S+ m=\S+ (?:mp=\S+ )?)?\[(.*)\]:$").unwrap();
     let func = Regex::new(r"^(\S.*)\((.*)\)$").unwrap();
-    let fileline = Regex::new(r"^\t(.+):(\d+)(?: (\+0x[0-9a-f]+))?$").unwrap();
+    // GOTRACEBACK=system adds ` fp=.. sp=.. pc=..` to each frame's file line.
+    let fileline = Regex::new(
+        r"^\t(.+):(\d+)(?: (\+0x[0-9a-f]+))?(?: fp=0x[0-9a-f]+ sp=0x[0-9a-f]+ pc=0x[0-9a-f]+)?$",
+    )
+    .unwrap();
     let created = Regex::new(r"^created by (.+)$").unwrap();
     let elided = Regex::new(r"^\.\.\.(.*)elided\.\.\.$").unwrap();
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
@@ -150,7 +154,9 @@ pub fn elf_section(exe: &Path, name: &str) -> Option<(u64, u64, u64)> {
 /// on binaries built with `-ldflags=-s -w` (no symbol table, no DWARF).
 /// Go 1.18+ pclntab layout (magic 0xfffffff0 or 0xfffffff1).
 pub fn go_func_addr(exe: &Path, name: &str) -> u64 {
+    // Go 1.19's PIE keeps it in .data.rel.ro.gopclntab.
     let (off, _addr, size) = elf_section(exe, ".gopclntab")
+        .or_else(|| elf_section(exe, ".data.rel.ro.gopclntab"))
         .unwrap_or_else(|| panic!("{} has no .gopclntab", exe.display()));
     let f = File::open(exe).unwrap();
     let mut t = vec![0u8; size as usize];

@@ -80,7 +80,7 @@ pub use server::{server_command, Mode, Server};
 pub use skip::{is_gostub, server_kind, ServerKind};
 pub use stopped::{stopped_at, Stopped};
 pub use target::{
-    assert_text_clean, file_bytes_at, proc_maps, read_proc_mem, symbol_addr, Mapping,
+    assert_text_clean, file_bytes_at, load_base, proc_maps, read_proc_mem, symbol_addr, Mapping,
 };
 pub use transcript::{split_sections, tail};
 pub use views::{goroutine_threads, info_threads_rows, parse_goroutines_list, ListLine};

@@ -82,7 +82,8 @@ pub fn assert_text_clean(pid: i32, addr: u64, len: usize) {
     assert_ne!(live[0], 0xCC, "int3 left at {addr:#x}");
 }
 
-/// The load bias of the main executable of `pid` (0 for non-PIE).
+/// The load bias of the main executable of `pid` (0 for non-PIE): where its first mapping starts,
+/// less the address its first PT_LOAD was linked at (Go's internal linker links PIE at 0x400000).
 pub fn load_base(pid: i32, exe: &Path) -> u64 {
     let exe = fs::canonicalize(exe).unwrap();
     let exe = exe.to_string_lossy();
@@ -99,10 +100,26 @@ pub fn load_base(pid: i32, exe: &Path) -> u64 {
         u16::from_le_bytes([hdr[16], hdr[17]]) == 3 // ET_DYN
     };
     if is_pie {
-        m.start
+        m.start - first_load_vaddr(exe.as_ref())
     } else {
         0
     }
+}
+
+/// The page of the first PT_LOAD's virtual address, from `readelf -lW`.
+fn first_load_vaddr(exe: &str) -> u64 {
+    let out = Command::new("readelf")
+        .args(["-lW", exe])
+        .output()
+        .expect("run readelf");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let vaddr = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&"LOAD"))
+        .and_then(|f| u64::from_str_radix(f.get(2)?.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("{exe}: no PT_LOAD"));
+    vaddr & !0xfff
 }
 
 /// The address of symbol `name` in the (unrelocated) ELF file, from `nm`.

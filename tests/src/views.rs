@@ -42,9 +42,10 @@ pub fn parse_goroutines_list(text: &str) -> (Vec<ListLine>, Option<(usize, usize
     (lines, total)
 }
 
-/// (lwp, label) of each thread in gdb's `info threads`.
+/// (lwp, label) of each thread in gdb's `info threads`: the text in parentheses after the
+/// optional quoted thread name.
 pub fn info_threads_rows(text: &str) -> Vec<(u64, String)> {
-    let re = Regex::new(r"(?m)^\*?\s+\d+\s+Thread \d+\.(\d+)(?: \((.*))?").unwrap();
+    let re = Regex::new(r#"(?m)^\*?\s+\d+\s+Thread \d+\.(\d+)(?: "[^"]*")?(?: \((.*))?"#).unwrap();
     re.captures_iter(text)
         .map(|c| {
             let label = c.get(2).map(|m| m.as_str()).unwrap_or("");

@@ -259,3 +259,102 @@ fn multi_run_kill_run_again_and_attach() {
         .expect_not(&[r"Connection refused"]);
     server.assert_no_panic();
 }
+
+/// gdb in extended mode on `server`, `prog` the remote exec-file, run to `main` with `run`.
+fn extended_run_to_main(prog: &std::path::Path, server: &Server, run: &str) -> Session {
+    Session::gdb()
+        .file(prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", prog.display()))
+        .cmd("break main")
+        .cmd(run)
+}
+
+/// Item 9 (issue 10): `R` (gdb's `run` without vRun) restarts the program in extended mode with
+/// the same arguments, and has no reply, so the session goes on in step.
+#[test]
+fn restart_packet_runs_the_program_again_with_its_arguments() {
+    skip_on_lldb_server!();
+    let prog = threads_lib();
+    let server = Server::start(Mode::Multi);
+    let run = extended_run_to_main(&prog, &server, "run 0 usr1")
+        .cmd("print argc")
+        .cmd("set remote run-packet off")
+        .cmd("set remote exec-file")
+        .cmd("set args")
+        .cmd("run")
+        .cmd("print argc")
+        .cmd("kill")
+        .run();
+    run.expect_finished()
+        .expect(&[r"(?s)Breakpoint 1, main .*\$1 = 3.*Breakpoint 1, main .*\$2 = 3"]);
+    assert_eq!(run.count(r"Breakpoint 1, main "), 2, "{}", run.all());
+    run.expect_not(&[r"Remote replied unexpectedly", r"Ignoring packet error"]);
+    server.assert_no_panic();
+}
+
+/// Item 10 (issue 10): `vRun` keeps empty arguments (`run '' x` is three words of argv).
+#[test]
+fn vrun_keeps_empty_arguments() {
+    skip_on_lldb_server!();
+    let prog = threads_lib();
+    let server = Server::start(Mode::Multi);
+    let run = extended_run_to_main(&prog, &server, "run '' x")
+        .cmd("print argc")
+        .cmd("print argv[1][0]")
+        .cmd("print argv[2]")
+        .cmd("kill")
+        .run();
+    run.expect_finished()
+        .expect(&[r"\$1 = 3", r"\$2 = 0 '\\000'", r#"\$3 = 0x[0-9a-f]+ "x""#]);
+    server.assert_no_panic();
+}
+
+/// Item 10 (issue 10): in extended mode the connection outlives the process, also when the
+/// stub was started with a program rather than `--multi`: `run` works after the exit.
+#[test]
+fn extended_mode_connection_survives_the_exit() {
+    skip_on_lldb_server!();
+    let prog = fixture("c_exit");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let run = Session::gdb()
+        .file(&prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", prog.display()))
+        .cmd("continue")
+        .cmd("run")
+        .run();
+    run.expect_finished()
+        .expect_not(&[r"Remote connection closed"]);
+    assert_eq!(run.count(r"exited with code 07\]"), 2, "{}", run.all());
+    server.assert_no_panic();
+}
+
+/// Item 10 (issue 10): attaching to the process already held fails, as with gdbserver, and the
+/// first attach stays intact.
+#[test]
+fn attach_twice_to_the_same_pid_fails() {
+    skip_on_lldb_server!();
+    let prog = threads_lib();
+    let server = Server::start(Mode::Multi);
+    let mut fx = Fixture::start(&prog, &[], true);
+    let pid = fx.pid();
+    let run = Session::gdb()
+        .file(&prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("attach {pid}"))
+        .cmd("add-inferior")
+        .cmd("inferior 2")
+        .cmd(format!("attach {pid}"))
+        .cmd("info inferiors")
+        .cmd("inferior 1")
+        .cmd("detach")
+        .run();
+    run.expect_finished().expect(&[
+        &format!(r"Attaching to process {pid} failed"),
+        &format!(r"(?m)^\s+1\s+process {pid} "),
+        &format!(r"\[Inferior 1 \(process {pid}\) detached\]"),
+    ]);
+    assert!(fx.proc.running(), "attached process died");
+    server.assert_no_panic();
+}

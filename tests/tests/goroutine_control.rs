@@ -1,5 +1,5 @@
 //! Running and changing goroutines through gdb: `next` stays on the goroutine
-//! that hit the breakpoint, and a parked goroutine (one not on a thread) can
+//! that hit the breakpoint (also in a PIE binary), and a parked goroutine (one not on a thread) can
 //! neither have its registers written nor be stepped alone; each is an
 //! error, and the session goes on.
 
@@ -9,8 +9,8 @@ use gostub_tests::*;
 // f. next stays on the goroutine that hit the breakpoint
 // ---------------------------------------------------------------------------
 
-fn next_stays_on_goroutine(version: &str) {
-    let t = stopped_at(&go_fixture("hot", version, "default"), "main.hotFunction")
+fn next_stays_on_goroutine(version: &str, variant: &str) {
+    let t = stopped_at(&go_fixture("hot", version, variant), "main.hotFunction")
         .cmd("delete")
         .cmd("thread")
         .repeat(3, &["next", "thread"]);
@@ -49,13 +49,25 @@ fn next_stays_on_goroutine(version: &str) {
 #[test]
 fn next_stays_on_breakpoint_goroutine_go_oldest() {
     skip_unless_gostub!();
-    next_stays_on_goroutine(GO_OLDEST);
+    next_stays_on_goroutine(GO_OLDEST, "default");
 }
 
 #[test]
 fn next_stays_on_breakpoint_goroutine_go_newest() {
     skip_unless_gostub!();
-    next_stays_on_goroutine(GO_NEWEST);
+    next_stays_on_goroutine(GO_NEWEST, "default");
+}
+
+#[test]
+fn next_stays_on_breakpoint_goroutine_pie_go_oldest() {
+    skip_unless_gostub!();
+    next_stays_on_goroutine(GO_OLDEST, "pie");
+}
+
+#[test]
+fn next_stays_on_breakpoint_goroutine_pie_go_newest() {
+    skip_unless_gostub!();
+    next_stays_on_goroutine(GO_NEWEST, "pie");
 }
 
 // ---------------------------------------------------------------------------

@@ -181,3 +181,50 @@ fn ctrl_c_interrupts() {
         run.all()
     );
 }
+
+/// Item 1 (issue 10): gdb's `handle` settings reach the stub (`QPassSignals`): a signal of the
+/// built-in quiet set (SIGWINCH) passes silently while gdb says `nostop noprint`, and stops the
+/// program once gdb says `stop`.
+#[test]
+fn pass_signals_follow_gdbs_handle_settings() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("threads_lib"), "all_started")
+        .cmds([
+            "print (int) raise(28)",
+            "handle SIGWINCH stop print",
+            "print (int) raise(28)",
+        ])
+        .run_clean();
+    run.expect(&[
+        r"\$1 = 0",
+        r"received signal SIGWINCH",
+        r"signaled while in a function called from GDB",
+    ]);
+}
+
+/// Item 1 (issue 10): a Go program's preemption signal (SIGURG) stays quiet even when gdb asks
+/// to stop on it: a Go session never stops on preemption.
+#[test]
+fn pass_signals_keep_go_preemption_quiet() {
+    skip_unless_gostub!();
+    let prog = go_fixture("hot", GO_NEWEST, "default");
+    // Spinning workers, and a condition gdb evaluates at every hit: the runtime preempts them
+    // (a few SIGURGs a second) while gdb works.
+    let server = Server::start_env(Mode::Launch(&prog, &[]), &[("HOT_BUSY", "1")]);
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("handle SIGURG stop print")
+        .cmd("break main.hotFunction if main.counter > 1000")
+        .repeat(5, &["continue"])
+        .run();
+    run.expect_finished()
+        .expect_not(&[r"SIGURG", r"received signal"]);
+    assert_eq!(
+        run.count(r"Breakpoint 1, main\.hotFunction \("),
+        5,
+        "{}",
+        run.all()
+    );
+    server.assert_no_panic();
+}

@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 use super::arch::{Amd64RegId, Amd64Regs};
 use super::error::target_error;
 use super::{GdbTarget, StubError};
+use crate::tid_map::ThreadRef;
 
 impl GdbTarget {
     /// The live registers of OS thread `pid`.
@@ -25,9 +26,15 @@ impl GdbTarget {
         Ok(Amd64Regs::from_ptrace(&gprs, backend.xstate(pid)?))
     }
 
-    /// Writes client thread `tid`'s registers; a parked goroutine refuses.
+    /// Writes client thread `tid`'s registers; a parked goroutine refuses, and so does one shown
+    /// at the frame a signal interrupted (its thread's registers are the handler's).
     pub(super) fn store_regs(&mut self, tid: Tid, regs: &Amd64Regs) -> Result<(), StubError> {
         let pid = self.os_tid(tid)?;
+        if let (ThreadRef::Goroutine(goid), Some(_)) =
+            (ThreadRef::from_tid(tid), self.interrupted_at(tid))
+        {
+            return Err(StubError::GoroutineInSignalHandler { goid });
+        }
         self.backend()?
             .edit_registers(pid, &mut |gprs, xstate| regs.apply_to(gprs, xstate))?;
         Ok(())

@@ -22,6 +22,10 @@ pub enum StubError {
     /// The thread view: a parked goroutine has no OS thread to run or write registers of.
     #[error("goroutine {goid} is parked: it cannot run alone or have its registers written")]
     GoroutineParked { goid: u64 },
+    /// The thread view: a goroutine shown where a signal interrupted it; its thread runs the
+    /// handler, whose registers are not the ones shown.
+    #[error("goroutine {goid} is interrupted by a signal: its registers cannot be written")]
+    GoroutineInSignalHandler { goid: u64 },
     #[error(transparent)]
     Go(#[from] GoViewError),
     #[error("run failed: {0}")]
@@ -50,7 +54,9 @@ pub fn errno(e: &StubError) -> u8 {
     let n = match e {
         StubError::Process(p) => process_errno(p),
         StubError::Memory(_) => libc::EFAULT,
-        StubError::GoroutineParked { .. } => libc::EPERM,
+        StubError::GoroutineParked { .. } | StubError::GoroutineInSignalHandler { .. } => {
+            libc::EPERM
+        }
         StubError::Go(_) => libc::EIO,
         StubError::Run(ProcessError::NoProgram) => libc::EINVAL,
         StubError::Run(_) => libc::EIO,
@@ -109,6 +115,10 @@ mod tests {
         assert_eq!(reply(ProcessError::NoSuchThread(3)), "E03");
         assert_eq!(reply(MemError::Unreadable { addr: 0 }), "E0e");
         assert_eq!(reply(StubError::GoroutineParked { goid: 1 }), "E01");
+        assert_eq!(
+            reply(StubError::GoroutineInSignalHandler { goid: 1 }),
+            "E01"
+        );
         assert_eq!(reply(StubError::Run(ProcessError::NoProgram)), "E16");
         assert_eq!(reply(StubError::Run(ProcessError::Exited)), "E05");
         assert_eq!(reply(StubError::Attach(ProcessError::Exited)), "E01");

@@ -12,7 +12,7 @@ use gdbstub::stub::{DisconnectReason, GdbStub, MultiThreadStopReason};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
-use super::arch::Amd64RegId;
+use super::arch::{Amd64RegId, Amd64Regs};
 use super::conn::BufferedConn;
 use super::error::reply;
 use super::resume::{end_reply, stop_reason};
@@ -20,7 +20,7 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{lldb, GdbTarget, StopKind, StubError};
+use super::{lldb, signal_settings, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -63,7 +63,11 @@ pub fn run_session(
         .packet_buffer_size(PACKET_SIZE)
         .build()
         .map_err(protocol)?;
-    let mut tap = PacketTap::new(PACKET_SIZE, lldb::INTERCEPTS);
+    let mut tap = PacketTap::new(
+        PACKET_SIZE,
+        &[lldb::INTERCEPTS, signal_settings::INTERCEPTS],
+    );
+    target.start_client();
     let mut sm = stub.run_state_machine(target).map_err(protocol)?;
     let mut sigchld_seen = false;
     target.lldb_thread_lists = false;
@@ -82,7 +86,10 @@ pub fn run_session(
                     }
                     Tapped::Intercept(payload) => {
                         log::trace!("<- {payload}");
-                        let reply = tap.reply_bytes(&target.answer_lldb(&payload));
+                        let reply = match target.answer_signal_settings(&payload) {
+                            Some(text) => tap.reply(&text),
+                            None => tap.reply_bytes(&target.answer_lldb(&payload)),
+                        };
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
                     }
@@ -128,9 +135,17 @@ pub fn run_session(
                         let end = target.session.kill();
                         let text = end_reply(end).unwrap_or_default();
                         send(g.borrow_conn(), &tap.reply(&text))?;
-                        if !target.options.multi {
+                        if !(target.options.multi || tap.extended()) {
                             return Ok(SessionEnd::Killed);
                         }
+                        GdbStubStateMachine::Idle(g)
+                    }
+                    Tapped::Forward(bytes) if bytes.starts_with(b"$R") && tap.extended() => {
+                        // `R` has no reply; gdbstub would send an empty one, and every later
+                        // reply would answer the packet before it.
+                        log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        target.restart_program();
+                        send(g.borrow_conn(), tap.ack())?;
                         GdbStubStateMachine::Idle(g)
                     }
                     Tapped::Forward(bytes) => {
@@ -148,6 +163,11 @@ pub fn run_session(
                                 }
                                 other => other,
                             };
+                        }
+                        if super::monitor::exit_requested() {
+                            // `monitor exit` was answered: as gdbserver, the stub goes at once
+                            // (gdb's testsuite waits for the server to close).
+                            return Ok(SessionEnd::ClientGone);
                         }
                         sm
                     }
@@ -213,7 +233,9 @@ pub fn run_session(
                         SessionEnd::TargetEnded
                     }
                 };
-                if !target.options.multi {
+                // As gdbserver: in extended mode (`--multi`, or a client that sent `!`) the
+                // connection outlives the process.
+                if !(target.options.multi || tap.extended()) {
                     return Ok(end);
                 }
                 g.return_to_idle()
@@ -255,21 +277,14 @@ fn stopped_thread(
     }
 }
 
-/// rbp, rsp and rip of the stopping thread, so the client needs no `g` to show the stop.
+/// The general registers of the stopping thread, so the client needs no `g` to show the stop.
 fn expedited_registers(
     target: &mut GdbTarget,
     event: StopEvent,
-) -> Option<Vec<(Amd64RegId, [u8; 8])>> {
+) -> Option<Vec<(Amd64RegId, Vec<u8>)>> {
     let tid = event.thread()?;
     let gprs = target.session.backend().ok()?.gprs(tid).ok()?;
-    let values = [gprs.rbp, gprs.rsp, gprs.rip];
-    Some(
-        Amd64RegId::EXPEDITED
-            .iter()
-            .zip(values)
-            .map(|(id, v)| (*id, v.to_le_bytes()))
-            .collect(),
-    )
+    Some(Amd64Regs::expedited(&gprs))
 }
 
 fn send(conn: &mut BufferedConn, bytes: &[u8]) -> Result<(), SessionError> {

@@ -18,6 +18,20 @@ use super::error::target_error;
 use super::{GdbTarget, StubError};
 use crate::process::Origin;
 
+impl GdbTarget {
+    /// `R` in extended mode: the program restarts with the same arguments. The packet has no
+    /// reply (the client asks `?` next), so a failure is only logged; the client then sees no
+    /// process.
+    pub fn restart_program(&mut self) {
+        match self.session.restart() {
+            Ok(pid) => log::debug!("restarted; pid = {pid}"),
+            Err(e) => log::warn!("restart failed: {e}"),
+        }
+        self.view = None;
+        self.note_program();
+    }
+}
+
 impl ExtendedMode for GdbTarget {
     fn run(&mut self, filename: Option<&[u8]>, args: Args<'_, '_>) -> TargetResult<GdbPid, Self> {
         let program = filename
@@ -29,6 +43,7 @@ impl ExtendedMode for GdbTarget {
             target_error(StubError::Run(e))
         })?;
         self.view = None;
+        self.note_program();
         to_gdb_pid(pid)
     }
 
@@ -40,6 +55,7 @@ impl ExtendedMode for GdbTarget {
             target_error(StubError::Attach(e))
         })?;
         self.view = None;
+        self.note_program();
         Ok(())
     }
 
@@ -55,6 +71,8 @@ impl ExtendedMode for GdbTarget {
         Ok(ShouldTerminate::No)
     }
 
+    /// Outside extended mode `R` is not a request gdbserver knows: an empty reply. (In
+    /// extended mode the event loop answers it, see `restart_program`.)
     fn restart(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }

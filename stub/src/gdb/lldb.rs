@@ -15,7 +15,7 @@ use super::signal_numbers;
 use super::{GdbTarget, StopKind, StubError};
 use crate::process::{hostname, ProcessError, Region};
 
-/// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`].
+/// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`] (and gdb's `qXfer:threads`).
 pub const INTERCEPTS: &[&str] = &[
     "qHostInfo",
     "qProcessInfo",
@@ -26,6 +26,7 @@ pub const INTERCEPTS: &[&str] = &[
     "QThreadSuffixSupported",
     "QListThreadsInStopReply",
     "x",
+    super::xfer_threads::PREFIX,
 ];
 
 const TRIPLE: &str = "x86_64-pc-linux-gnu";
@@ -34,8 +35,25 @@ pub(super) fn hex(s: &str) -> String {
     hex_bytes(s.as_bytes())
 }
 
+/// Lower-case hex of `bytes`, two digits a byte (no per-byte formatting: lldb's stop keys and
+/// `jThreadsInfo` carry kilobytes of it per stop).
 pub(super) fn hex_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// `ADDR,LEN` (both hex), as `x` and `qXfer` reads give them.
+pub(super) fn hex_pair(args: &str) -> Option<(u64, usize)> {
+    let (a, l) = args.split_once(',')?;
+    Some((
+        u64::from_str_radix(a, 16).ok()?,
+        usize::from_str_radix(l, 16).ok()?,
+    ))
 }
 
 fn common_keys() -> String {
@@ -109,6 +127,9 @@ impl GdbTarget {
 
     /// The reply payload for an intercepted packet.
     pub fn answer_lldb(&mut self, payload: &str) -> Vec<u8> {
+        if let Some(args) = payload.strip_prefix(super::xfer_threads::PREFIX) {
+            return self.xfer_threads(args);
+        }
         match payload.strip_prefix('x') {
             Some(args) => self.read_binary(args),
             None => self.answer_lldb_text(payload).into_bytes(),
@@ -118,13 +139,7 @@ impl GdbTarget {
     /// `x ADDR,LEN`, lldb's binary memory read: the bytes, escaped; `x0,0` (lldb's probe) is
     /// `OK`. At most one packet buffer is read, as for `m`.
     fn read_binary(&mut self, args: &str) -> Vec<u8> {
-        let parsed = args.split_once(',').and_then(|(a, l)| {
-            Some((
-                u64::from_str_radix(a, 16).ok()?,
-                usize::from_str_radix(l, 16).ok()?,
-            ))
-        });
-        let Some((addr, len)) = parsed else {
+        let Some((addr, len)) = hex_pair(args) else {
             return reply(StubError::BadArgument(args.to_string())).into_bytes();
         };
         if len == 0 {
@@ -231,6 +246,12 @@ fn memory_region_info(regions: &[Region], addr: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex_bytes(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex("x8"), "7838");
+    }
 
     fn regions() -> Vec<Region> {
         [

@@ -1,15 +1,18 @@
 //! lldb's picture of a stop, in as few packets as lldb-server gives it: once lldb has sent
 //! `QListThreadsInStopReply`, every stop reply carries `threads:` (every client thread id),
-//! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name and, for
-//! threads that stopped, reason and signal) and debugserver's `memory:ADDR=BYTES` for the
-//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp and the stack
-//! memory lldb's unwinder reads first. lldb puts that memory in its L1 cache, so its first
-//! unwind of a thread costs no memory packet.
+//! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name, reason and
+//! signal of the threads that stopped, as debugserver sends it) and debugserver's `memory:ADDR=BYTES` for the
+//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp, and the stopped
+//! threads with the stack memory lldb's unwinder reads first. lldb puts that memory in its L1
+//! cache, so its first unwind of a stopped thread costs no memory packet; the other threads'
+//! stacks (`bt all`) are read when lldb asks.
 //!
 //! Protocol quirks met here:
 //! - Without `thread-pcs:` lldb reads every thread's pc (`Hg` + `p10` per thread); without
 //!   `jstopinfo:` it asks `qThreadStopInfo` per thread. A thread missing from `jstopinfo` has
-//!   no stop reason.
+//!   no stop reason, so only stopped threads go in: lldb parses it at every stop (the step
+//!   off a breakpoint too), and the names of the others come with `jThreadsInfo`, which lldb
+//!   fetches at each stop it shows.
 //! - Register keys in `jThreadsInfo` are lldb's register numbers, which are the target
 //!   description's (rip is 16, rbp 6, rsp 7); values are target-order hex.
 //! - `memory:` addresses need the `0x` prefix (lldb parses them with base auto-detection); an
@@ -40,14 +43,16 @@ impl GdbTarget {
         let threads = self.client_threads();
         let mut ids = Vec::with_capacity(threads.len());
         let mut pcs = Vec::with_capacity(threads.len());
-        let mut infos = Vec::with_capacity(threads.len());
+        let mut infos = Vec::new();
         for &tid in &threads {
             ids.push(format!("{:x}", tid.get()));
             pcs.push(
                 self.frame_regs(tid)
                     .map_or(String::new(), |(pc, _, _)| format!("{pc:x}")),
             );
-            infos.push(self.thread_json(tid));
+            if self.stop_of(tid).is_some() {
+                infos.push(self.thread_json(tid));
+            }
         }
         let mut keys = format!(
             "threads:{};thread-pcs:{};jstopinfo:{};",
@@ -73,34 +78,28 @@ impl GdbTarget {
         entry
     }
 
-    /// `jThreadsInfo`: every thread with its stop reason, rip/rsp/rbp and the top of its stack.
-    /// lldb takes the stop reasons from here; without them it may resume on its own.
+    /// `jThreadsInfo`: every thread with its stop reason and rip/rsp/rbp; the threads that
+    /// stopped also get the top of their stack. lldb takes the stop reasons from here; without
+    /// them it may resume on its own. lldb fetches this at every public stop and unwinds only
+    /// the selected thread, so another thread's stack is read when lldb asks for it (`x`).
     pub(super) fn threads_info(&mut self) -> String {
         let threads = self.client_threads();
-        let frames: Vec<_> = threads.iter().map(|&t| self.frame_regs(t)).collect();
-        // The stack tops in one batch; the frame-pointer chains mostly lie in the same pages.
-        let tops: Vec<(u64, u64)> = frames
-            .iter()
-            .flatten()
-            .map(|&(_, rsp, _)| (rsp, STACK_TOP_WORDS * 8))
-            .collect();
-        if let Ok(backend) = self.session.backend() {
-            if let Err(e) = backend.prefetch(&tops) {
-                log::debug!("jThreadsInfo prefetch: {e}");
-            }
-        }
         let mut out = Vec::with_capacity(threads.len());
-        for (&tid, frame) in threads.iter().zip(frames) {
+        for tid in threads {
             let mut entry = self.thread_json(tid);
-            if let Some((rip, rsp, rbp)) = frame {
+            if let Some((rip, rsp, rbp)) = self.frame_regs(tid) {
                 let reg = |v: u64| hex_bytes(&v.to_le_bytes());
                 entry["registers"] = json!({ "16": reg(rip), "6": reg(rbp), "7": reg(rsp) });
-                let memory: Vec<Value> = self
-                    .stack_memory(rsp, rbp)
-                    .into_iter()
-                    .map(|(address, bytes)| json!({ "address": address, "bytes": hex_bytes(&bytes) }))
-                    .collect();
-                entry["memory"] = memory.into();
+                if entry.get("reason").is_some() {
+                    let memory: Vec<Value> = self
+                        .stack_memory(rsp, rbp)
+                        .into_iter()
+                        .map(|(address, bytes)| {
+                            json!({ "address": address, "bytes": hex_bytes(&bytes) })
+                        })
+                        .collect();
+                    entry["memory"] = memory.into();
+                }
             }
             out.push(entry);
         }

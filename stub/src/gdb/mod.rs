@@ -16,11 +16,13 @@ mod lldb_stop;
 pub mod monitor;
 mod resume;
 mod signal_numbers;
+mod signal_settings;
 mod tap;
 mod thread_extra_info;
 mod thread_suffix;
 mod threads;
 mod xfer;
+mod xfer_threads;
 
 use std::collections::HashMap;
 
@@ -68,6 +70,10 @@ pub struct GdbTarget {
     resumed_as: HashMap<Pid, Tid>,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
     pub last_stop: Option<(Tid, u8, StopKind)>,
+    /// The `qXfer:threads` document being read (built at offset 0).
+    threads_xml: Vec<u8>,
+    /// OS thread names read at one stop (the stop id, then comm by thread).
+    comms: (u64, HashMap<Pid, Option<String>>),
 }
 
 impl GdbTarget {
@@ -86,6 +92,8 @@ impl GdbTarget {
             lldb_thread_lists: false,
             last_stop: None,
             resumed_as: HashMap::new(),
+            threads_xml: Vec::new(),
+            comms: (u64::MAX, HashMap::new()),
         }
     }
 
@@ -119,6 +127,10 @@ impl StopKind {
     }
 }
 
+/// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
+/// (`signal_settings.rs`, `xfer_threads.rs`).
+const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+";
+
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
     type Error = StubError;
@@ -136,6 +148,9 @@ impl Target for GdbTarget {
     }
     fn use_vforkdone_stop_reason(&self) -> bool {
         false
+    }
+    fn extra_supported_features(&self) -> &'static str {
+        EXTRA_FEATURES
     }
 
     fn support_breakpoints(

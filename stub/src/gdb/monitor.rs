@@ -2,8 +2,8 @@
 //! get a message naming `monitor help`, never an error that ends the session.
 //!
 //! gdbserver's own commands are there too, as GDB's testsuite sends them: `exit` (sent at every
-//! restart) makes the stub exit once this client has gone, killing or detaching the process, as
-//! gdbserver's does; `set debug`, `set remote-debug`, `set debug-format` and
+//! restart) makes the stub exit as soon as its (empty) reply is out, killing or detaching the
+//! process, as gdbserver's does; `set debug`, `set remote-debug`, `set debug-format` and
 //! `set libthread-db-search-path` are accepted (the log level is fixed at startup by `--debug` /
 //! `--remote-debug` / RUST_LOG, and gostub reads threads without libthread_db).
 
@@ -32,7 +32,7 @@ gostub's commands:
                               show or set which frames and goroutines are shown
   threads [goroutines|os]     show or set what the client sees as threads
 gdbserver's commands:
-  exit                        exit once this client disconnects (the process is killed or detached)
+  exit                        exit at once (the process is killed or detached)
   set debug on|off|1|0        accepted; the debug log is set at startup (--debug, RUST_LOG)
   set remote-debug on|off|1|0 accepted; the packet log is set at startup (--remote-debug)
   set debug-format all|none|timestamp
@@ -40,7 +40,7 @@ gdbserver's commands:
   set libthread-db-search-path [PATH]
                               accepted; gostub lists threads without libthread_db";
 
-/// Set by `monitor exit`: the stub exits when the current session ends.
+/// Set by `monitor exit`: the stub exits as soon as the reply is sent.
 static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
 
 /// Whether a client asked the stub to exit (`monitor exit`).
@@ -150,10 +150,8 @@ impl MonitorCmd for GdbTarget {
         let mut words = cmd.split_whitespace();
         match words.next() {
             None | Some("help") => outputln!(out, "{}", HELP),
-            Some("exit") => {
-                EXIT_REQUESTED.store(true, Ordering::Relaxed);
-                outputln!(out, "gostub exits when this client disconnects")
-            }
+            // gdbserver says nothing; the stub exits once the reply is out (see event_loop).
+            Some("exit") => EXIT_REQUESTED.store(true, Ordering::Relaxed),
             Some("set") => outputln!(out, "{}", set_command(words)),
             Some("stats") => outputln!(out, "{}", self.stats_text()),
             Some("traceback") => match words.next() {

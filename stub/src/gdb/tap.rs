@@ -41,19 +41,22 @@ pub struct PacketTap {
     oversized: bool,
     max_packet: usize,
     no_ack: bool,
-    intercepts: &'static [&'static str],
+    /// The client sent `!` (extended mode).
+    extended: bool,
+    intercepts: &'static [&'static [&'static str]],
 }
 
 impl PacketTap {
-    /// `max_packet` is gdbstub's packet buffer size; `intercepts` are the payload prefixes the
-    /// owner answers itself.
-    pub fn new(max_packet: usize, intercepts: &'static [&'static str]) -> PacketTap {
+    /// `max_packet` is gdbstub's packet buffer size; `intercepts` are lists of the payload
+    /// prefixes the owner answers itself.
+    pub fn new(max_packet: usize, intercepts: &'static [&'static [&'static str]]) -> PacketTap {
         PacketTap {
             state: State::Between,
             packet: Vec::new(),
             oversized: false,
             max_packet,
             no_ack: false,
+            extended: false,
             intercepts,
         }
     }
@@ -101,7 +104,7 @@ impl PacketTap {
     }
 
     fn finish(&mut self) -> Tapped {
-        let ack: &[u8] = if self.no_ack { b"" } else { b"+" };
+        let ack = self.ack();
         if self.oversized {
             log::warn!("rejecting a packet longer than {} bytes", self.max_packet);
             let error = reply(StubError::PacketTooLong(self.max_packet));
@@ -129,14 +132,33 @@ impl PacketTap {
             // gdbstub accepts it; from its reply on, nothing is acknowledged.
             self.no_ack = true;
         }
+        if payload == b"!" {
+            // gdbstub answers it; from then on the session is in extended mode.
+            self.extended = true;
+        }
         if self
             .intercepts
             .iter()
+            .flat_map(|list| list.iter())
             .any(|p| payload.starts_with(p.as_bytes()))
         {
             return Tapped::Intercept(String::from_utf8_lossy(payload).into_owned());
         }
         Tapped::Forward(packet)
+    }
+
+    /// Whether the client asked for extended mode (`!`).
+    pub fn extended(&self) -> bool {
+        self.extended
+    }
+
+    /// The ack for a packet that has no reply (`+`, or nothing in no-ack mode).
+    pub fn ack(&self) -> &'static [u8] {
+        if self.no_ack {
+            b""
+        } else {
+            b"+"
+        }
     }
 
     /// Frames `reply` for the client, with the `+` ack when acks are still on.
@@ -146,8 +168,7 @@ impl PacketTap {
 
     /// [`Self::reply`] for a binary payload (escaped already).
     pub fn reply_bytes(&self, reply: &[u8]) -> Vec<u8> {
-        let ack: &[u8] = if self.no_ack { b"" } else { b"+" };
-        [ack, &frame_bytes(reply)].concat()
+        [self.ack(), &frame_bytes(reply)].concat()
     }
 }
 
@@ -175,7 +196,7 @@ mod tests {
 
     #[test]
     fn plain_packets_and_bytes_pass_through() {
-        let mut tap = PacketTap::new(64, &["qHostInfo"]);
+        let mut tap = PacketTap::new(64, &[&["qHostInfo"]]);
         let out = feed(&mut tap, b"+$m10,4#2e\x03");
         assert_eq!(
             out,
@@ -189,7 +210,7 @@ mod tests {
 
     #[test]
     fn intercepted_packet_is_answered_with_ack_until_no_ack_mode() {
-        let mut tap = PacketTap::new(64, &["qHostInfo"]);
+        let mut tap = PacketTap::new(64, &[&["qHostInfo"]]);
         assert_eq!(
             feed(&mut tap, b"$qHostInfo#9b"),
             vec![Tapped::Intercept("qHostInfo".into())]
@@ -201,7 +222,7 @@ mod tests {
 
     #[test]
     fn damaged_packets_are_refused_before_anything_acts_on_them() {
-        let mut tap = PacketTap::new(64, &["qHostInfo"]);
+        let mut tap = PacketTap::new(64, &[&["qHostInfo"]]);
         assert_eq!(
             feed(&mut tap, b"$qHostInfo#00$k#zz"),
             vec![

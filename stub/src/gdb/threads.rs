@@ -1,6 +1,10 @@
 //! The thread view the client sees (`--threads`, `monitor threads`): Linux threads, or goroutines
 //! as threads. Every translation between client thread ids and OS threads goes through here and
-//! `crate::tid_map`.
+//! `crate::tid_map`. A goroutine thread's registers are its OS thread's live ones, a parked
+//! goroutine's first shown frame, or, for a goroutine whose thread is inside a signal handler,
+//! the frame the signal interrupted (`crate::goroutines` decides which).
+
+use std::collections::HashMap;
 
 use gdbstub::common::Tid;
 use nix::unistd::Pid;
@@ -8,7 +12,7 @@ use nix::unistd::Pid;
 use super::arch::Amd64Regs;
 use super::{GdbTarget, StubError};
 use crate::cli::ThreadsView;
-use crate::goroutines::ThreadTable;
+use crate::goroutines::{Interrupted, ThreadTable};
 use crate::process::ProcessError;
 use crate::tid_map::ThreadRef;
 
@@ -116,11 +120,32 @@ impl GdbTarget {
         }
     }
 
+    /// For a goroutine whose thread is inside a signal handler: the frame it is shown at. A thread
+    /// whose stop is reported (a breakpoint or step in the handler) keeps the live registers of
+    /// that stop, at which the client checks its breakpoints.
+    pub(super) fn interrupted_at(&mut self, tid: Tid) -> Option<Interrupted> {
+        let id @ ThreadRef::Goroutine(_) = ThreadRef::from_tid(tid) else {
+            return None;
+        };
+        let at = self.table()?.find(id)?.interrupted_at?;
+        self.stop_of(tid).is_none().then_some(at)
+    }
+
     /// The registers the client sees for thread `tid`: live for an OS thread or running goroutine,
-    /// the first shown frame for a parked goroutine.
+    /// the first shown frame for a parked goroutine or one interrupted by a signal.
     pub fn client_regs(&mut self, tid: Tid) -> Result<Amd64Regs, StubError> {
         match self.os_tid(tid) {
-            Ok(pid) => self.live_regs(pid),
+            Ok(pid) => match self.interrupted_at(tid) {
+                None => self.live_regs(pid),
+                Some(at) => {
+                    let backend = self.backend()?;
+                    let Some(gprs) = at.saved_over(&backend.gprs(pid)?) else {
+                        let (rip, rsp, rbp) = at.frame();
+                        return Ok(Amd64Regs::parked(rip, rsp, rbp));
+                    };
+                    Ok(Amd64Regs::from_ptrace(&gprs, backend.xstate(pid)?))
+                }
+            },
             Err(StubError::GoroutineParked { goid }) => {
                 let parked = self
                     .table()
@@ -138,6 +163,9 @@ impl GdbTarget {
     pub fn frame_regs(&mut self, tid: Tid) -> Option<(u64, u64, u64)> {
         match self.os_tid(tid) {
             Ok(pid) => {
+                if let Some(at) = self.interrupted_at(tid) {
+                    return Some(at.frame());
+                }
                 let g = self.session.backend().ok()?.gprs(pid).ok()?;
                 Some((g.rip, g.rsp, g.rbp))
             }
@@ -164,11 +192,24 @@ impl GdbTarget {
         };
         // In the os view the label names the goroutine a thread runs, else the thread's name.
         self.goroutine_on(pid).unwrap_or_else(|| {
-            self.session
-                .backend_ref()
-                .and_then(|b| b.thread_name(pid))
+            self.thread_comm(pid)
                 .unwrap_or_else(|| format!("thread {pid}"))
         })
+    }
+
+    /// OS thread `pid`'s name (its comm), read from /proc at most once per stop: the thread list
+    /// of every stop (`qXfer:threads`) names each OS thread.
+    pub fn thread_comm(&mut self, pid: Pid) -> Option<String> {
+        let backend = self.session.backend_ref()?;
+        let stop = backend.stop_id();
+        if self.comms.0 != stop {
+            self.comms = (stop, HashMap::new());
+        }
+        self.comms
+            .1
+            .entry(pid)
+            .or_insert_with(|| backend.thread_name(pid))
+            .clone()
     }
 
     fn goroutine_on(&mut self, pid: Pid) -> Option<String> {

@@ -123,7 +123,8 @@ fn library_list_xml(map: &LinkMap) -> String {
     xml
 }
 
-fn escape_into(out: &mut String, text: &str) {
+/// Appends `text` as XML character data or attribute value.
+pub(super) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),

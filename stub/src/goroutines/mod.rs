@@ -18,7 +18,7 @@ use crate::process::Backend;
 use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
 use table::{build_thread_table, choose_threads};
-pub use table::{goroutine_label, ThreadTable};
+pub use table::{goroutine_label, Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -295,7 +295,15 @@ impl GoState {
         let hidden = choice.shown - choice.chosen.len();
         let mut chosen = choice.chosen;
         unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
-        let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
+        let table = build_thread_table(
+            bin,
+            &mut &mut *inf,
+            list,
+            &chosen,
+            &os_threads,
+            policy,
+            hidden,
+        );
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
         }
@@ -363,7 +371,15 @@ impl GoState {
         }
         let mut chosen = choice.chosen;
         unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
-        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, hidden);
+        let table = build_thread_table(
+            bin,
+            &mut &mut *inf,
+            &list,
+            &chosen,
+            &os_threads,
+            policy,
+            hidden,
+        );
         let goids = member_goids(&list, &chosen);
         let members = chosen
             .iter()

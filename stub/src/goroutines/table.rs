@@ -3,14 +3,78 @@
 //! [`choose_threads`]), their labels, where a parked goroutine's registers point, and the OS
 //! threads that run no shown goroutine.
 //!
+//! A running goroutine keeps its thread's live registers, except when that thread is stopped
+//! inside a signal handler (SIGURG preemption, SIGPROF, an `os/signal` handler): the handler
+//! runs on the M's gsignal stack and is no part of the goroutine. The client then sees the
+//! goroutine where the signal interrupted it, as the runtime's traceback from a `sigctxt`
+//! starts: the first frame the policy shows after the signal frame. When that is the
+//! interrupted frame itself, its registers are every general register the kernel saved in the
+//! signal frame (the x87/SSE state stays the live thread's); when the interrupted frame is
+//! hidden (a private runtime function), an outer frame is shown as a parked goroutine's is.
+//! Such registers are read-only (the thread runs the handler), and stepping the goroutine steps
+//! the handler: its pc stays the interrupted one until the handler returns. A thread whose own
+//! stop is reported (a breakpoint or step inside the handler) keeps its live registers
+//! (`gdb/threads.rs`).
+//!
 //! Quirk: a thread in the scheduler runs on its M's g0 (goid 0, status idle), which a listing
 //! from the threads' TLS finds like a goroutine; it is never a goroutine thread (several idle
 //! threads would all claim id 2^30 + 0).
 
+use goruntime::unwind::SignalRegs;
 use goruntime::{GoBinary, Goroutine, Policy};
+use memcache::MemorySource;
 use nix::unistd::Pid;
 
 use crate::tid_map::ThreadRef;
+
+/// Where a goroutine interrupted by a signal is shown: its first shown frame after the signal
+/// frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    /// The interrupted frame itself, with the registers the kernel saved.
+    Saved(SignalRegs),
+    /// An outer frame: rip, rsp and rbp, as for a parked goroutine.
+    Outer(u64, u64, u64),
+}
+
+impl Interrupted {
+    /// rip, rsp and rbp of the frame.
+    pub fn frame(&self) -> (u64, u64, u64) {
+        match *self {
+            Interrupted::Saved(r) => (r.rip, r.rsp, r.rbp),
+            Interrupted::Outer(rip, rsp, rbp) => (rip, rsp, rbp),
+        }
+    }
+
+    /// `live` with the general registers of the frame in place of the handler's; `None` for an
+    /// outer frame, which knows only rip, rsp and rbp.
+    pub fn saved_over(&self, live: &libc::user_regs_struct) -> Option<libc::user_regs_struct> {
+        let Interrupted::Saved(r) = *self else {
+            return None;
+        };
+        Some(libc::user_regs_struct {
+            r8: r.r8,
+            r9: r.r9,
+            r10: r.r10,
+            r11: r.r11,
+            r12: r.r12,
+            r13: r.r13,
+            r14: r.r14,
+            r15: r.r15,
+            rdi: r.rdi,
+            rsi: r.rsi,
+            rbp: r.rbp,
+            rbx: r.rbx,
+            rdx: r.rdx,
+            rax: r.rax,
+            rcx: r.rcx,
+            rsp: r.rsp,
+            rip: r.rip,
+            eflags: r.eflags,
+            ..*live
+        })
+    }
+}
 
 /// One thread the client sees in the `goroutines` view.
 #[derive(Debug, Clone)]
@@ -20,6 +84,9 @@ pub struct ViewThread {
     pub os_tid: Option<Pid>,
     /// For a parked goroutine: rip, rsp and rbp of the first frame the policy shows.
     pub parked_at: Option<(u64, u64, u64)>,
+    /// For a running goroutine whose thread is inside a signal handler: the frame the client
+    /// sees instead of the live registers (see the module doc).
+    pub interrupted_at: Option<Interrupted>,
     /// `qThreadExtraInfo`: "goroutine 17 [chan receive, 3 minutes] main.worker".
     pub label: String,
 }
@@ -58,25 +125,50 @@ pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String 
 }
 
 /// Where a parked goroutine's client registers point: its first shown frame. The innermost frame
-/// uses the saved scheduling registers. An outer frame points at its call instruction, not the
-/// return address, so the client shows the line (and inlined function) the runtime shows; its
-/// rbp is its frame pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return
-/// address).
+/// uses the saved scheduling registers.
 fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64, u64) {
+    outer_shown_frame(bin, g, policy).unwrap_or((g.pc, g.sp, g.bp))
+}
+
+/// The first frame `g`'s policy shows, when it is not the innermost one (whose registers the
+/// walk started from). An outer frame points at its call instruction, not the return address,
+/// so the client shows the line (and inlined function) the runtime shows; its rbp is its frame
+/// pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return address).
+fn outer_shown_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> Option<(u64, u64, u64)> {
     let visible = goruntime::visible_frames(bin, g, policy);
-    match (visible.first(), g.frames.first()) {
-        (Some(f), Some(innermost)) if !(f.pc == innermost.pc && f.sp == innermost.sp) => {
-            // The call instruction, unless a hidden runtime function inlined there would then
-            // show as the innermost frame; the return address lies in the shown function.
-            let pc = goruntime::unwind::call_site(bin, f.pc)
-                .filter(|&call| {
-                    goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| *func == *f.function)
-                })
-                .unwrap_or(f.pc);
-            (pc, f.sp, f.fp.saturating_sub(16))
-        }
-        _ => (g.pc, g.sp, g.bp),
+    let (f, innermost) = (visible.first()?, g.frames.first()?);
+    if f.pc == innermost.pc && f.sp == innermost.sp {
+        return None;
     }
+    // The call instruction, unless a hidden runtime function inlined there would then show as
+    // the innermost frame; the return address lies in the shown function.
+    let pc = goruntime::unwind::call_site(bin, f.pc)
+        .filter(|&call| {
+            goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| *func == *f.function)
+        })
+        .unwrap_or(f.pc);
+    Some((pc, f.sp, f.fp.saturating_sub(16)))
+}
+
+/// For a running goroutine whose walk crossed a signal frame: its first shown frame after it
+/// (the policy applied to the frames after the signal frame alone, as the runtime's traceback
+/// from a `sigctxt` sees them). `None` when the saved registers cannot be read.
+fn interrupted_frame<M: MemorySource>(
+    bin: &GoBinary,
+    mem: &mut M,
+    g: &Goroutine,
+    policy: Policy,
+) -> Option<Interrupted> {
+    let (after, uc) = goruntime::unwind::signal_crossing(&g.frames)?;
+    let saved = goruntime::unwind::signal_registers(mem, uc)?;
+    let interrupted = Goroutine {
+        frames: g.frames.get(after..).unwrap_or_default().to_vec(),
+        ..Goroutine::default()
+    };
+    Some(match outer_shown_frame(bin, &interrupted, policy) {
+        Some((rip, rsp, rbp)) => Interrupted::Outer(rip, rsp, rbp),
+        None => Interrupted::Saved(saved),
+    })
 }
 
 /// Which goroutines are threads at a stop, and what the choice left open.
@@ -137,9 +229,10 @@ pub(super) fn live_thread(g: &Goroutine, os_threads: &[Pid]) -> Option<Pid> {
 }
 
 /// The table for the goroutines at `chosen` (indices into `list`, unwound), then every OS
-/// thread that runs none of them.
-pub(super) fn build_thread_table(
+/// thread that runs none of them. `mem` gives the signal frames of threads in a handler.
+pub(super) fn build_thread_table<M: MemorySource>(
     bin: &GoBinary,
+    mem: &mut M,
     list: &[Goroutine],
     chosen: &[usize],
     os_threads: &[Pid],
@@ -156,6 +249,7 @@ pub(super) fn build_thread_table(
                 id: ThreadRef::Goroutine(g.goid),
                 os_tid,
                 parked_at: os_tid.is_none().then(|| parked_registers(bin, g, policy)),
+                interrupted_at: os_tid.and_then(|_| interrupted_frame(bin, mem, g, policy)),
                 label: goroutine_label(bin, g, policy),
             }
         })
@@ -175,6 +269,7 @@ pub(super) fn build_thread_table(
             id: ThreadRef::Os(tid),
             os_tid: Some(tid),
             parked_at: None,
+            interrupted_at: None,
             label,
         });
     }
@@ -190,6 +285,7 @@ mod tests {
             id,
             os_tid: os.map(Pid::from_raw),
             parked_at: os.is_none().then_some((1, 2, 3)),
+            interrupted_at: None,
             label: String::new(),
         }
     }
@@ -218,6 +314,29 @@ mod tests {
             table.thread_of_os(Pid::from_raw(555)),
             ThreadRef::Os(Pid::from_raw(555))
         );
+    }
+
+    #[test]
+    fn an_interrupted_frame_shows_the_saved_registers_over_the_live_ones() {
+        let saved = SignalRegs {
+            rax: 1,
+            r15: 2,
+            rsp: 3,
+            rip: 4,
+            rbp: 5,
+            eflags: 0x246,
+            ..SignalRegs::default()
+        };
+        // SAFETY: user_regs_struct is plain integers; all zeroes is a valid value.
+        let mut live: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        live.rax = 99;
+        live.fs_base = 7;
+        let regs = Interrupted::Saved(saved).saved_over(&live).unwrap();
+        assert_eq!((regs.rax, regs.r15, regs.rsp, regs.rip), (1, 2, 3, 4));
+        assert_eq!((regs.eflags, regs.fs_base), (0x246, 7));
+        assert_eq!(Interrupted::Saved(saved).frame(), (4, 3, 5));
+        assert!(Interrupted::Outer(8, 9, 10).saved_over(&live).is_none());
+        assert_eq!(Interrupted::Outer(8, 9, 10).frame(), (8, 9, 10));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use super::debugregs::{HwError, HwKind};
 use super::procfs::{ProcessInfo, Region};
 use super::regs::XState;
+use super::signals::SignalRules;
 use super::svr4::LinkMap;
 use super::threads::Action;
 use super::{Origin, ProcessError, StopEvent};
@@ -67,6 +68,9 @@ pub trait Backend: MemorySource {
     fn set_action(&mut self, tid: Pid, action: Action) -> Result<(), ProcessError>;
     /// Threads the client did not name stay stopped during the next resume.
     fn lock_scheduler(&mut self);
+    /// Which signals pass silently and which a detach gives back, from now on. A backend that
+    /// never runs has no signals to pass.
+    fn set_signal_rules(&mut self, _rules: SignalRules) {}
     fn resume(&mut self) -> Result<(), ProcessError>;
     /// Ctrl-C: the next `poll_stop` reports SIGINT.
     fn interrupt(&mut self);

@@ -29,6 +29,8 @@ pub enum ProcessError {
     NoProcess,
     #[error("no program to run")]
     NoProgram,
+    #[error("already attached to process {0}")]
+    AlreadyAttached(i32),
     #[error("cannot read /proc/{pid}/{what}: {source}")]
     Proc {
         pid: i32,

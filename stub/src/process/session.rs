@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use super::backend::Backend;
 use super::core::Core;
 use super::launch::Stdio;
-use super::signals::SignalSet;
+use super::signals::{SignalRules, SignalSet};
 use super::{Inferior, ProcessError, StopEvent};
 
 /// What every process of a session is started with.
@@ -24,18 +24,24 @@ pub struct StartOptions {
 
 pub struct Session {
     options: StartOptions,
+    /// The quiet and detach rules every process of the session runs under.
+    signals: SignalRules,
     backend: Option<Box<dyn Backend>>,
     /// The program most recently launched or attached to, for `qXfer:exec-file` and `run`
     /// without a name.
     program: Option<PathBuf>,
+    /// The arguments of the last launch, for a restart.
+    args: Vec<OsString>,
 }
 
 impl Session {
     pub fn new(options: StartOptions) -> Session {
         Session {
             options,
+            signals: SignalRules::new(options.quiet_signals),
             backend: None,
             program: None,
+            args: Vec::new(),
         }
     }
 
@@ -50,21 +56,42 @@ impl Session {
             .ok_or(ProcessError::NoProgram)?;
         self.release();
         let o = self.options;
-        let inf = Inferior::launch(&program, args, o.stdio, o.quiet_signals, o.cache_pages)?;
+        let inf = Inferior::launch(&program, args, o.stdio, self.signals, o.cache_pages)?;
         let pid = inf.pid();
         self.backend = Some(Box::new(inf));
         self.program = Some(program);
+        self.args = args.to_vec();
         Ok(pid)
     }
 
-    /// Attaches to `pid`, releasing a process still held.
+    /// `R` (extended mode): the last program again, with the same arguments; a process still
+    /// held is released first.
+    pub fn restart(&mut self) -> Result<Pid, ProcessError> {
+        let args = std::mem::take(&mut self.args);
+        self.launch(None, &args)
+    }
+
+    /// Attaches to `pid`, releasing a process still held. The process held already is refused,
+    /// as gdbserver refuses it (it stays attached).
     pub fn attach(&mut self, pid: Pid) -> Result<(), ProcessError> {
+        if self.pid() == Some(pid) {
+            return Err(ProcessError::AlreadyAttached(pid.as_raw()));
+        }
         self.release();
         let o = self.options;
-        let inf = Inferior::attach(pid, o.quiet_signals, o.cache_pages)?;
+        let inf = Inferior::attach(pid, self.signals, o.cache_pages)?;
         self.program = inf.exe().map(Path::to_path_buf);
         self.backend = Some(Box::new(inf));
         Ok(())
+    }
+
+    /// Changes the signal rules (a client's `QPassSignals`, a new client, a Go program), for
+    /// the process held and every later one.
+    pub fn update_signals(&mut self, change: impl FnOnce(&mut SignalRules)) {
+        change(&mut self.signals);
+        if let Some(b) = self.backend.as_mut() {
+            b.set_signal_rules(self.signals);
+        }
     }
 
     /// Opens the core file `core` (of `program`, or of the executable the core names).

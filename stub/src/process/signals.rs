@@ -1,12 +1,17 @@
 //! Which signals pass straight back to the program inside the stub, without a round trip to the
-//! client.
+//! client, and which a detach gives back to it.
 //!
-//! gdbstub has no `QPassSignals`, so gostub decides itself: the command line's `--pass-signals`,
-//! which defaults to the signals gdb marks `nostop noprint` on Linux (Go's SIGURG preemption among
-//! them). A quiet signal that arrives while a thread is being single-stepped is held
-//! back and delivered at the thread's next continue, so `stepi` never lands in a handler.
+//! The rule: the command line's `--pass-signals` set (by default the signals gdb marks
+//! `nostop noprint` on Linux) is in force until the client sends its own with `QPassSignals`, and
+//! for clients that never do. For a Go program SIGURG (the runtime's goroutine preemption) stays
+//! quiet whatever the client sends, as long as the command line's set has it: a Go session must
+//! never stop on preemption. A quiet signal that arrives while a thread is being single-stepped
+//! is held back and delivered at the thread's next continue, so `stepi` never lands in a handler.
+//!
+//! Protocol quirk: `QProgramSignals` (gdbserver's meaning) only says which signals the stub may
+//! deliver on its own; without it gdbserver keeps SIGTRAP and SIGINT back, gdb's defaults.
 
-/// A set of signal numbers (1..=64) that the stub passes to the program silently.
+/// A set of signal numbers (1..=64).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SignalSet(u64);
 
@@ -23,6 +28,68 @@ impl SignalSet {
 
     pub fn contains(&self, sig: i32) -> bool {
         (1..=64).contains(&sig) && self.0 & (1u64 << (sig - 1)) != 0
+    }
+}
+
+/// What the stub does with the program's signals, from the command line and the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalRules {
+    command_line: SignalSet,
+    /// `QPassSignals` from the current client, once it sent one.
+    client_pass: Option<SignalSet>,
+    /// `QProgramSignals` from the current client, once it sent one.
+    client_program: Option<SignalSet>,
+    go_program: bool,
+}
+
+impl SignalRules {
+    pub fn new(command_line: SignalSet) -> SignalRules {
+        SignalRules {
+            command_line,
+            client_pass: None,
+            client_program: None,
+            go_program: false,
+        }
+    }
+
+    /// A new client: the command line's set again, until it sends its own.
+    pub fn new_client(&mut self) {
+        self.client_pass = None;
+        self.client_program = None;
+    }
+
+    /// `QPassSignals`: the client's quiet set replaces the command line's.
+    pub fn set_client_pass(&mut self, set: SignalSet) {
+        self.client_pass = Some(set);
+    }
+
+    /// `QProgramSignals`: the signals the stub may deliver to the program on its own.
+    pub fn set_client_program(&mut self, set: SignalSet) {
+        self.client_program = Some(set);
+    }
+
+    /// Whether the process runs a Go program (SIGURG is its preemption signal).
+    pub fn set_go_program(&mut self, go: bool) {
+        self.go_program = go;
+    }
+
+    /// Whether `sig` passes to the program without stopping it.
+    pub fn is_quiet(&self, sig: i32) -> bool {
+        match self.client_pass {
+            None => self.command_line.contains(sig),
+            Some(client) => {
+                client.contains(sig)
+                    || (sig == libc::SIGURG && self.go_program && self.command_line.contains(sig))
+            }
+        }
+    }
+
+    /// Whether a signal the client never saw goes back to the program at a detach.
+    pub fn given_back_at_detach(&self, sig: i32) -> bool {
+        match self.client_program {
+            Some(set) => set.contains(sig),
+            None => sig != libc::SIGTRAP && sig != libc::SIGINT,
+        }
     }
 }
 
@@ -45,5 +112,40 @@ mod tests {
         assert!(set.contains(10));
         assert!(!set.contains(0));
         assert!(!set.contains(65));
+    }
+
+    #[test]
+    fn the_client_set_replaces_the_command_line_until_a_new_client() {
+        let mut rules = SignalRules::new(SignalSet::from_numbers(&[libc::SIGALRM]));
+        assert!(rules.is_quiet(libc::SIGALRM));
+        rules.set_client_pass(SignalSet::from_numbers(&[libc::SIGUSR1]));
+        assert!(!rules.is_quiet(libc::SIGALRM));
+        assert!(rules.is_quiet(libc::SIGUSR1));
+        rules.new_client();
+        assert!(rules.is_quiet(libc::SIGALRM));
+        assert!(!rules.is_quiet(libc::SIGUSR1));
+    }
+
+    #[test]
+    fn a_go_program_keeps_sigurg_quiet_unless_the_command_line_drops_it() {
+        let mut rules = SignalRules::new(SignalSet::from_numbers(&[libc::SIGURG]));
+        rules.set_client_pass(SignalSet::default());
+        assert!(!rules.is_quiet(libc::SIGURG));
+        rules.set_go_program(true);
+        assert!(rules.is_quiet(libc::SIGURG));
+        let mut none = SignalRules::new(SignalSet::default());
+        none.set_go_program(true);
+        none.set_client_pass(SignalSet::default());
+        assert!(!none.is_quiet(libc::SIGURG));
+    }
+
+    #[test]
+    fn detach_gives_back_what_the_client_allows() {
+        let mut rules = SignalRules::new(SignalSet::default());
+        assert!(rules.given_back_at_detach(libc::SIGUSR1));
+        assert!(!rules.given_back_at_detach(libc::SIGINT));
+        rules.set_client_program(SignalSet::from_numbers(&[libc::SIGINT]));
+        assert!(rules.given_back_at_detach(libc::SIGINT));
+        assert!(!rules.given_back_at_detach(libc::SIGUSR1));
     }
 }

@@ -14,6 +14,7 @@
 //! - Only changed XSAVE components are marked in use, and ymmNh is written
 //!   back only when both the view and the image have AVX.
 
+use super::regnum::Amd64RegId;
 use super::values::{Amd64Fp, Amd64Gprs, Amd64Regs};
 use crate::process::XState;
 
@@ -37,22 +38,44 @@ fn set_low32(dst: &mut u64, v: u32) {
     *dst = (*dst & !0xffff_ffff) | u64::from(v);
 }
 
+impl Amd64Gprs {
+    fn from_ptrace(gprs: &libc::user_regs_struct) -> Amd64Gprs {
+        Amd64Gprs {
+            regs: user_gprs_gdb_order(gprs),
+            rip: gprs.rip,
+            // gdb's eflags/selectors are 32-bit; the upper bits are zero.
+            eflags: gprs.eflags as u32,
+            segments: [gprs.cs, gprs.ss, gprs.ds, gprs.es, gprs.fs, gprs.gs].map(|s| s as u32),
+            orig_rax: gprs.orig_rax,
+            fs_base: gprs.fs_base,
+            gs_base: gprs.gs_base,
+        }
+    }
+}
+
 impl Amd64Regs {
+    /// The registers a stop reply expedites ([`Amd64RegId::expedited`]), from the
+    /// `PTRACE_GETREGS` image alone, as `(register, little-endian wire bytes)`.
+    pub(crate) fn expedited(gprs: &libc::user_regs_struct) -> Vec<(Amd64RegId, Vec<u8>)> {
+        let view = Amd64Regs {
+            gprs: Amd64Gprs::from_ptrace(gprs),
+            ..Amd64Regs::default()
+        };
+        let mut buf = [0u8; 8];
+        Amd64RegId::expedited()
+            .map(|id| {
+                let n = view.read_one(id, &mut buf);
+                (id, buf[..n].to_vec())
+            })
+            .collect()
+    }
+
     /// Builds the gdb view from `PTRACE_GETREGS` and [`XState`] images.
     pub(crate) fn from_ptrace(gprs: &libc::user_regs_struct, xs: &XState) -> Amd64Regs {
         let fip = xs.fip();
         let fdp = xs.fdp();
         Amd64Regs {
-            gprs: Amd64Gprs {
-                regs: user_gprs_gdb_order(gprs),
-                rip: gprs.rip,
-                // gdb's eflags/selectors are 32-bit; the upper bits are zero.
-                eflags: gprs.eflags as u32,
-                segments: [gprs.cs, gprs.ss, gprs.ds, gprs.es, gprs.fs, gprs.gs].map(|s| s as u32),
-                orig_rax: gprs.orig_rax,
-                fs_base: gprs.fs_base,
-                gs_base: gprs.gs_base,
-            },
+            gprs: Amd64Gprs::from_ptrace(gprs),
             fp: Amd64Fp {
                 st: core::array::from_fn(|i| xs.st(i)),
                 ctrl: [

@@ -23,7 +23,7 @@
 //!   its wire size: 560 bytes without AVX (regnums 0..60), 816 with it (0..76).
 //! - eflags, segment selectors and the x87 control registers are 32 bits on
 //!   the wire although the hardware/kernel fields are 16 or 64 bits.
-//! - Stop replies expedite rbp, rsp and rip (`06`, `07`, `10`) like gdbserver.
+//! - Stop replies expedite every register `PTRACE_GETREGS` gives (gdbserver: rbp, rsp, rip).
 
 use std::num::NonZeroUsize;
 
@@ -76,9 +76,13 @@ pub enum Amd64RegId {
 }
 
 impl Amd64RegId {
-    /// The registers gdbserver expedites in stop replies: rbp, rsp, rip.
-    pub(crate) const EXPEDITED: [Amd64RegId; 3] =
-        [Amd64RegId::Gpr(6), Amd64RegId::Gpr(7), Amd64RegId::Rip];
+    /// The registers stop replies expedite: every one `PTRACE_GETREGS` gives (regnums 0..=23,
+    /// 57..=59). gdbserver sends only rbp, rsp and rip, and gdb then fetches a `g` at every
+    /// stop for the rest `bt` reads (Go's register arguments, the CFA rules' callee-saved
+    /// registers); the x87/SSE state stays for a `g` when something reads it.
+    pub(crate) fn expedited() -> impl Iterator<Item = Amd64RegId> {
+        (0..=23).chain(57..=59).filter_map(Amd64RegId::from_regnum)
+    }
 
     /// The id of gdb remote regnum `n`, if there is one.
     pub(super) fn from_regnum(n: usize) -> Option<Amd64RegId> {
@@ -281,10 +285,8 @@ mod tests {
         }
         assert!(Amd64RegId::from_raw_id(NUM_REGS_AVX).is_none());
         assert!(Amd64RegId::from_raw_id(usize::MAX).is_none());
-        let raw: Vec<_> = Amd64RegId::EXPEDITED
-            .iter()
-            .map(|r| r.to_raw_id())
-            .collect();
-        assert_eq!(raw, [Some(6), Some(7), Some(16)]);
+        let raw: Vec<_> = Amd64RegId::expedited().map(|r| r.to_raw_id()).collect();
+        let want: Vec<_> = (0..=23).chain(57..=59).map(Some).collect();
+        assert_eq!(raw, want);
     }
 }

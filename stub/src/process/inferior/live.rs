@@ -14,6 +14,7 @@ use super::super::debugregs::{HwError, HwKind};
 use super::super::error::ptrace_err;
 use super::super::procfs::{self, ProcessInfo, Region};
 use super::super::regs::XState;
+use super::super::signals::SignalRules;
 use super::super::svr4::{self, LinkMap};
 use super::super::threads::Action;
 use super::super::{Origin, ProcessError, StopEvent};
@@ -143,6 +144,10 @@ impl Backend for Inferior {
 
     fn lock_scheduler(&mut self) {
         self.scheduler_locked = true;
+    }
+
+    fn set_signal_rules(&mut self, rules: SignalRules) {
+        self.signals = rules;
     }
 
     fn resume(&mut self) -> Result<(), ProcessError> {

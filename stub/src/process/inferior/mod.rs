@@ -30,7 +30,7 @@ use super::debugregs::DebugRegs;
 use super::error::ptrace_err;
 use super::launch::{self, Stdio};
 use super::memory::TargetMemory;
-use super::signals::SignalSet;
+use super::signals::SignalRules;
 use super::threads::Thread;
 use super::{Origin, ProcessError, StopEvent};
 
@@ -48,7 +48,7 @@ pub struct Inferior {
     exe: Option<PathBuf>,
     breakpoints: SwBreakpoints,
     debug_regs: DebugRegs,
-    quiet: SignalSet,
+    signals: SignalRules,
     running: bool,
     scheduler_locked: bool,
     interrupt_requested: bool,
@@ -68,11 +68,11 @@ impl Inferior {
         program: &Path,
         args: &[OsString],
         stdio: Stdio,
-        quiet: SignalSet,
+        signals: SignalRules,
         cache_pages: usize,
     ) -> Result<Inferior, ProcessError> {
         let pid = launch::launch(program, args, stdio)?;
-        let mut inf = Inferior::new(pid, Origin::Launched, quiet, cache_pages)?;
+        let mut inf = Inferior::new(pid, Origin::Launched, signals, cache_pages)?;
         let mut main = Thread::new(pid);
         main.stopped = true;
         inf.threads.insert(pid, main);
@@ -81,11 +81,11 @@ impl Inferior {
 
     pub fn attach(
         pid: Pid,
-        quiet: SignalSet,
+        signals: SignalRules,
         cache_pages: usize,
     ) -> Result<Inferior, ProcessError> {
         let attached = launch::attach(pid)?;
-        let mut inf = Inferior::new(pid, Origin::Attached, quiet, cache_pages)?;
+        let mut inf = Inferior::new(pid, Origin::Attached, signals, cache_pages)?;
         for (tid, held) in attached {
             let mut t = Thread::new(tid);
             t.stopped = true;
@@ -98,7 +98,7 @@ impl Inferior {
     pub(super) fn new(
         pid: Pid,
         origin: Origin,
-        quiet: SignalSet,
+        signals: SignalRules,
         cache_pages: usize,
     ) -> Result<Inferior, ProcessError> {
         let memory =
@@ -114,7 +114,7 @@ impl Inferior {
             exe: super::procfs::program_of(pid).ok(),
             breakpoints: SwBreakpoints::default(),
             debug_regs: DebugRegs::default(),
-            quiet,
+            signals,
             running: false,
             scheduler_locked: false,
             interrupt_requested: false,

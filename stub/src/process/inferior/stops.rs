@@ -257,7 +257,7 @@ impl Inferior {
             }
             Decision::Signal { tid, sig } => {
                 self.mark_stopped(tid);
-                if self.quiet.contains(sig) {
+                if self.signals.is_quiet(sig) {
                     let t = self.thread(tid)?;
                     let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
                     if stopping || stepping {

@@ -158,7 +158,7 @@ impl Inferior {
         // Signals met while stopping that the client never saw go back to the program.
         for event in self.pending.drain(..) {
             if let StopEvent::Signal { tid, sig } = event {
-                if sig != libc::SIGTRAP {
+                if self.signals.given_back_at_detach(sig) {
                     let _ = nix::sys::signal::kill(tid, Signal::try_from(sig).ok());
                 }
             }

@@ -641,6 +641,16 @@ pub trait Target {
         true
     }
 
+    /// Features the target answers outside gdbstub (in front of it, on the
+    /// same connection), appended verbatim to the `qSupported` reply. Each
+    /// starts with `;`, e.g. `";QPassSignals+"`.
+    ///
+    /// By default, this method returns an empty string.
+    #[inline(always)]
+    fn extra_supported_features(&self) -> &'static str {
+        ""
+    }
+
     /// Support for setting / removing breakpoints.
     #[inline(always)]
     fn support_breakpoints(&mut self) -> Option<ext::breakpoints::BreakpointsOps<'_, Self>> {
@@ -807,6 +817,7 @@ macro_rules! impl_dyn_target {
             __delegate!(fn use_rle(&self) -> bool);
             __delegate!(fn use_target_description_xml(&self) -> bool);
             __delegate!(fn use_lldb_register_info(&self) -> bool);
+            __delegate!(fn extra_supported_features(&self) -> &'static str);
 
             __delegate_support!(breakpoints);
             __delegate_support!(monitor_cmd);

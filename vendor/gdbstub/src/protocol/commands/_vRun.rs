@@ -19,11 +19,11 @@ impl<'a> ParseCommand<'a> for vRun<'a> {
             [] => None,
             s => Some(s as &[u8]),
         };
-        let args = body.next().unwrap_or(&mut []); // args are optional
+        let args = body.next(); // args are optional
 
         Some(vRun {
             filename,
-            args: ArgListHex::from_packet(args)?,
+            args: ArgListHex::from_packet_keeping_empty(args)?,
         })
     }
 }
@@ -85,6 +85,16 @@ mod tests {
 
         assert_eq!(pkt.filename, Some(&b"test"[..]));
         assert_eq!(args, &[b"test"]);
+    }
+
+    #[test]
+    fn valid_vRun_empty_args() {
+        test_buf!(buf, b"vRun;74657374;;78;");
+
+        let pkt = vRun::from_packet(buf).unwrap();
+        let args = pkt.args.into_iter().collect::<Vec<_>>();
+
+        assert_eq!(args, &[&b""[..], b"x", b""]);
     }
 
     #[test]

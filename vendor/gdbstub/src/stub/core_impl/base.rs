@@ -253,6 +253,8 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                     res.write_str(";qXfer:libraries:read+")?;
                 }
 
+                res.write_str(target.extra_supported_features())?;
+
                 HandlerStatus::Handled
             }
 

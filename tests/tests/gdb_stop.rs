@@ -1,0 +1,102 @@
+//! gdb's stop path against gostub: a `continue` + `bt` round costs no `g` (the stop reply
+//! expedites every general register) and one `qXfer:threads:read` instead of the
+//! `qfThreadInfo`/`qsThreadInfo` pair, and `info threads` shows the names that document
+//! gives (a goroutine thread's label, an OS thread's comm) without any `qThreadExtraInfo`.
+//! Packets are counted from gdb's `set debug remote 1` log.
+
+use gostub_tests::*;
+
+/// The payloads gdb sent in `text` (a `set debug remote 1` log), in order.
+fn sent(text: &str) -> Vec<String> {
+    Regex::new(r"Sending packet: \$([^#]*)#")
+        .unwrap()
+        .captures_iter(text)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+/// `many` with `goroutines` parked goroutines stopped at main.checkpoint through gdb, then
+/// `cmds` with gdb's remote debug log on.
+fn many_session(goroutines: &str, cmds: &[&str]) -> Run {
+    let prog = go_fixture("many", GO_NEWEST, "default");
+    let server = Server::start(Mode::Launch(&prog, &[goroutines]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .continue_to("main.checkpoint")
+        .cmd("break main.tick")
+        .cmd("set debug remote 1")
+        .cmds(cmds.iter().copied())
+        .cmd("set debug remote 0")
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    run
+}
+
+/// The thread list fits one `qXfer:threads` request (4 KiB) with a few dozen threads.
+#[test]
+fn gdb_stop_round_sends_no_g_and_one_thread_list_packet() {
+    skip_unless_gostub!();
+    let run = many_session("20", &["continue", "bt"].repeat(3));
+    run.expect(&[r"#0\s+main\.tick", r"#1\s+0x[0-9a-f]+ in main\.main"]);
+    let packets = sent(&run.all());
+    let starts: Vec<usize> = (0..packets.len())
+        .filter(|&i| packets[i].starts_with("vCont;c"))
+        .collect();
+    assert!(starts.len() >= 3, "continues: {packets:?}");
+    // A round: from one `vCont;c` to the next (the last one runs to the end of the log).
+    let mut bounds = starts.clone();
+    bounds.push(packets.len());
+    for w in bounds[1..].windows(2) {
+        let round = &packets[w[0]..w[1]];
+        assert!(
+            !round.iter().any(|p| p == "g"),
+            "a round read all registers: {round:?}"
+        );
+        assert!(
+            !round.iter().any(|p| p.starts_with("qfThreadInfo")),
+            "a round listed threads with qfThreadInfo: {round:?}"
+        );
+        let lists = round
+            .iter()
+            .filter(|p| p.starts_with("qXfer:threads:read"))
+            .count();
+        assert_eq!(lists, 1, "thread list packets in a round: {round:?}");
+    }
+}
+
+#[test]
+fn gdb_info_threads_shows_names_from_qxfer_threads() {
+    skip_unless_gostub!();
+    let run = many_session(
+        "300",
+        &["info threads", "monitor threads os", "info threads"],
+    );
+    let all = run.all();
+    // Goroutine threads are named by their label, which stays their extra info too.
+    run.expect(&[
+        r#"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "goroutine 1 \[running\] main\.checkpoint" \(goroutine 1 \[running\] main\.checkpoint\)"#,
+        r#"(?m)^\s+\d+\s+Thread \d+\.\d+ "goroutine \d+ \[[^\]]+\] \S+" \(goroutine \d+ "#,
+    ]);
+    // OS threads by their comm (the program's name, cut to 15 bytes by the kernel).
+    let prog = go_fixture("many", GO_NEWEST, "default");
+    let name = prog.file_name().unwrap().to_string_lossy();
+    let comm: String = name.chars().take(15).collect();
+    assert!(
+        run.count(&format!(
+            r#"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "{}""#,
+            regex::escape(&comm)
+        )) >= 2,
+        "no OS thread named {comm:?}\n{all}"
+    );
+    let packets = sent(&all);
+    assert!(
+        !packets.iter().any(|p| p.starts_with("qThreadExtraInfo")),
+        "gdb asked qThreadExtraInfo: {packets:?}"
+    );
+    assert!(
+        packets.iter().any(|p| p.starts_with("qXfer:threads:read")),
+        "no qXfer:threads: {packets:?}"
+    );
+}
