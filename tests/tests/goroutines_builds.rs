@@ -126,8 +126,13 @@ struct Checked {
 impl Checked {
     /// Whether goroutine `b` of the dump may have changed since the stop (`shown`: its state
     /// as gostub showed it, if known).
+    /// Whether goroutine `b` of the dump may differ from what gostub showed at the stop (`shown`:
+    /// its state there): it was running or runnable, or — for a dump taken after the stop — it
+    /// changed state in between (e.g. a GC worker that went idle after the stop's GC phase).
+    /// A goroutine in the same parked state at both must match exactly.
     fn may_differ(&self, b: &GoBlock, shown: Option<&str>) -> bool {
-        volatile(&b.state) || (self.dump_after_stop && shown.is_none_or(volatile))
+        volatile(&b.state)
+            || (self.dump_after_stop && shown.is_none_or(|s| volatile(s) || s != b.state))
     }
     fn section(&self, name: &str) -> &str {
         self.sections
@@ -370,8 +375,17 @@ fn check_tops(c: &Checked, exempt: &dyn Fn(u64, &str) -> bool) -> usize {
         if g.frames.is_empty() && !g.state.starts_with("running") {
             bad.push(format!("goroutine {}: no frames in gostub's bt", g.goid));
         }
+        // Running, in a syscall, or switched to its M's system stack (e.g. `[GC mark termination]`:
+        // the goroutine waits while its thread runs g0 code for it): the thread shows its live
+        // registers, so frame #0 is the thread's, not the goroutine's first frame.
+        let on_system_stack = g
+            .frames
+            .first()
+            .is_some_and(|f| f.func == "runtime.systemstack_switch");
         if let Some(b) = c.dump.iter().find(|b| b.goid == g.goid) {
-            let parked = !c.may_differ(b, Some(&g.state)) && !b.state.starts_with("syscall");
+            let parked = !c.may_differ(b, Some(&g.state))
+                && !b.state.starts_with("syscall")
+                && !on_system_stack;
             let off = offsets.get(&g.goid);
             if parked && !same_frame(c, top, &b.frames, off) {
                 bad.push(format!(
@@ -380,7 +394,8 @@ fn check_tops(c: &Checked, exempt: &dyn Fn(u64, &str) -> bool) -> usize {
                 ));
             }
         }
-        let live = g.state.starts_with("running") || g.state.starts_with("syscall");
+        let live =
+            g.state.starts_with("running") || g.state.starts_with("syscall") || on_system_stack;
         let wrong_parked = !c.stripped && !live && !same_frame(c, top, &g.frames, None);
         if wrong_parked || (!exempt(g.goid, &top.func) && handler_frame(&top.func)) {
             bad.push(format!(
