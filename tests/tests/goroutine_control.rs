@@ -81,24 +81,30 @@ fn select_goroutine_in(func: &str) -> String {
     )
 }
 
-#[test]
-fn writing_parked_goroutine_register_is_an_error_and_session_continues() {
-    skip_unless_gostub!();
-    let t = stopped_at(
+/// The `states` fixture stopped at its checkpoint, with gdb on the goroutine parked in
+/// `main.chanRecv`.
+fn parked_chan_recv_selected() -> Stopped {
+    stopped_at(
         &go_fixture("states", GO_NEWEST, "default"),
         "main.checkpoint",
     )
     .cmd("info threads")
     .cmd(select_goroutine_in("main.chanRecv"))
-    .cmd("thread")
-    .cmd("p/x $rax")
-    .cmd("set $rax = 0x1234")
-    .cmd("echo @@after\\n")
-    .cmd("p/x $rax")
-    .cmd("p 40+2")
-    .cmd("bt 1")
-    .cmd("thread 1")
-    .cmd("p/x $pc");
+}
+
+#[test]
+fn writing_parked_goroutine_register_is_an_error_and_session_continues() {
+    skip_unless_gostub!();
+    let t = parked_chan_recv_selected()
+        .cmd("thread")
+        .cmd("p/x $rax")
+        .cmd("set $rax = 0x1234")
+        .cmd("echo @@after\\n")
+        .cmd("p/x $rax")
+        .cmd("p 40+2")
+        .cmd("bt 1")
+        .cmd("thread 1")
+        .cmd("p/x $pc");
     let run = t.run();
     run.expect_finished();
     t.server.assert_no_panic();
@@ -127,20 +133,15 @@ fn writing_parked_goroutine_register_is_an_error_and_session_continues() {
 #[test]
 fn stepping_parked_goroutine_alone_is_an_error() {
     skip_unless_gostub!();
-    let t = stopped_at(
-        &go_fixture("states", GO_NEWEST, "default"),
-        "main.checkpoint",
-    )
-    .cmd("info threads")
-    .cmd(select_goroutine_in("main.chanRecv"))
-    .cmd("set scheduler-locking on")
-    .cmd(r#"printf "pc before %#lx\n", $pc"#)
-    .cmd("echo @@step\\n")
-    .cmd("stepi")
-    .cmd("echo @@after\\n")
-    .cmd(r#"printf "pc after %#lx\n", $pc"#)
-    .cmd("p 40+2")
-    .cmd("thread");
+    let t = parked_chan_recv_selected()
+        .cmd("set scheduler-locking on")
+        .cmd(r#"printf "pc before %#lx\n", $pc"#)
+        .cmd("echo @@step\\n")
+        .cmd("stepi")
+        .cmd("echo @@after\\n")
+        .cmd(r#"printf "pc after %#lx\n", $pc"#)
+        .cmd("p 40+2")
+        .cmd("thread");
     let run = t.run();
     run.expect_finished();
     t.server.assert_no_panic();
