@@ -20,7 +20,7 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{lldb, signal_settings, GdbTarget, StopKind, StubError};
+use super::{lldb, signal_settings, tls, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -65,7 +65,11 @@ pub fn run_session(
         .map_err(protocol)?;
     let mut tap = PacketTap::new(
         PACKET_SIZE,
-        &[lldb::INTERCEPTS, signal_settings::INTERCEPTS],
+        &[
+            lldb::INTERCEPTS,
+            signal_settings::INTERCEPTS,
+            &[tls::PREFIX],
+        ],
     );
     target.start_client();
     let mut sm = stub.run_state_machine(target).map_err(protocol)?;
@@ -88,7 +92,10 @@ pub fn run_session(
                         log::trace!("<- {payload}");
                         let reply = match target.answer_signal_settings(&payload) {
                             Some(text) => tap.reply(&text),
-                            None => tap.reply_bytes(&target.answer_lldb(&payload)),
+                            None => match payload.strip_prefix(tls::PREFIX) {
+                                Some(args) => tap.reply(&target.tls_address(args)),
+                                None => tap.reply_bytes(&target.answer_lldb(&payload)),
+                            },
                         };
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)

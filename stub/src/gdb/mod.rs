@@ -21,6 +21,7 @@ mod tap;
 mod thread_extra_info;
 mod thread_suffix;
 mod threads;
+mod tls;
 mod xfer;
 mod xfer_threads;
 

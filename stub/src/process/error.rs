@@ -7,6 +7,7 @@ use super::core::CoreError;
 use super::debugregs::HwError;
 use super::launch::StartError;
 use super::svr4::Svr4Error;
+use super::tls::TlsError;
 use memcache::MemError;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub enum ProcessError {
     },
     #[error("shared library list: {0}")]
     LibraryList(#[from] Svr4Error),
+    #[error("thread-local storage: {0}")]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Core(#[from] CoreError),
     /// What a core file cannot do: write, resume, step, deliver a signal.

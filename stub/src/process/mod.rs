@@ -21,6 +21,7 @@ mod session;
 mod signals;
 mod svr4;
 mod threads;
+mod tls;
 mod wait;
 
 pub use backend::Backend;
@@ -37,6 +38,7 @@ pub use signals::SignalSet;
 pub use svr4::Library;
 pub use svr4::LinkMap;
 pub use threads::Action;
+pub use tls::tls_address;
 
 /// Raw ptrace register access, for the register conversion's live round-trip test only.
 #[cfg(test)]
