@@ -29,3 +29,59 @@ fn item3_tls_variables_of_each_thread() {
         run.all()
     );
 }
+
+/// Item 10 (`qXfer:osdata`): `info os` lists gdbserver's table types, and the process, thread
+/// and file tables show the program, as GDB's gdb.base/info-os.exp reads them.
+#[test]
+fn item10_info_os_lists_the_program() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("c_tls"), "tls_ready")
+        .cmds([
+            "info os",
+            "info os processes",
+            "info os threads",
+            "info os files",
+            "info os procgroups",
+            "info os unknown_entry",
+        ])
+        .run_clean();
+    run.expect(&[
+        r"(?m)^Type +Description",
+        r"(?m)^processes +Listing of all processes",
+        r"(?m)^sockets +Listing of all internet-domain sockets",
+        r"(?m)^\d+ +\S+ +\S*/c_tls +[0-9,]+",
+        r"(?m)^\d+ +\S+ +\d+ +\S*/c_tls ",
+        r"Wrong osdata type\?",
+        r"Can not fetch data now\.",
+    ]);
+    // Both threads of the program, and its standard input among its open files.
+    assert!(
+        run.count(r"(?m)^\d+ +c_tls +\d+ +\d+") >= 2,
+        "{}",
+        run.all()
+    );
+    assert!(run.count(r"(?m)^\d+ +c_tls +0 +\S+") >= 1, "{}", run.all());
+}
+
+/// Item 3, as gdb.server/no-thread-db.exp checks it: while `libthread-db-search-path` finds no
+/// libthread_db, TLS variables are refused (gdbserver cannot read them then); the default path
+/// gives them back. gostub only: gdbserver keeps a libthread_db it loaded before the path was
+/// set (here, at the thread library's load), where gostub applies the path at once.
+#[test]
+fn item3_tls_refused_while_no_libthread_db_is_found() {
+    skip_unless_gostub!();
+    stopped_at(&fixture("c_tls"), "tls_ready")
+        .cmds([
+            "monitor set libthread-db-search-path /foo/bar",
+            "print main_tls",
+            "monitor set libthread-db-search-path",
+            "print main_tls",
+        ])
+        .run_clean()
+        .expect(&[
+            r"libthread-db-search-path set to `/foo/bar'",
+            r"Cannot find thread-local storage for Thread [^,]+, executable file \S*c_tls:\s+Remote target failed to process qGetTLSAddr request",
+            r"libthread-db-search-path set to `\$sdir:\$pdir'",
+            r"(?m)^\$1 = 11$",
+        ]);
+}

@@ -20,7 +20,7 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{lldb, signal_settings, tls, GdbTarget, StopKind, StubError};
+use super::{lldb, osdata, signal_settings, tls, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -68,7 +68,7 @@ pub fn run_session(
         &[
             lldb::INTERCEPTS,
             signal_settings::INTERCEPTS,
-            &[tls::PREFIX],
+            &[tls::PREFIX, osdata::PREFIX],
         ],
     );
     target.start_client();
@@ -90,12 +90,14 @@ pub fn run_session(
                     }
                     Tapped::Intercept(payload) => {
                         log::trace!("<- {payload}");
-                        let reply = match target.answer_signal_settings(&payload) {
-                            Some(text) => tap.reply(&text),
-                            None => match payload.strip_prefix(tls::PREFIX) {
-                                Some(args) => tap.reply(&target.tls_address(args)),
-                                None => tap.reply_bytes(&target.answer_lldb(&payload)),
-                            },
+                        let reply = if let Some(text) = target.answer_signal_settings(&payload) {
+                            tap.reply(&text)
+                        } else if let Some(args) = payload.strip_prefix(tls::PREFIX) {
+                            tap.reply(&target.tls_address(args))
+                        } else if let Some(args) = payload.strip_prefix(osdata::PREFIX) {
+                            tap.reply_bytes(&target.xfer_osdata(args))
+                        } else {
+                            tap.reply_bytes(&target.answer_lldb(&payload))
                         };
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)

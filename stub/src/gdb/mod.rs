@@ -14,6 +14,7 @@ mod host_io;
 mod lldb;
 mod lldb_stop;
 pub mod monitor;
+mod osdata;
 mod resume;
 mod signal_numbers;
 mod signal_settings;
@@ -73,6 +74,10 @@ pub struct GdbTarget {
     pub last_stop: Option<(Tid, u8, StopKind)>,
     /// The `qXfer:threads` document being read (built at offset 0).
     threads_xml: Vec<u8>,
+    /// The `qXfer:osdata` document being read (built at offset 0).
+    osdata_xml: Vec<u8>,
+    /// `monitor set libthread-db-search-path` (TLS is refused while it finds none).
+    thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
     comms: (u64, HashMap<Pid, Option<String>>),
 }
@@ -94,6 +99,8 @@ impl GdbTarget {
             last_stop: None,
             resumed_as: HashMap::new(),
             threads_xml: Vec::new(),
+            osdata_xml: Vec::new(),
+            thread_db_path: tls::DEFAULT_THREAD_DB_PATH.to_string(),
             comms: (u64::MAX, HashMap::new()),
         }
     }
@@ -129,8 +136,9 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`).
-const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+";
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`).
+const EXTRA_FEATURES: &str =
+    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+";
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
