@@ -50,7 +50,8 @@ fn item10_info_os_lists_the_program() {
         r"(?m)^processes +Listing of all processes",
         r"(?m)^sockets +Listing of all internet-domain sockets",
         r"(?m)^\d+ +\S+ +\S*/c_tls +[0-9,]+",
-        r"(?m)^\d+ +\S+ +\d+ +\S*/c_tls ",
+        // The program leads its own process group, as under gdbserver.
+        r"(?m)^\d+ +c_tls +\d+ +\S*/c_tls ",
         r"Wrong osdata type\?",
         r"Can not fetch data now\.",
     ]);
@@ -84,4 +85,46 @@ fn item3_tls_refused_while_no_libthread_db_is_found() {
             r"libthread-db-search-path set to `\$sdir:\$pdir'",
             r"(?m)^\$1 = 11$",
         ]);
+}
+
+/// The server's stderr and exit status when it is started on `program` over stdio in `dir`, as
+/// gdb.server/non-existing-program.exp starts it.
+fn start_failure(dir: &TempDir, program: &str) -> (String, Option<i32>) {
+    let (bin, args) = server_command(&Mode::Launch(std::path::Path::new(program), &[]), "stdio");
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the server");
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// Item 10 (the exec-failure message): a program that cannot be executed gets gdbserver's lines
+/// (its default startup-with-shell form: the shell's words, then "During startup program exited
+/// with code N." and "Exiting"), with execvp's errno carried back from the child, and the
+/// server exits with status 1.
+#[test]
+fn item10_exec_failure_message_is_gdbservers() {
+    skip_on_lldb_server!();
+    let dir = TempDir::new("execfail");
+    let (err, code) = start_failure(&dir, "non-existing-program");
+    assert_eq!(code, Some(1), "{err}");
+    let missing = Regex::new(
+        r"(?s)^stdin/stdout redirected\n.*exec: non-existing-program: not found\nDuring startup program exited with code 127\.\nExiting\n$",
+    )
+    .unwrap();
+    assert!(missing.is_match(&err), "{err}");
+    let text = dir.path().join("notexec");
+    std::fs::write(&text, "not a program\n").unwrap();
+    let (err, code) = start_failure(&dir, &text.display().to_string());
+    assert_eq!(code, Some(1), "{err}");
+    let denied = Regex::new(
+        r"(?s)exec: \S*notexec: cannot execute: Permission denied\nDuring startup program exited with code 126\.\nExiting\n$",
+    )
+    .unwrap();
+    assert!(denied.is_match(&err), "{err}");
 }

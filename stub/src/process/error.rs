@@ -49,6 +49,19 @@ pub enum ProcessError {
     NotRunning,
 }
 
+impl ProcessError {
+    /// A launch whose exec failed: the child's exit status and execvp's errno, if it got that
+    /// far.
+    pub fn exec_failure(&self) -> Option<(i32, Option<i32>)> {
+        match self {
+            ProcessError::Start(StartError::ExecFailed { status, errno, .. }) => {
+                Some((*status, *errno))
+            }
+            _ => None,
+        }
+    }
+}
+
 pub(super) fn ptrace_err(tid: Pid) -> impl FnOnce(nix::Error) -> ProcessError {
     move |source| ProcessError::Ptrace {
         tid: tid.as_raw(),
