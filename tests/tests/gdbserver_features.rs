@@ -128,3 +128,32 @@ fn item10_exec_failure_message_is_gdbservers() {
     .unwrap();
     assert!(denied.is_match(&err), "{err}");
 }
+
+/// Item 5 (exec events): an exec is reported as gdbserver reports it to a client that offered
+/// `exec-events+` (`T05exec:…`), so `catch exec` stops there, gdb loads the new program and its
+/// breakpoints are planted in the new image (none of the old image's is left in it), and the
+/// program runs to its end.
+#[test]
+fn item5_exec_event_follows_the_new_program() {
+    skip_on_lldb_server!();
+    stopped_at(&fixture("c_exec"), "before_exec")
+        .cmds([
+            "catch exec",
+            "break after_exec",
+            "continue",
+            "info threads",
+            "continue",
+            "backtrace",
+            "delete",
+            "continue",
+        ])
+        .run_clean()
+        .expect(&[
+            r"process \d+ is executing new program: \S*c_exec",
+            r"Catchpoint \d+ \(exec'd \S*c_exec\)",
+            r"hit Breakpoint \d+, after_exec \(n=21\)",
+            r"#1 .* in main \(argc=2,",
+            r"exited normally",
+        ])
+        .expect_not(&[r"Remote failure reply", r"SIGTRAP"]);
+}

@@ -161,6 +161,7 @@ pub fn run_session(
                         if bytes.len() > 1 {
                             log::trace!("<- {}", String::from_utf8_lossy(&bytes));
                         }
+                        target.note_client_features(&bytes);
                         let mut sm = GdbStubStateMachine::Idle(g);
                         for b in bytes {
                             sm = match sm {
@@ -191,13 +192,14 @@ pub fn run_session(
                     None
                 };
                 if let Some(event) = event {
+                    // First: an exec drops the old program's view before the thread is named.
+                    let mut keys = target.exec_stop_keys(event);
                     let reason = stop_reason(event, |os| target.client_tid(os));
                     target.last_stop = stopped_thread(event, reason);
                     let expedited = expedited_registers(target, event);
-                    let keys = match target.last_stop {
-                        Some((tid, _, _)) => target.lldb_stop_keys(tid),
-                        None => String::new(),
-                    };
+                    if let Some((tid, _, _)) = target.last_stop {
+                        keys.push_str(&target.lldb_stop_keys(tid));
+                    }
                     match expedited {
                         Some(regs) => {
                             let mut iter = regs.iter().map(|(id, v)| (*id, &v[..]));

@@ -8,6 +8,7 @@ mod breakpoints;
 pub mod conn;
 mod error;
 pub mod event_loop;
+mod exec_events;
 mod extended_mode;
 mod host_files;
 mod host_io;
@@ -76,6 +77,8 @@ pub struct GdbTarget {
     threads_xml: Vec<u8>,
     /// The `qXfer:osdata` document being read (built at offset 0).
     osdata_xml: Vec<u8>,
+    /// The client offered `exec-events+`: exec stops carry `exec:` (`exec_events.rs`).
+    exec_events: bool,
     /// `monitor set libthread-db-search-path` (TLS is refused while it finds none).
     thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
@@ -101,6 +104,7 @@ impl GdbTarget {
             threads_xml: Vec::new(),
             osdata_xml: Vec::new(),
             thread_db_path: tls::DEFAULT_THREAD_DB_PATH.to_string(),
+            exec_events: false,
             comms: (u64::MAX, HashMap::new()),
         }
     }
@@ -136,9 +140,10 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`).
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`), and exec stop replies
+/// (`exec_events.rs`).
 const EXTRA_FEATURES: &str =
-    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+";
+    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+";
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
