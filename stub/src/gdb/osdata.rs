@@ -14,8 +14,8 @@
 
 use super::error::reply;
 use super::lldb::hex_pair;
-use super::lldb_stop::escape_binary_bytes;
 use super::xfer::escape_into;
+use super::xfer_threads::xfer_chunk;
 use super::{GdbTarget, StubError};
 use crate::process::{os_table, OsTable, OS_TABLE_TYPES};
 
@@ -35,12 +35,7 @@ impl GdbTarget {
         if offset == 0 {
             self.osdata_xml = document(annex).into_bytes();
         }
-        let doc = &self.osdata_xml;
-        let start = offset.min(doc.len());
-        let end = start.saturating_add(len).min(doc.len());
-        let mut out = vec![if end == doc.len() { b'l' } else { b'm' }];
-        out.extend(escape_binary_bytes(&doc[start..end]));
-        out
+        xfer_chunk(&self.osdata_xml, offset, len)
     }
 }
 
