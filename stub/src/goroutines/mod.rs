@@ -244,7 +244,21 @@ impl GoState {
         self.binary(inf).is_ok()
     }
 
-    /// The `goroutines` view of the current stop, built at most once per stop; its members stay
+    /// Sets the traceback policy. The monitor's texts follow it at once; the thread view of
+    /// the current stop (`stop`), if built, keeps the policy it was built under, since gdb and
+    /// lldb keep a stop's threads and registers until the next stop (neither re-reads them
+    /// after a `qRcmd`, and a view that changed under them would mix two policies). Returns
+    /// the policy the current stop's threads keep, when it is another one.
+    pub fn set_policy(&mut self, policy: Policy, stop: Option<u64>) -> Option<Policy> {
+        self.policy = policy;
+        self.table
+            .as_ref()
+            .filter(|(s, p, _, _)| Some(*s) == stop && *p != policy)
+            .map(|(_, p, _, _)| *p)
+    }
+
+    /// The `goroutines` view of the current stop, built at most once per stop under the policy
+    /// in force when it is first asked for (see [`GoState::set_policy`]); its members stay
     /// from one table to the next (see [`choose_threads`]). Only the goroutines the cap lets
     /// through are unwound. When the last table was cut by the cap (many thousands of
     /// goroutines), the next one is rebuilt from its own members and the goroutines running now,
@@ -260,7 +274,7 @@ impl GoState {
         let fresh = self
             .table
             .as_ref()
-            .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
+            .is_some_and(|(s, _, m, _)| *s == stop && *m == max_threads);
         if !fresh {
             let t0 = std::time::Instant::now();
             let (table, how) = match self.capped_table(inf, max_threads)? {

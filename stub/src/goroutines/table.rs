@@ -125,29 +125,43 @@ pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String 
 }
 
 /// Where a parked goroutine's client registers point: its first shown frame. The innermost frame
-/// uses the saved scheduling registers.
+/// uses the saved scheduling registers; its pc is a return address too (mcall's, in the function
+/// that parked: `runtime.gopark` under `system`, `runtime.Gosched` where it is not inlined,
+/// `runtime.asyncPreempt2`), which the runtime looks up at pc - 1, unless the goroutine never
+/// ran (its pc is its function's entry).
 fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64, u64) {
-    outer_shown_frame(bin, g, policy).unwrap_or((g.pc, g.sp, g.bp))
+    first_shown_frame(bin, g, policy, true).unwrap_or((g.pc, g.sp, g.bp))
 }
 
-/// The first frame `g`'s policy shows, when it is not the innermost one (whose registers the
-/// walk started from). An outer frame points at its call instruction, not the return address,
-/// so the client shows the line (and inlined function) the runtime shows; its rbp is its frame
-/// pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return address).
-fn outer_shown_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> Option<(u64, u64, u64)> {
+/// The first frame `g`'s policy shows, unless it is the innermost one and the walk's registers
+/// are to be shown as they are: always when the innermost pc is exact (`innermost_returns`
+/// false: a signal interrupted it there), and for a return address at a function's entry (a
+/// goroutine that never ran). A pc that is a return address is shown at its call instruction,
+/// so the client shows the line (and inlined function) the runtime shows; an outer frame's rbp
+/// is its frame pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return
+/// address), the innermost one's the walk's.
+fn first_shown_frame(
+    bin: &GoBinary,
+    g: &Goroutine,
+    policy: Policy,
+    innermost_returns: bool,
+) -> Option<(u64, u64, u64)> {
     let visible = goruntime::visible_frames(bin, g, policy);
     let (f, innermost) = (visible.first()?, g.frames.first()?);
     if f.pc == innermost.pc && f.sp == innermost.sp {
-        return None;
+        return (innermost_returns && f.pc > f.entry).then(|| (call_pc(bin, f), f.sp, f.bp));
     }
-    // The call instruction, unless a hidden runtime function inlined there would then show as
-    // the innermost frame; the return address lies in the shown function.
-    let pc = goruntime::unwind::call_site(bin, f.pc)
+    Some((call_pc(bin, f), f.sp, f.fp.saturating_sub(16)))
+}
+
+/// The call instruction before return address `f.pc`, unless a hidden runtime function inlined
+/// there would then show as the innermost frame (the return address lies in the shown function).
+fn call_pc(bin: &GoBinary, f: &goruntime::Frame) -> u64 {
+    goruntime::unwind::call_site(bin, f.pc)
         .filter(|&call| {
             goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| *func == *f.function)
         })
-        .unwrap_or(f.pc);
-    Some((pc, f.sp, f.fp.saturating_sub(16)))
+        .unwrap_or(f.pc)
 }
 
 /// For a running goroutine whose walk crossed a signal frame: its first shown frame after it
@@ -165,7 +179,7 @@ fn interrupted_frame<M: MemorySource>(
         frames: g.frames.get(after..).unwrap_or_default().to_vec(),
         ..Goroutine::default()
     };
-    Some(match outer_shown_frame(bin, &interrupted, policy) {
+    Some(match first_shown_frame(bin, &interrupted, policy, false) {
         Some((rip, rsp, rbp)) => Interrupted::Outer(rip, rsp, rbp),
         None => Interrupted::Saved(saved),
     })
