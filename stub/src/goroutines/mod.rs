@@ -181,6 +181,7 @@ impl GoState {
             };
             self.earlier = previous.as_deref().map(alive_goids);
             let previous = previous.unwrap_or_default();
+            complete_running(inf, &previous, &mut threads);
             prefetch_for_listing(inf, bin, &self.memo, &threads, &previous, true);
             let list = goruntime::list_goroutines_since(
                 bin,
@@ -359,6 +360,7 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
+        complete_running(inf, &members, &mut threads);
         prefetch_for_listing(inf, bin, &self.memo, &threads, &members, false);
         let mut addrs: Vec<u64> = members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
@@ -491,7 +493,9 @@ fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
 }
 
 /// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
-/// from their live registers) where `thread_states` left them out.
+/// from their live registers) where `thread_states` left them out. Called with the last
+/// listing before the prefetch too: a thread that ran a goroutine then most likely runs one
+/// now, and its stack top then comes with the stop's first batch instead of a read of its own.
 fn complete_running(inf: &mut dyn Backend, list: &[Goroutine], threads: &mut [ThreadState]) {
     for t in threads.iter_mut().filter(|t| t.rsp == 0) {
         if !list
