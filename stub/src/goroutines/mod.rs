@@ -15,9 +15,10 @@ use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, 
 use nix::unistd::Pid;
 
 use crate::process::Backend;
+use crate::tid_map::ThreadRef;
 use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
-use table::{build_thread_table, choose_threads};
+use table::{build_thread_table, choose_threads, ViewThread};
 pub use table::{goroutine_label, Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
@@ -292,6 +293,45 @@ impl GoState {
         Ok(&self.table.as_ref().expect("filled above").3)
     }
 
+    /// rip, rsp and rbp of parked goroutine thread `id` in the view of this stop (its first
+    /// shown frame, worked out when first asked for).
+    pub fn parked_at(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+        id: ThreadRef,
+    ) -> Option<(u64, u64, u64)> {
+        let (bin, t) = self.view_thread(inf, max_threads, id)?;
+        t.parked_at(bin)
+    }
+
+    /// For goroutine thread `id` of this stop's view, running on a thread inside a signal
+    /// handler: the frame the signal interrupted (read when first asked for).
+    pub fn interrupted_at(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+        id: ThreadRef,
+    ) -> Option<Interrupted> {
+        let (bin, t) = self.view_thread(inf, max_threads, id)?;
+        t.interrupted_at(bin, &mut &mut *inf)
+    }
+
+    fn view_thread(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+        id: ThreadRef,
+    ) -> Option<(&GoBinary, &ViewThread)> {
+        self.thread_table(inf, max_threads).ok()?;
+        let (Some(Loaded { bin: Ok(bin), .. }), Some((_, _, _, table))) =
+            (&self.binary, &self.table)
+        else {
+            return None;
+        };
+        Some((bin, table.find(id)?))
+    }
+
     /// The table from every goroutine of the stop.
     fn full_table(
         &mut self,
@@ -310,15 +350,7 @@ impl GoState {
         let hidden = choice.shown - choice.chosen.len();
         let mut chosen = choice.chosen;
         unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
-        let table = build_thread_table(
-            bin,
-            &mut &mut *inf,
-            list,
-            &chosen,
-            &os_threads,
-            policy,
-            hidden,
-        );
+        let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
         }
@@ -387,15 +419,7 @@ impl GoState {
         }
         let mut chosen = choice.chosen;
         unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
-        let table = build_thread_table(
-            bin,
-            &mut &mut *inf,
-            &list,
-            &chosen,
-            &os_threads,
-            policy,
-            hidden,
-        );
+        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, hidden);
         let goids = member_goids(&list, &chosen);
         let members = chosen
             .iter()
