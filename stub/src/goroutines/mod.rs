@@ -92,9 +92,30 @@ struct LastTable {
     max_threads: usize,
     /// The goids shown as threads, sorted.
     goids: Vec<u64>,
-    /// When the cap left goroutines out: how many, and the members decoded and unwound
-    /// (reused while their g structs do not change).
-    capped: Option<(usize, Vec<Goroutine>)>,
+    /// When the cap left goroutines out: what rebuilds the next table from the members.
+    capped: Option<Capped>,
+}
+
+/// A table cut by the cap, as the next one is rebuilt from it.
+struct Capped {
+    /// How many goroutines the cap left out.
+    hidden: usize,
+    /// The members, decoded and unwound (reused while their g structs do not change).
+    members: Vec<Goroutine>,
+    /// The system stacks' gs (g0, gsignal: goid 0) the threads ran: found again from the
+    /// threads' TLS, so their g structs and Ms go into the prefetch.
+    system: Vec<Goroutine>,
+}
+
+impl Capped {
+    fn new(hidden: usize, members: Vec<Goroutine>, list: &[Goroutine]) -> Capped {
+        let system = list.iter().filter(|g| g.goid == 0).cloned().collect();
+        Capped {
+            hidden,
+            members,
+            system,
+        }
+    }
 }
 
 impl LastTable {
@@ -183,7 +204,7 @@ impl GoState {
             self.earlier = previous.as_deref().map(alive_goids);
             let previous = previous.unwrap_or_default();
             complete_running(inf, &previous, &mut threads);
-            prefetch_for_listing(inf, bin, &self.memo, &threads, &previous, true);
+            prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], true);
             let list = goruntime::list_goroutines_since(
                 bin,
                 &self.memo,
@@ -359,8 +380,13 @@ impl GoState {
             policy,
             max_threads,
             goids: member_goids(list, &chosen),
-            capped: (hidden > 0)
-                .then(|| (hidden, chosen.iter().map(|&i| list[i].clone()).collect())),
+            capped: (hidden > 0).then(|| {
+                Capped::new(
+                    hidden,
+                    chosen.iter().map(|&i| list[i].clone()).collect(),
+                    list,
+                )
+            }),
         });
         Ok(table)
     }
@@ -382,7 +408,12 @@ impl GoState {
         else {
             return Ok(None);
         };
-        let Some((hidden, members)) = last.capped.take() else {
+        let Some(Capped {
+            hidden,
+            members,
+            system,
+        }) = last.capped.take()
+        else {
             return Ok(None);
         };
         let previous = last.goids.clone();
@@ -393,7 +424,7 @@ impl GoState {
         let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
         complete_running(inf, &members, &mut threads);
-        prefetch_for_listing(inf, bin, &self.memo, &threads, &members, false);
+        prefetch_for_listing(inf, bin, &self.memo, &threads, &[&members, &system], false);
         let mut addrs: Vec<u64> = members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
         addrs.sort_unstable();
@@ -430,7 +461,7 @@ impl GoState {
             policy,
             max_threads,
             goids,
-            capped: Some((hidden, members)),
+            capped: Some(Capped::new(hidden, members, &list)),
         });
         Ok(Some(table))
     }
@@ -445,13 +476,14 @@ fn member_goids(list: &[Goroutine], chosen: &[usize]) -> Vec<u64> {
 
 /// Fetches in one batch (with the stop's first read, when this is it) what a listing will read:
 /// the threads' stacks and TLS slots (running goroutines are unwound from them) and, as the
-/// last listing found them, allgs, the g structs, their Ms and the parked stacks' tops.
+/// last listing found them (`previous`, allgs with the first slice), allgs, the g structs and
+/// their Ms.
 fn prefetch_for_listing(
     inf: &mut dyn Backend,
     bin: &GoBinary,
     memo: &ProcessMemo,
     threads: &[ThreadState],
-    previous: &[Goroutine],
+    previous: &[&[Goroutine]],
     with_allgs: bool,
 ) {
     let mut ranges: Vec<(u64, u64)> = threads
@@ -459,7 +491,14 @@ fn prefetch_for_listing(
         .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
         .filter(|&(addr, _)| addr != 0)
         .collect();
-    ranges.extend(goruntime::listing_hints(bin, memo, previous, with_allgs));
+    for (i, gs) in previous.iter().enumerate() {
+        ranges.extend(goruntime::listing_hints(
+            bin,
+            memo,
+            gs,
+            with_allgs && i == 0,
+        ));
+    }
     if let Err(e) = inf.prefetch(&ranges) {
         log::debug!("listing prefetch: {e}");
     }
