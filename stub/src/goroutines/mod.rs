@@ -498,10 +498,23 @@ fn prefetch_for_listing(
             gs,
             with_allgs && i == 0,
         ));
+        ranges.extend(gs.iter().filter_map(moving_stack));
     }
     if let Err(e) = inf.prefetch(&ranges) {
         log::debug!("listing prefetch: {e}");
     }
+}
+
+/// For a goroutine that was running, runnable or in a syscall at the last listing (it has most
+/// likely moved since, and is unwound again), the stack around where it was: it parks or runs
+/// near there, and the unwinding would read it otherwise in a batch of its own.
+fn moving_stack(g: &Goroutine) -> Option<(u64, u64)> {
+    use goruntime::GStatus::{Runnable, Running, Syscall};
+    if !matches!(g.status, Running | Runnable | Syscall) || g.goid == 0 {
+        return None;
+    }
+    let sp = g.frames.first().map_or(g.sp, |f| f.sp);
+    (sp != 0).then(|| (sp.saturating_sub(STACK_TOP_BYTES), 2 * STACK_TOP_BYTES))
 }
 
 /// What the listing knows of each OS thread before it knows which ones run a goroutine: the
