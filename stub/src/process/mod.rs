@@ -35,7 +35,7 @@ pub use session::{Session, StartOptions};
 pub use signals::SignalSet;
 #[cfg(test)]
 pub use svr4::Library;
-pub use svr4::LinkMap;
+pub use svr4::{dt_debug_slot, LinkMap};
 pub use threads::Action;
 
 /// Raw ptrace register access, for the register conversion's live round-trip test only.

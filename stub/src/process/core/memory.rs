@@ -13,6 +13,7 @@
 //! * A file that cannot be opened (gone, or another machine's path) leaves its pages
 //!   unreadable: reads of them fail with an error, naming nothing the core cannot tell.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
@@ -45,6 +46,8 @@ pub struct CoreMemory {
     core: ResidentMap,
     segments: Vec<Segment>,
     backings: Vec<Backing>,
+    /// Bytes read so far, for `monitor stats`.
+    bytes_read: Cell<u64>,
 }
 
 impl CoreMemory {
@@ -92,6 +95,7 @@ impl CoreMemory {
             core,
             segments,
             backings,
+            bytes_read: Cell::new(0),
         }
     }
 
@@ -148,6 +152,8 @@ impl CoreMemory {
         if done == 0 && !buf.is_empty() {
             return Err(MemError::Unreadable { addr });
         }
+        self.bytes_read
+            .set(self.bytes_read.get().saturating_add(done as u64));
         Ok(done)
     }
 
@@ -159,6 +165,11 @@ impl CoreMemory {
     /// Reads only what the core itself holds (no file behind it).
     pub fn read_core_only(&self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
         self.read_from(addr, buf, true)
+    }
+
+    /// Bytes read from the core and the files behind it so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.get()
     }
 
     /// The mappings, in address order: the `PT_LOAD` segments, named by the file mapped there.
@@ -255,6 +266,7 @@ mod tests {
             Err(MemError::Unreadable { addr: 0x2000 })
         );
         assert!(mem.read(0x5000, &mut buf).is_err());
+        assert_eq!(mem.bytes_read(), 8 + 4 + 10);
         let r = mem.regions();
         assert_eq!((r[0].perms.as_str(), r[0].path.as_str()), ("rw-p", ""));
         assert_eq!(r[1].perms, "r-xp");

@@ -21,7 +21,7 @@ mod resident;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use memcache::{MemError, MemorySource};
+use memcache::{CacheStats, MemError, MemorySource, SyscallCounters};
 use nix::unistd::Pid;
 
 use super::backend::{Backend, MemoryStats};
@@ -341,8 +341,21 @@ impl Backend for Core {
         false
     }
 
+    /// No cache and no syscalls (the files are mapped): the bytes read are the bytes served,
+    /// and the one stop a core has is the whole session.
     fn memory_stats(&self) -> MemoryStats {
-        MemoryStats::default()
+        let total = CacheStats {
+            bytes_served: self.memory.bytes_read(),
+            ..CacheStats::default()
+        };
+        MemoryStats {
+            last_stop: total,
+            total,
+            syscalls: SyscallCounters {
+                bytes_read: total.bytes_served,
+                ..SyscallCounters::default()
+            },
+        }
     }
 
     fn thread_ids(&self) -> Vec<Pid> {
