@@ -334,6 +334,63 @@ fn c_segv_kernel_core_lldb_stop_reason_frame_and_memory_regions() {
     ]);
 }
 
+/// Issue 14 leftovers: lldb loads a core's libraries (it finds `r_debug` through
+/// `qShlibInfoAddr`; with only gdb's `main-lm` it read the load bias as `r_debug` and listed the
+/// executable and the vdso alone), and `monitor stats` counts the bytes a core served.
+#[test]
+fn threads_lib_kernel_core_lldb_lists_libraries_and_stats_count_reads() {
+    skip_unless_gostub!();
+    let prog = fixture("threads_lib");
+    let crashed = core_or_skip!(kernel_core_killed(&prog, &[], Some(libc::SIGSEGV)));
+    let server = Server::start(Mode::Core(&crashed.core, Some(&prog)));
+    let run = Session::lldb()
+        .file(&prog)
+        .connect(&server)
+        .cmds(["image list", "bt", "process plugin packet monitor stats"])
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    run.expect(&[
+        r"\[\s*\d+\] .* 0x[0-9a-f]+ \S*libfixture\.so",
+        r"\[\s*\d+\] .* 0x[0-9a-f]+ \S*libc\.so\.6",
+        r"frame #\d+: 0x[0-9a-f]+ threads_lib`main",
+        r"total: .* [1-9]\d* bytes served",
+    ]);
+}
+
+/// Issue 14: a kernel core of a cgo program (external linking: libc and libpthread), through
+/// gdb: its libraries, the goroutines in and around C calls, a parked one's backtrace.
+#[test]
+fn cgo_kernel_core_gdb_libraries_and_goroutines() {
+    skip_unless_gostub!();
+    let prog = go_fixture("cgo", GO_NEWEST, "external");
+    let crashed = core_or_skip!(kernel_core_killed(
+        &prog,
+        &[("GOTRACEBACK", "crash")],
+        Some(libc::SIGQUIT)
+    ));
+    assert_eq!(crashed.signal, libc::SIGABRT, "{}", crashed.stderr);
+    let server = Server::start(Mode::Core(&crashed.core, Some(&prog)));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmds([
+            "info sharedlibrary",
+            "monitor goroutines",
+            "monitor goroutines -group top",
+            "thread apply all bt 3",
+        ])
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    run.expect(&[
+        r"Yes\s+.*libc\.so\.6",
+        r"main\.goCallback",
+        r"main\.goFromCThread",
+        r"#\d+\s+.*main\.goCallback",
+    ]);
+}
+
 /// threads_lib and libfixture.so copied into `dir`, so the test can remove the library.
 fn threads_lib_copy(dir: &Path) -> std::path::PathBuf {
     for f in ["threads_lib", "libfixture.so"] {

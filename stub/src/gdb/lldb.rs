@@ -13,7 +13,7 @@ use super::event_loop::PACKET_SIZE;
 use super::lldb_stop::escape_binary_bytes;
 use super::signal_numbers;
 use super::{GdbTarget, StopKind, StubError};
-use crate::process::{hostname, ProcessError, Region};
+use crate::process::{dt_debug_slot, hostname, ProcessError, Region};
 
 /// Payload prefixes the tap hands to [`GdbTarget::answer_lldb`] (and gdb's `qXfer:threads`).
 pub const INTERCEPTS: &[&str] = &[
@@ -23,6 +23,7 @@ pub const INTERCEPTS: &[&str] = &[
     "qGetWorkingDir",
     "qThreadStopInfo",
     "jThreadsInfo",
+    "qShlibInfoAddr",
     "QThreadSuffixSupported",
     "QListThreadsInStopReply",
     "x",
@@ -156,6 +157,24 @@ impl GdbTarget {
         }
     }
 
+    /// `qShlibInfoAddr`: where the program's `DT_DEBUG` value lies, the word lldb reads
+    /// `&r_debug` from, as lldb-server answers. A static program has none: unsupported.
+    fn shlib_info_addr(&mut self) -> String {
+        let mut backend = match self.backend() {
+            Ok(b) => b,
+            Err(e) => return reply(StubError::Query(e)),
+        };
+        let auxv = match backend.auxv() {
+            Ok(a) => a,
+            Err(e) => return reply(StubError::Query(e)),
+        };
+        match dt_debug_slot(&mut backend, &auxv) {
+            Ok(Some(slot)) => format!("{slot:x}"),
+            Ok(None) => String::new(),
+            Err(e) => reply(StubError::Query(e.into())),
+        }
+    }
+
     fn answer_lldb_text(&mut self, payload: &str) -> String {
         if payload == "QThreadSuffixSupported" {
             return "OK".to_string();
@@ -178,6 +197,9 @@ impl GdbTarget {
         }
         if payload == "jThreadsInfo" {
             return self.threads_info();
+        }
+        if payload == "qShlibInfoAddr" {
+            return self.shlib_info_addr();
         }
         let Some(backend) = self.session.backend_ref() else {
             return reply(StubError::Query(ProcessError::NoProcess));

@@ -38,7 +38,7 @@ pub use session::{Session, StartOptions};
 pub use signals::SignalSet;
 #[cfg(test)]
 pub use svr4::Library;
-pub use svr4::LinkMap;
+pub use svr4::{dt_debug_slot, LinkMap};
 pub use threads::Action;
 pub use tls::tls_address;
 

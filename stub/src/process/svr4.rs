@@ -17,6 +17,9 @@
 //!   entry before it (gdbserver's "Corrupted shared library list" check); since a node has a single
 //!   `l_prev`, that check also rules out cycles. The walk stops there, or after 4096 entries, and
 //!   reports what it has, like gdbserver. Unreadable `r_debug`/`link_map` memory is an error.
+//! * lldb asks `qShlibInfoAddr` for where `DT_DEBUG`'s value lies ([`dt_debug_slot`], what
+//!   lldb-server answers); without it, lldb reads its `r_debug` pointer at gdb's `main-lm` (the
+//!   main program's `link_map`, whose first word is the load bias) and lists no library.
 //! * Only the base namespace (`lmid` 0) is listed; glibc's `r_debug_extended.r_next` namespaces
 //!   (dlmopen) are not walked.
 //! * Offsets are for LP64 glibc: `r_debug.r_map` at 8; `link_map` `l_addr` 0, `l_name` 8, `l_ld`
@@ -91,7 +94,8 @@ pub struct LinkMap {
 /// (raw `/proc/PID/auxv` bytes).
 pub fn link_map<M: MemorySource>(mem: &mut M, auxv: &[u8]) -> Result<LinkMap, Svr4Error> {
     let mut map = LinkMap::default();
-    let Some(r_debug) = find_r_debug(mem, &parse_auxv(auxv))? else {
+    let dt_debug = find_dt_debug(mem, &parse_auxv(auxv))?;
+    let Some(r_debug) = dt_debug.map(|(_, value)| value).filter(|addr| *addr != 0) else {
         return Ok(map);
     };
     let mut lm = mem.read_u64(r_debug.wrapping_add(R_MAP_OFFSET))?;
@@ -130,12 +134,18 @@ pub fn link_map<M: MemorySource>(mem: &mut M, auxv: &[u8]) -> Result<LinkMap, Sv
     Ok(map)
 }
 
-/// The address of `struct r_debug`, or `None` when there is none (yet): static program, or
-/// ld.so has not filled `DT_DEBUG`.
-fn find_r_debug<M: MemorySource>(
+/// Where the program's `DT_DEBUG` value lies, the word ld.so sets to `&r_debug` (`None`: a
+/// static program, which has none).
+pub fn dt_debug_slot<M: MemorySource>(mem: &mut M, auxv: &[u8]) -> Result<Option<u64>, Svr4Error> {
+    Ok(find_dt_debug(mem, &parse_auxv(auxv))?.map(|(slot, _)| slot))
+}
+
+/// Where the `DT_DEBUG` value lies and the value (0 until ld.so has run), or `None` for a
+/// program without one (static).
+fn find_dt_debug<M: MemorySource>(
     mem: &mut M,
     auxv: &[(u64, u64)],
-) -> Result<Option<u64>, Svr4Error> {
+) -> Result<Option<(u64, u64)>, Svr4Error> {
     let lookup = |key| auxv.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
     let phdr = lookup(AT_PHDR).ok_or(Svr4Error::MissingAuxv("AT_PHDR"))?;
     let phnum = lookup(AT_PHNUM).ok_or(Svr4Error::MissingAuxv("AT_PHNUM"))?;
@@ -162,11 +172,15 @@ fn find_r_debug<M: MemorySource>(
     let count = (dyn_size / DYN_SIZE as u64).min(MAX_DYN_ENTRIES) as usize;
     let mut entries = vec![0u8; count * DYN_SIZE];
     // The section may end early in memory; a readable prefix is enough if it holds DT_NULL.
-    let got = mem.read(bias.wrapping_add(dyn_vaddr), &mut entries)?;
-    for entry in entries[..got].chunks_exact(DYN_SIZE) {
+    let base = bias.wrapping_add(dyn_vaddr);
+    let got = mem.read(base, &mut entries)?;
+    for (i, entry) in entries[..got].chunks_exact(DYN_SIZE).enumerate() {
         match u64_at(entry, 0) {
             DT_NULL => break,
-            DT_DEBUG => return Ok(Some(u64_at(entry, 8)).filter(|addr| *addr != 0)),
+            DT_DEBUG => {
+                let slot = base.wrapping_add((i * DYN_SIZE + 8) as u64);
+                return Ok(Some((slot, u64_at(entry, 8))));
+            }
             _ => {}
         }
     }
@@ -340,6 +354,20 @@ mod tests {
         );
     }
 
+    /// Issue 14 (lldb lists no library of a core): qShlibInfoAddr's answer is DT_DEBUG's value
+    /// word, the second of its entry, whether or not ld.so has filled it.
+    #[test]
+    fn dt_debug_slot_is_the_value_word_of_the_entry() {
+        assert_eq!(
+            dt_debug_slot(&mut image(R_DEBUG, lm(0)), &auxv()).unwrap(),
+            Some(DYNAMIC + DYN_SIZE as u64 + 8)
+        );
+        assert_eq!(
+            dt_debug_slot(&mut image(0, 0), &auxv()).unwrap(),
+            Some(DYNAMIC + DYN_SIZE as u64 + 8)
+        );
+    }
+
     #[test]
     fn not_yet_initialised_or_static_is_an_empty_list() {
         const EMPTY: LinkMap = LinkMap {
@@ -356,6 +384,7 @@ mod tests {
         phdrs.extend(phdr(1, 0x40_0000, 0x1000));
         mem.add_region(PHDR, phdrs);
         assert_eq!(link_map(&mut mem, &auxv()).unwrap(), EMPTY);
+        assert_eq!(dt_debug_slot(&mut mem, &auxv()).unwrap(), None);
         // Only the main program: main-lm but no libraries.
         let mut mem = image(R_DEBUG, lm(0));
         mem.add_region(NAMES, vec![0; 8]);

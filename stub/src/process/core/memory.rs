@@ -1,6 +1,7 @@
 //! The address space of a core file: the bytes of its `PT_LOAD` segments, read from a
-//! read-only map of the core (never read whole), and the pages the core left out of file-backed
-//! mappings read from the files `NT_FILE` names (also mapped read-only).
+//! read-only map of the core (never read whole, its resident pages bounded), and the pages the
+//! core left out of file-backed mappings read from the files `NT_FILE` names (also mapped
+//! read-only, and bounded the same way).
 //!
 //! Kernel and gdb quirks met here:
 //! * The kernel leaves read-only file-backed mappings (text, rodata) out of a core (under the
@@ -12,16 +13,16 @@
 //! * A file that cannot be opened (gone, or another machine's path) leaves its pages
 //!   unreadable: reads of them fail with an error, naming nothing the core cannot tell.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
+use std::rc::Rc;
 
 use memcache::{MemError, MemorySource};
-use memmap2::Mmap;
 
 use super::elf::{Phdr, PF_R, PF_W, PF_X};
 use super::notes::FileMapping;
+use super::resident::{ResidentMap, FILE_BUDGET};
 use crate::process::procfs::Region;
 
 /// A `PT_LOAD` segment: addresses `start..end`, of which the first `filesz` bytes are in the
@@ -38,29 +39,22 @@ struct Segment {
 /// A file mapping and the file's bytes (`None`: the file could not be opened).
 struct Backing {
     mapping: FileMapping,
-    bytes: Option<Arc<Mmap>>,
+    bytes: Option<Rc<ResidentMap>>,
 }
 
 pub struct CoreMemory {
-    core: Mmap,
+    core: ResidentMap,
     segments: Vec<Segment>,
     backings: Vec<Backing>,
-}
-
-/// Maps `path` read-only (an empty file maps to nothing).
-pub fn map_file(path: &Path) -> std::io::Result<Mmap> {
-    let file = File::open(path)?;
-    // SAFETY: the map is read-only and private to this process. A file truncated by someone
-    // else while mapped would raise SIGBUS on access: cores and programs are not rewritten
-    // while a debugger reads them, which is what gdb and lldb assume as well.
-    unsafe { Mmap::map(&file) }
+    /// Bytes read so far, for `monitor stats`.
+    bytes_read: Cell<u64>,
 }
 
 impl CoreMemory {
     /// `segments` were checked to lie inside `core`. `files` are the `NT_FILE` mappings with the
     /// path each is read from (the program given on the command line replaces the core's name
     /// for the executable).
-    pub fn new(core: Mmap, loads: &[Phdr], files: Vec<FileMapping>) -> CoreMemory {
+    pub fn new(core: ResidentMap, loads: &[Phdr], files: Vec<FileMapping>) -> CoreMemory {
         let mut segments: Vec<Segment> = loads
             .iter()
             .filter(|p| p.memsz > 0)
@@ -73,21 +67,23 @@ impl CoreMemory {
             })
             .collect();
         segments.sort_by_key(|s| s.start);
-        let mut opened: HashMap<String, Option<Arc<Mmap>>> = HashMap::new();
+        let mut opened: HashMap<String, Option<Rc<ResidentMap>>> = HashMap::new();
         let mut backings: Vec<Backing> = files
             .into_iter()
             .map(|mapping| {
                 let bytes = opened
                     .entry(mapping.path.clone())
-                    .or_insert_with(|| match map_file(Path::new(&mapping.path)) {
-                        Ok(m) => Some(Arc::new(m)),
-                        Err(e) => {
-                            log::warn!(
-                                "core: cannot open {} (named in the core's file list): {e}; \
+                    .or_insert_with(|| {
+                        match ResidentMap::open(Path::new(&mapping.path), FILE_BUDGET) {
+                            Ok(m) => Some(Rc::new(m)),
+                            Err(e) => {
+                                log::warn!(
+                                    "core: cannot open {} (named in the core's file list): {e}; \
                                  the pages the core left out of it cannot be read",
-                                mapping.path
-                            );
-                            None
+                                    mapping.path
+                                );
+                                None
+                            }
                         }
                     })
                     .clone();
@@ -99,6 +95,7 @@ impl CoreMemory {
             core,
             segments,
             backings,
+            bytes_read: Cell::new(0),
         }
     }
 
@@ -119,9 +116,7 @@ impl CoreMemory {
             let into = addr - s.start;
             if into < s.filesz {
                 let n = ((s.filesz - into) as usize).min(out.len());
-                let at = (s.offset + into) as usize;
-                out[..n].copy_from_slice(&self.core[at..at + n]);
-                return n;
+                return self.core.copy((s.offset + into) as usize, &mut out[..n]);
             }
         }
         if core_only {
@@ -138,12 +133,8 @@ impl CoreMemory {
         let Ok(at) = usize::try_from(at) else {
             return 0;
         };
-        let Some(avail) = bytes.len().checked_sub(at) else {
-            return 0;
-        };
-        let n = avail.min(out.len()).min((limit - addr) as usize);
-        out[..n].copy_from_slice(&bytes[at..at + n]);
-        n
+        let n = out.len().min((limit - addr) as usize);
+        bytes.copy(at, &mut out[..n])
     }
 
     fn read_from(&self, addr: u64, buf: &mut [u8], core_only: bool) -> Result<usize, MemError> {
@@ -161,6 +152,8 @@ impl CoreMemory {
         if done == 0 && !buf.is_empty() {
             return Err(MemError::Unreadable { addr });
         }
+        self.bytes_read
+            .set(self.bytes_read.get().saturating_add(done as u64));
         Ok(done)
     }
 
@@ -172,6 +165,11 @@ impl CoreMemory {
     /// Reads only what the core itself holds (no file behind it).
     pub fn read_core_only(&self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
         self.read_from(addr, buf, true)
+    }
+
+    /// Bytes read from the core and the files behind it so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.get()
     }
 
     /// The mappings, in address order: the `PT_LOAD` segments, named by the file mapped there.
@@ -208,6 +206,7 @@ impl MemorySource for CoreReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     fn temp_file(tag: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -249,7 +248,8 @@ mod tests {
             offset: 10,
             path: text_path.display().to_string(),
         }];
-        let mem = CoreMemory::new(map_file(&core_path).unwrap(), &loads, files);
+        let core = ResidentMap::open(&core_path, FILE_BUDGET).unwrap();
+        let mem = CoreMemory::new(core, &loads, files);
         let mut buf = [0u8; 32];
         assert_eq!(mem.read(0x1008, &mut buf), Ok(8));
         assert_eq!(&buf[..8], &[8, 9, 10, 11, 12, 13, 14, 15]);
@@ -266,6 +266,7 @@ mod tests {
             Err(MemError::Unreadable { addr: 0x2000 })
         );
         assert!(mem.read(0x5000, &mut buf).is_err());
+        assert_eq!(mem.bytes_read(), 8 + 4 + 10);
         let r = mem.regions();
         assert_eq!((r[0].perms.as_str(), r[0].path.as_str()), ("rw-p", ""));
         assert_eq!(r[1].perms, "r-xp");

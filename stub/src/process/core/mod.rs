@@ -16,11 +16,12 @@
 mod elf;
 mod memory;
 mod notes;
+mod resident;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use memcache::{MemError, MemorySource};
+use memcache::{CacheStats, MemError, MemorySource, SyscallCounters};
 use nix::unistd::Pid;
 
 use super::backend::{Backend, MemoryStats};
@@ -32,8 +33,9 @@ use super::svr4::{self, LinkMap};
 use super::threads::Action;
 use super::{Origin, ProcessError, StopEvent};
 use elf::{ElfError, EM_X86_64, ET_CORE, PT_LOAD, PT_NOTE};
-use memory::{map_file, CoreMemory, CoreReader};
+use memory::{CoreMemory, CoreReader};
 use notes::{CoreNotes, PsInfo};
+use resident::{ResidentMap, CORE_BUDGET, FILE_BUDGET};
 
 const AT_PHDR: u64 = 3;
 
@@ -103,7 +105,8 @@ impl Core {
             path: path.to_path_buf(),
             source,
         };
-        let bytes = map_file(path).map_err(open_err)?;
+        let map = ResidentMap::open(path, CORE_BUDGET).map_err(open_err)?;
+        let bytes = map.bytes();
         let not_core = |why: String| CoreError::NotCore {
             path: path.to_path_buf(),
             why,
@@ -112,7 +115,7 @@ impl Core {
             path: path.to_path_buf(),
             source,
         };
-        let header = match elf::header(&bytes) {
+        let header = match elf::header(bytes) {
             Ok(h) => h,
             Err(e @ (ElfError::NotElf | ElfError::WrongClass)) => {
                 return Err(not_core(e.to_string()))
@@ -131,10 +134,10 @@ impl Core {
                 header.e_machine
             )));
         }
-        let phdrs = elf::program_headers(&bytes, &header).map_err(truncated)?;
+        let phdrs = elf::program_headers(bytes, &header).map_err(truncated)?;
         let mut all_notes = Vec::new();
         for p in phdrs.iter().filter(|p| p.p_type == PT_NOTE) {
-            let seg = elf::segment_bytes(&bytes, p, "note segment").map_err(truncated)?;
+            let seg = elf::segment_bytes(bytes, p, "note segment").map_err(truncated)?;
             let (found, whole) = elf::notes(seg);
             if !whole {
                 return Err(truncated(ElfError::Truncated {
@@ -151,7 +154,7 @@ impl Core {
             .copied()
             .collect();
         for p in &loads {
-            elf::segment_bytes(&bytes, p, "memory segment").map_err(truncated)?;
+            elf::segment_bytes(bytes, p, "memory segment").map_err(truncated)?;
         }
         let notes = CoreNotes::decode(&all_notes);
         drop(all_notes);
@@ -179,10 +182,11 @@ impl Core {
                 PathBuf::from(named)
             }
         };
-        let program_bytes = map_file(&program).map_err(|source| CoreError::Open {
-            path: program.clone(),
-            source,
-        })?;
+        let program_map =
+            ResidentMap::open(&program, FILE_BUDGET).map_err(|source| CoreError::Open {
+                path: program.clone(),
+                source,
+            })?;
         let files = notes
             .files
             .iter()
@@ -194,11 +198,11 @@ impl Core {
                 f
             })
             .collect();
-        let memory = CoreMemory::new(bytes, &loads, files);
+        let memory = CoreMemory::new(map, &loads, files);
         check_build_id(
             path,
             &program,
-            &program_bytes,
+            program_map.bytes(),
             &memory,
             &notes,
             named.as_deref(),
@@ -337,8 +341,21 @@ impl Backend for Core {
         false
     }
 
+    /// No cache and no syscalls (the files are mapped): the bytes read are the bytes served,
+    /// and the one stop a core has is the whole session.
     fn memory_stats(&self) -> MemoryStats {
-        MemoryStats::default()
+        let total = CacheStats {
+            bytes_served: self.memory.bytes_read(),
+            ..CacheStats::default()
+        };
+        MemoryStats {
+            last_stop: total,
+            total,
+            syscalls: SyscallCounters {
+                bytes_read: total.bytes_served,
+                ..SyscallCounters::default()
+            },
+        }
     }
 
     fn thread_ids(&self) -> Vec<Pid> {
