@@ -6,9 +6,10 @@
 //! running and syscall goroutines are never reused (their registers live in the thread).
 
 use super::decode::{decode_g, le_u64, m_read_size, read_m, wait_minutes, MInfo};
+use super::metered::Metered;
 use super::walk_start::unwind_goroutines;
 use super::{GStatus, Goroutine, ListOptions, ThreadState};
-use crate::allgs::{read_allg_pointers_noting, read_structs};
+use crate::allgs::{read_allg_pointers_noting, StructReads};
 use crate::binary::GoBinary;
 use crate::error::GoError;
 use crate::memo::ProcessMemo;
@@ -53,6 +54,7 @@ pub fn list_goroutines_since<M: MemorySource>(
     opts: &ListOptions,
     previous: Vec<Goroutine>,
 ) -> Result<Vec<Goroutine>, GoError> {
+    let mem = &mut Metered::new(mem);
     let loc = bin
         .allgs_location()
         .ok_or(GoError::Missing("runtime.allgs"))?;
@@ -61,7 +63,9 @@ pub fn list_goroutines_since<M: MemorySource>(
             *seen = Some(array);
         }
     })?;
-    goroutines_at(bin, memo, mem, &ptrs, threads, opts, previous)
+    let list = goroutines_at(bin, memo, mem, &ptrs, threads, opts, previous)?;
+    mem.log(format_args!("listed {} goroutines", list.len()));
+    Ok(list)
 }
 
 /// The memory a listing will read, as the last listing (`previous`) found it: the allgs header
@@ -128,13 +132,14 @@ pub fn goroutines_at<M: MemorySource>(
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
     // A chunk of g structs at a time: their bytes are dropped once decoded, so a program with
     // 100,000 goroutines never holds them all at once.
+    let mut reused = 0usize;
+    let mut raw = StructReads::default();
     for chunk in ptrs.chunks(G_STRUCT_CHUNK) {
-        let raw = read_structs(mem, chunk, l.g_size as usize)?;
+        raw.read(mem, chunk, l.g_size as usize)?;
         // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
         let m_span = m_read_size(&l);
-        let mut ms: Vec<u64> = raw
-            .iter()
-            .filter_map(|b| le_u64(b, l.g_m))
+        let mut ms: Vec<u64> = (0..chunk.len())
+            .filter_map(|i| le_u64(raw.get(i), l.g_m))
             .filter(|&m| m != 0)
             .collect();
         ms.sort_unstable();
@@ -143,7 +148,8 @@ pub fn goroutines_at<M: MemorySource>(
         if let Err(e) = mem.prefetch(&m_ranges) {
             log::debug!("m prefetch: {e}");
         }
-        for (&addr, bytes) in chunk.iter().zip(raw.iter()) {
+        for (i, &addr) in chunk.iter().enumerate() {
+            let bytes = raw.get(i);
             if addr == 0 {
                 continue;
             }
@@ -153,6 +159,7 @@ pub fn goroutines_at<M: MemorySource>(
                     let mut g = std::mem::take(prev);
                     g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
                     out.push(g);
+                    reused = reused.saturating_add(1);
                     continue;
                 }
             }
@@ -200,6 +207,10 @@ pub fn goroutines_at<M: MemorySource>(
         unwind_goroutines(bin, memo, mem, &mut all, threads);
     }
     out.sort_by_key(|g| (g.goid, g.g_addr));
+    log::debug!(
+        "{reused} of {} goroutines reused from the last stop",
+        out.len()
+    );
     Ok(out)
 }
 
