@@ -151,7 +151,9 @@ pub fn read_allg_pointers_noting<M: MemorySource>(
         let mut reqs: Vec<ReadRequest<'_>> = buf
             .chunks_mut(POINTER_READ)
             .enumerate()
-            .map(|(i, b)| ReadRequest::new(ptr.wrapping_add((i * POINTER_READ) as u64), b))
+            .map(|(i, b)| {
+                ReadRequest::new(ptr.wrapping_add(i.saturating_mul(POINTER_READ) as u64), b)
+            })
             .collect();
         mem.read_batch(&mut reqs)?;
         got.extend(reqs.iter().map(|r| (r.got, r.buf.len())));
@@ -191,6 +193,19 @@ pub struct StructReads {
 }
 
 impl StructReads {
+    /// Reads into `buf` (its old contents go): a buffer kept across calls spares page faults.
+    pub fn with_buffer(buf: Vec<u8>) -> StructReads {
+        StructReads {
+            buf,
+            at: Vec::new(),
+        }
+    }
+
+    /// The buffer, to keep for the next reads.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     /// Reads `size` bytes at each of `addrs` (replacing what was read before).
     pub fn read<M: MemorySource>(
         &mut self,

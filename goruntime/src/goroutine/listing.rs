@@ -94,7 +94,7 @@ pub fn listing_hints(
     if previous.len() <= HINTED_GOROUTINES {
         let l = bin.layout();
         for g in previous {
-            out.push((g.g_addr, l.g_size));
+            out.push((g.g_addr, l.g_read_size()));
             if g.m_addr != 0 {
                 out.push((g.m_addr, m_read_size(l)));
             }
@@ -132,10 +132,11 @@ pub fn goroutines_at<M: MemorySource>(
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
     // A chunk of g structs at a time: their bytes are dropped once decoded, so a program with
     // 100,000 goroutines never holds them all at once.
+    let g_read = l.g_read_size();
     let mut reused = 0usize;
-    let mut raw = StructReads::default();
+    let mut raw = StructReads::with_buffer(memo.take_scratch());
     for chunk in ptrs.chunks(G_STRUCT_CHUNK) {
-        raw.read(mem, chunk, l.g_size as usize)?;
+        raw.read(mem, chunk, g_read as usize)?;
         // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
         let m_span = m_read_size(&l);
         let mut ms: Vec<u64> = (0..chunk.len())
@@ -202,11 +203,15 @@ pub fn goroutines_at<M: MemorySource>(
             out.push(g);
         }
     }
+    memo.put_scratch(raw.into_buffer());
     if opts.unwind {
         let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
         unwind_goroutines(bin, memo, mem, &mut all, threads);
     }
-    out.sort_by_key(|g| (g.goid, g.g_addr));
+    // Sorted in place (no buffer: the list is large); allgs is mostly in goid order already.
+    if !out.is_sorted_by_key(|g| (g.goid, g.g_addr)) {
+        out.sort_unstable_by_key(|g| (g.goid, g.g_addr));
+    }
     log::debug!(
         "{reused} of {} goroutines reused from the last stop",
         out.len()

@@ -59,14 +59,15 @@ impl<M: MemorySource> MemorySource for Window<'_, M> {
 }
 
 /// Walks the parked goroutines `gs` (saved context in `pc`/`sp`/`bp`, stack bounds known), as
-/// `walk_parked` does, reading their stacks in windows (see the module doc).
+/// `walk_parked` does, reading their stacks in windows (see the module doc) into `buf` (its old
+/// contents go; a buffer kept across calls spares page faults).
 pub(super) fn walk_in_windows<M: MemorySource>(
     bin: &GoBinary,
     pcs: &PcMemo,
     mem: &mut M,
     gs: &mut [&mut Goroutine],
+    buf: &mut Vec<u8>,
 ) {
-    let mut buf: Vec<u8> = Vec::new();
     // (index into gs, window length)
     let mut todo: Vec<(usize, u64)> = gs
         .iter()

@@ -34,6 +34,7 @@ pub fn unwind_goroutines<M: MemorySource>(
     let l = bin.layout().clone();
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
     let mut walked = 0usize;
+    let mut buf = memo.take_scratch();
     for chunk in gs.chunks_mut(UNWIND_CHUNK) {
         let (mut parked, others): (Vec<&mut Goroutine>, Vec<&mut Goroutine>) = chunk
             .iter_mut()
@@ -45,7 +46,7 @@ pub fn unwind_goroutines<M: MemorySource>(
         walked = walked
             .saturating_add(parked.len())
             .saturating_add(others.len());
-        walk_in_windows(bin, &memo.pcs, mem, &mut parked);
+        walk_in_windows(bin, &memo.pcs, mem, &mut parked, &mut buf);
         for g in others {
             if g.m_addr != 0 {
                 m_cache
@@ -58,6 +59,7 @@ pub fn unwind_goroutines<M: MemorySource>(
             g.frames.shrink_to_fit();
         }
     }
+    memo.put_scratch(buf);
     if walked > 0 {
         mem.log(format_args!("unwound {walked} of {} goroutines", gs.len()));
     }
