@@ -114,21 +114,31 @@ pub fn goroutines_at<M: MemorySource>(
     opts: &ListOptions,
     previous: Vec<Goroutine>,
 ) -> Result<Vec<Goroutine>, GoError> {
-    let mut previous = previous;
     let reusable = |g: &Goroutine| {
         g.error.is_none() && !matches!(g.status, GStatus::Running | GStatus::Syscall)
     };
     let mut index: FxHashMap<u64, usize> = FxHashMap::default();
     index.reserve(previous.len());
-    index.extend(
-        previous
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| reusable(g))
-            .map(|(i, g)| (g.g_addr, i)),
-    );
+    index.extend(previous.iter().enumerate().map(|(i, g)| (g.g_addr, i)));
+    // The list is built in `previous`'s own storage: a goroutine that did not change stays where
+    // it is, one that changed takes its old slot, a new one is pushed, and what was not seen
+    // again is dropped at the end. A listing of 100,000 goroutines never holds two lists.
+    let mut out = previous;
+    let mut seen = vec![false; out.len()];
+    out.reserve(ptrs.len().saturating_sub(out.len()));
+    let place = |out: &mut Vec<Goroutine>, seen: &mut Vec<bool>, slot: Option<usize>, g| match slot
+        .and_then(|i| Some((out.get_mut(i)?, seen.get_mut(i)?)))
+    {
+        Some((old, seen)) if !*seen => {
+            *old = g;
+            *seen = true;
+        }
+        _ => {
+            out.push(g);
+            seen.push(true);
+        }
+    };
     let l = bin.layout().clone();
-    let mut out = Vec::with_capacity(ptrs.len());
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
     // A chunk of g structs at a time: their bytes are dropped once decoded, so a program with
     // 100,000 goroutines never holds them all at once.
@@ -155,23 +165,27 @@ pub fn goroutines_at<M: MemorySource>(
                 continue;
             }
             let raw_hash = hash_bytes(bytes);
-            if let Some(prev) = index.get(&addr).and_then(|&i| previous.get_mut(i)) {
-                if prev.raw_hash == raw_hash {
-                    let mut g = std::mem::take(prev);
-                    g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
-                    out.push(g);
-                    reused = reused.saturating_add(1);
-                    continue;
+            let slot = index.get(&addr).copied();
+            if let Some(i) = slot {
+                if let (Some(prev), Some(seen)) = (out.get_mut(i), seen.get_mut(i)) {
+                    if !*seen && reusable(prev) && prev.raw_hash == raw_hash {
+                        prev.wait_minutes =
+                            wait_minutes(prev.status, prev.waitsince, opts.now_nanotime);
+                        *seen = true;
+                        reused = reused.saturating_add(1);
+                        continue;
+                    }
                 }
             }
             let mut g = match decode_g(bin, &memo.pcs, &l, addr, bytes, opts) {
                 Ok(g) => g,
                 Err(e) => {
-                    out.push(Goroutine {
+                    let g = Goroutine {
                         g_addr: addr,
                         error: Some(e),
                         ..Default::default()
-                    });
+                    };
+                    place(&mut out, &mut seen, slot, g);
                     continue;
                 }
             };
@@ -200,9 +214,12 @@ pub fn goroutines_at<M: MemorySource>(
                     Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
                 }
             }
-            out.push(g);
+            place(&mut out, &mut seen, slot, g);
         }
     }
+    // `retain` visits every element once, in order.
+    let mut kept = seen.into_iter();
+    out.retain(|_| kept.next().unwrap_or(false));
     memo.put_scratch(raw.into_buffer());
     if opts.unwind {
         let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
