@@ -5,7 +5,8 @@
 //! referenced together with T+8 and T+16 (slice ptr/len/cap), `allglen` is the target of the
 //! `LEAQ sym(RIP)` immediately followed by `XCHGQ` (`atomic.Storeuintptr(&allglen, …)`).
 //! Reading: allglen first (as the runtime's lock-free readers do), capped by the slice length
-//! and by [`MAX_GOROUTINES`]; the pointer array in one read; the g structs in one batch.
+//! and by [`MAX_GOROUTINES`]; the pointer array in one batch; the g structs in one batch, as
+//! runs of neighbouring structs (the kernel walks the page tables once per range).
 
 use crate::dwarf::DwarfInfo;
 use crate::error::GoError;
@@ -142,38 +143,134 @@ pub fn read_allg_pointers_noting<M: MemorySource>(
     // n <= MAX_GOROUTINES: the byte count cannot overflow.
     let bytes = n.saturating_mul(8);
     seen((ptr, bytes));
+    // One batch of reads of at most a page cache's longest read each (a million goroutines'
+    // array is 8 MB): past the first short one, nothing more is taken.
     let mut buf = vec![0u8; bytes as usize];
-    let got = mem.read(ptr, &mut buf)?;
-    buf.truncate(got);
+    let mut got = Vec::new();
+    {
+        let mut reqs: Vec<ReadRequest<'_>> = buf
+            .chunks_mut(POINTER_READ)
+            .enumerate()
+            .map(|(i, b)| {
+                ReadRequest::new(ptr.wrapping_add(i.saturating_mul(POINTER_READ) as u64), b)
+            })
+            .collect();
+        mem.read_batch(&mut reqs)?;
+        got.extend(reqs.iter().map(|r| (r.got, r.buf.len())));
+    }
+    let mut readable = 0usize;
+    for (n, len) in got {
+        readable = readable.saturating_add(n);
+        if n < len {
+            break;
+        }
+    }
+    if readable == 0 {
+        return Err(GoError::Mem(memcache::MemError::Unreadable { addr: ptr }));
+    }
+    buf.truncate(readable);
     Ok(buf
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
         .collect())
 }
 
-/// Reads `size` bytes for each address in one batch; unreadable ones come back short.
-pub fn read_structs<M: MemorySource>(
-    mem: &mut M,
-    addrs: &[u64],
-    size: usize,
-) -> Result<Vec<Vec<u8>>, GoError> {
-    let mut bufs: Vec<Vec<u8>> = addrs.iter().map(|_| vec![0u8; size]).collect();
-    let mut got = vec![0usize; addrs.len()];
-    {
-        let mut reqs: Vec<ReadRequest<'_>> = addrs
-            .iter()
-            .zip(bufs.iter_mut())
-            .map(|(&a, b)| ReadRequest::new(a, b))
-            .collect();
-        mem.read_batch(&mut reqs)?;
-        for (g, r) in got.iter_mut().zip(reqs.iter()) {
-            *g = r.got;
+/// Bytes of the allgs pointer array per read request.
+const POINTER_READ: usize = 1 << 20;
+
+/// Neighbouring structs at most this far apart are read as one range (the gap is read too):
+/// g structs sit side by side in their heap spans, and one range for a span's worth of them costs
+/// the kernel one page walk instead of one per struct.
+const MAX_GAP: u64 = 256;
+
+/// `size` bytes at each of many addresses, read in one batch as runs of neighbours into one
+/// buffer (reused from call to call). Unreadable structs come back short.
+#[derive(Debug, Default)]
+pub struct StructReads {
+    buf: Vec<u8>,
+    /// Per address: offset in `buf` and readable length.
+    at: Vec<(usize, usize)>,
+}
+
+impl StructReads {
+    /// Reads into `buf` (its old contents go): a buffer kept across calls spares page faults.
+    pub fn with_buffer(buf: Vec<u8>) -> StructReads {
+        StructReads {
+            buf,
+            at: Vec::new(),
         }
     }
-    for (b, g) in bufs.iter_mut().zip(got) {
-        b.truncate(g);
+
+    /// The buffer, to keep for the next reads.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
-    Ok(bufs)
+
+    /// Reads `size` bytes at each of `addrs` (replacing what was read before).
+    pub fn read<M: MemorySource>(
+        &mut self,
+        mem: &mut M,
+        addrs: &[u64],
+        size: usize,
+    ) -> Result<(), GoError> {
+        let mut order: Vec<usize> = (0..addrs.len()).collect();
+        order.sort_unstable_by_key(|&i| addrs.get(i).copied().unwrap_or(0));
+        // Runs: (start address, end address, offset in buf).
+        let mut runs: Vec<(u64, u64, usize)> = Vec::new();
+        let mut total = 0usize;
+        let mut run_of = vec![0usize; addrs.len()];
+        for &i in &order {
+            let addr = addrs.get(i).copied().unwrap_or(0);
+            let end = addr.saturating_add(size as u64);
+            match runs.last_mut() {
+                Some(run) if addr <= run.1.saturating_add(MAX_GAP) => {
+                    let grow = end.saturating_sub(run.1);
+                    run.1 = run.1.max(end);
+                    total = total.saturating_add(grow as usize);
+                }
+                _ => {
+                    runs.push((addr, end, total));
+                    total = total.saturating_add(size);
+                }
+            }
+            if let Some(slot) = run_of.get_mut(i) {
+                *slot = runs.len().saturating_sub(1);
+            }
+        }
+        self.buf.clear();
+        self.buf.resize(total, 0);
+        let mut got = Vec::with_capacity(runs.len());
+        {
+            let mut reqs = Vec::with_capacity(runs.len());
+            let mut rest = self.buf.as_mut_slice();
+            for &(start, end, _) in &runs {
+                let len = (end.saturating_sub(start) as usize).min(rest.len());
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                reqs.push(ReadRequest::new(start, head));
+                rest = tail;
+            }
+            mem.read_batch(&mut reqs)?;
+            got.extend(reqs.iter().map(|r| r.got));
+        }
+        self.at.clear();
+        self.at.extend(addrs.iter().zip(&run_of).map(|(&addr, &r)| {
+            let (Some(&(start, _, off)), Some(&got)) = (runs.get(r), got.get(r)) else {
+                return (0, 0);
+            };
+            // The run of addr starts at or below it.
+            let into = addr.saturating_sub(start) as usize;
+            (off.saturating_add(into), got.saturating_sub(into).min(size))
+        }));
+        Ok(())
+    }
+
+    /// The readable bytes of the `i`th struct of the last read.
+    pub fn get(&self, i: usize) -> &[u8] {
+        self.at
+            .get(i)
+            .and_then(|&(off, len)| self.buf.get(off..off.saturating_add(len)))
+            .unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,38 @@ impl Layout {
             .saturating_add(8)
     }
 
+    /// How much of a `runtime.g` a listing reads: up to the end of the last field it decodes.
+    /// What lies after it (trace state, timers, GC assist credit) changes without changing what
+    /// a listing shows, so leaving it out also keeps more goroutines "unchanged" between stops.
+    pub fn g_read_size(&self) -> u64 {
+        let eight = [
+            Some(self.g_stack_hi),
+            Some(self.g_m),
+            Some(self.g_syscallsp),
+            Some(self.g_syscallpc),
+            self.g_syscallbp,
+            Some(self.g_goid),
+            Some(self.g_waitsince),
+            Some(self.g_lockedm),
+            self.g_parent_goid,
+            Some(self.g_gopc),
+            Some(self.g_startpc),
+            Some(self.g_labels),
+        ];
+        let end = eight
+            .into_iter()
+            .flatten()
+            .map(|off| off.saturating_add(8))
+            .chain([
+                self.g_sched.saturating_add(self.gobuf_read_size()),
+                self.g_atomicstatus.saturating_add(4),
+                self.g_waitreason.saturating_add(1),
+            ])
+            .max()
+            .unwrap_or(0);
+        end.min(self.g_size)
+    }
+
     /// Checks that every field fits in the struct (or buffer) it is read from, so that no read
     /// by this layout can go out of bounds: an invalid DWARF layout is refused when the binary
     /// is loaded. `g.stack.hi` must follow `g.stack.lo` (both are read in one 16-byte read).

@@ -14,7 +14,7 @@
 
 use crate::binary::GoBinary;
 use crate::error::GoroutineError;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::pclntab::{Func, ImageBytes, LogicalFrame, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
@@ -325,7 +325,7 @@ pub struct PcFacts {
 /// The memo of [`PcFacts`] (part of [`crate::ProcessMemo`]), keyed by pc and by whether the pc is a trap pc (then the
 /// pc itself is symbolized, else pc - 1, as the runtime does). Bounded: it is emptied when full.
 #[derive(Debug, Default)]
-pub struct PcMemo(Mutex<HashMap<(u64, bool), Arc<PcFacts>>>);
+pub struct PcMemo(Mutex<FxHashMap<(u64, bool), Arc<PcFacts>>>);
 
 const PC_MEMO_LIMIT: usize = 1 << 16;
 

@@ -72,7 +72,7 @@ pub fn decode_g(
     b: &[u8],
     opts: &ListOptions,
 ) -> Result<Goroutine, GoroutineError> {
-    if (b.len() as u64) < l.g_size {
+    if (b.len() as u64) < l.g_read_size() {
         return Err(GoroutineError::Mem(memcache::MemError::Unreadable {
             addr: addr.wrapping_add(b.len() as u64),
         }));

@@ -6,9 +6,10 @@
 //! running and syscall goroutines are never reused (their registers live in the thread).
 
 use super::decode::{decode_g, le_u64, m_read_size, read_m, wait_minutes, MInfo};
+use super::metered::Metered;
 use super::walk_start::unwind_goroutines;
 use super::{GStatus, Goroutine, ListOptions, ThreadState};
-use crate::allgs::{read_allg_pointers_noting, read_structs};
+use crate::allgs::{read_allg_pointers_noting, StructReads};
 use crate::binary::GoBinary;
 use crate::error::GoError;
 use crate::memo::ProcessMemo;
@@ -53,6 +54,7 @@ pub fn list_goroutines_since<M: MemorySource>(
     opts: &ListOptions,
     previous: Vec<Goroutine>,
 ) -> Result<Vec<Goroutine>, GoError> {
+    let mem = &mut Metered::new(mem);
     let loc = bin
         .allgs_location()
         .ok_or(GoError::Missing("runtime.allgs"))?;
@@ -61,7 +63,9 @@ pub fn list_goroutines_since<M: MemorySource>(
             *seen = Some(array);
         }
     })?;
-    goroutines_at(bin, memo, mem, &ptrs, threads, opts, previous)
+    let list = goroutines_at(bin, memo, mem, &ptrs, threads, opts, previous)?;
+    mem.log(format_args!("listed {} goroutines", list.len()));
+    Ok(list)
 }
 
 /// The memory a listing will read, as the last listing (`previous`) found it: the allgs header
@@ -90,7 +94,7 @@ pub fn listing_hints(
     if previous.len() <= HINTED_GOROUTINES {
         let l = bin.layout();
         for g in previous {
-            out.push((g.g_addr, l.g_size));
+            out.push((g.g_addr, l.g_read_size()));
             if g.m_addr != 0 {
                 out.push((g.m_addr, m_read_size(l)));
             }
@@ -110,31 +114,43 @@ pub fn goroutines_at<M: MemorySource>(
     opts: &ListOptions,
     previous: Vec<Goroutine>,
 ) -> Result<Vec<Goroutine>, GoError> {
-    let mut previous = previous;
     let reusable = |g: &Goroutine| {
         g.error.is_none() && !matches!(g.status, GStatus::Running | GStatus::Syscall)
     };
     let mut index: FxHashMap<u64, usize> = FxHashMap::default();
     index.reserve(previous.len());
-    index.extend(
-        previous
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| reusable(g))
-            .map(|(i, g)| (g.g_addr, i)),
-    );
+    index.extend(previous.iter().enumerate().map(|(i, g)| (g.g_addr, i)));
+    // The list is built in `previous`'s own storage: a goroutine that did not change stays where
+    // it is, one that changed takes its old slot, a new one is pushed, and what was not seen
+    // again is dropped at the end. A listing of 100,000 goroutines never holds two lists.
+    let mut out = previous;
+    let mut seen = vec![false; out.len()];
+    out.reserve(ptrs.len().saturating_sub(out.len()));
+    let place = |out: &mut Vec<Goroutine>, seen: &mut Vec<bool>, slot: Option<usize>, g| match slot
+        .and_then(|i| Some((out.get_mut(i)?, seen.get_mut(i)?)))
+    {
+        Some((old, seen)) if !*seen => {
+            *old = g;
+            *seen = true;
+        }
+        _ => {
+            out.push(g);
+            seen.push(true);
+        }
+    };
     let l = bin.layout().clone();
-    let mut out = Vec::with_capacity(ptrs.len());
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
     // A chunk of g structs at a time: their bytes are dropped once decoded, so a program with
     // 100,000 goroutines never holds them all at once.
+    let g_read = l.g_read_size();
+    let mut reused = 0usize;
+    let mut raw = StructReads::with_buffer(memo.take_scratch());
     for chunk in ptrs.chunks(G_STRUCT_CHUNK) {
-        let raw = read_structs(mem, chunk, l.g_size as usize)?;
+        raw.read(mem, chunk, g_read as usize)?;
         // The Ms the goroutines sit on are read one by one below; fetch them in one batch first.
         let m_span = m_read_size(&l);
-        let mut ms: Vec<u64> = raw
-            .iter()
-            .filter_map(|b| le_u64(b, l.g_m))
+        let mut ms: Vec<u64> = (0..chunk.len())
+            .filter_map(|i| le_u64(raw.get(i), l.g_m))
             .filter(|&m| m != 0)
             .collect();
         ms.sort_unstable();
@@ -143,27 +159,33 @@ pub fn goroutines_at<M: MemorySource>(
         if let Err(e) = mem.prefetch(&m_ranges) {
             log::debug!("m prefetch: {e}");
         }
-        for (&addr, bytes) in chunk.iter().zip(raw.iter()) {
+        for (i, &addr) in chunk.iter().enumerate() {
+            let bytes = raw.get(i);
             if addr == 0 {
                 continue;
             }
             let raw_hash = hash_bytes(bytes);
-            if let Some(prev) = index.get(&addr).and_then(|&i| previous.get_mut(i)) {
-                if prev.raw_hash == raw_hash {
-                    let mut g = std::mem::take(prev);
-                    g.wait_minutes = wait_minutes(g.status, g.waitsince, opts.now_nanotime);
-                    out.push(g);
-                    continue;
+            let slot = index.get(&addr).copied();
+            if let Some(i) = slot {
+                if let (Some(prev), Some(seen)) = (out.get_mut(i), seen.get_mut(i)) {
+                    if !*seen && reusable(prev) && prev.raw_hash == raw_hash {
+                        prev.wait_minutes =
+                            wait_minutes(prev.status, prev.waitsince, opts.now_nanotime);
+                        *seen = true;
+                        reused = reused.saturating_add(1);
+                        continue;
+                    }
                 }
             }
             let mut g = match decode_g(bin, &memo.pcs, &l, addr, bytes, opts) {
                 Ok(g) => g,
                 Err(e) => {
-                    out.push(Goroutine {
+                    let g = Goroutine {
                         g_addr: addr,
                         error: Some(e),
                         ..Default::default()
-                    });
+                    };
+                    place(&mut out, &mut seen, slot, g);
                     continue;
                 }
             };
@@ -192,14 +214,25 @@ pub fn goroutines_at<M: MemorySource>(
                     Err(e) => log::debug!("goroutine {}: labels unreadable: {e}", g.goid),
                 }
             }
-            out.push(g);
+            place(&mut out, &mut seen, slot, g);
         }
     }
+    // `retain` visits every element once, in order.
+    let mut kept = seen.into_iter();
+    out.retain(|_| kept.next().unwrap_or(false));
+    memo.put_scratch(raw.into_buffer());
     if opts.unwind {
         let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
         unwind_goroutines(bin, memo, mem, &mut all, threads);
     }
-    out.sort_by_key(|g| (g.goid, g.g_addr));
+    // Sorted in place (no buffer: the list is large); allgs is mostly in goid order already.
+    if !out.is_sorted_by_key(|g| (g.goid, g.g_addr)) {
+        out.sort_unstable_by_key(|g| (g.goid, g.g_addr));
+    }
+    log::debug!(
+        "{reused} of {} goroutines reused from the last stop",
+        out.len()
+    );
     Ok(out)
 }
 

@@ -1,7 +1,9 @@
 //! Goroutines as data: the types a listing yields ([`Goroutine`], [`GStatus`]), what the caller
 //! supplies ([`ThreadState`], [`ListOptions`]), and the submodules that fill them in:
 //! `listing` (allgs → decoded goroutines, reused across stops), `decode` (`runtime.g` and
-//! `runtime.m` records) and `walk_start` (where each goroutine's stack walk begins).
+//! `runtime.m` records), `walk_start` (where each goroutine's stack walk begins) and
+//! `stack_windows` (the stack words of many parked walks, read in few batches); `metered`
+//! logs what each costs.
 //!
 //! Quirks met here (reference §1, §3): status carries the `_Gscan` bit (0x1000) while the GC scans
 //! a g (masked, reported as `scan`); Go 1.26 added `_Gleaked` (10) and `_Gdeadextra` (11, skipped
@@ -10,6 +12,8 @@
 
 mod decode;
 mod listing;
+mod metered;
+mod stack_windows;
 mod walk_start;
 
 pub use decode::{decode_g, is_system_goroutine};

@@ -4,23 +4,24 @@
 //! goroutine's own stack at `systemstack`/`mcall`/`morestack` (`curg.sched`).
 
 use super::decode::{le_u64, read_m, MInfo};
+use super::metered::Metered;
+use super::stack_windows::walk_in_windows;
 use super::{GStatus, Goroutine, ThreadState};
 use crate::binary::GoBinary;
 use crate::error::GoroutineError;
 use crate::layout::{Layout, GOBUF_MAX};
 use crate::memo::ProcessMemo;
 use crate::unwind::{unwind, PcMemo, StackSwitch, UnwindStart};
+use crate::Frame;
 use memcache::{MemoryExt, MemorySource};
 use std::collections::HashMap;
 
-/// Goroutines whose stack tops are fetched in one batch before they are unwound.
-const UNWIND_PREFETCH_CHUNK: usize = 512;
-/// How much of each parked stack, from its saved sp, that batch fetches.
-const UNWIND_PREFETCH_BYTES: u64 = 2048;
+/// Goroutines whose walks are prepared together (their windows read in few batches).
+const UNWIND_CHUNK: usize = 4096;
 
 /// Unwinds the stacks of goroutines listed without unwinding (`ListOptions::unwind` false).
-/// The top of every parked stack of a chunk is fetched in one batch first (stacks are read frame
-/// by frame; a chunk's pages stay well inside a cache's bound). Goroutines already unwound or
+/// Parked goroutines' stacks are read in windows, many goroutines per batch (see
+/// `stack_windows`); running ones from their threads' registers. Goroutines already unwound or
 /// in error are left as they are.
 pub fn unwind_goroutines<M: MemorySource>(
     bin: &GoBinary,
@@ -29,24 +30,24 @@ pub fn unwind_goroutines<M: MemorySource>(
     gs: &mut [&mut Goroutine],
     threads: &[ThreadState],
 ) {
+    let mem = &mut Metered::new(mem);
     let l = bin.layout().clone();
     let mut m_cache: HashMap<u64, Option<MInfo>> = HashMap::new();
-    for chunk in gs.chunks_mut(UNWIND_PREFETCH_CHUNK) {
-        let todo = |g: &Goroutine| g.error.is_none() && g.frames.is_empty();
-        let tops: Vec<(u64, u64)> = chunk
-            .iter()
-            .filter(|g| todo(g) && g.sp != 0 && g.stack_hi > g.sp)
-            .map(|g| {
-                (
-                    g.sp,
-                    g.stack_hi.saturating_sub(g.sp).min(UNWIND_PREFETCH_BYTES),
-                )
-            })
-            .collect();
-        if let Err(e) = mem.prefetch(&tops) {
-            log::debug!("stack prefetch: {e}");
-        }
-        for g in chunk.iter_mut().filter(|g| todo(g)) {
+    let mut walked = 0usize;
+    let mut buf = memo.take_scratch();
+    for chunk in gs.chunks_mut(UNWIND_CHUNK) {
+        let (mut parked, others): (Vec<&mut Goroutine>, Vec<&mut Goroutine>) = chunk
+            .iter_mut()
+            .map(|g| &mut **g)
+            .filter(|g| g.error.is_none() && g.frames.is_empty())
+            .partition(|g| {
+                g.status != GStatus::Running && g.pc != 0 && g.sp != 0 && g.stack_hi > g.sp
+            });
+        walked = walked
+            .saturating_add(parked.len())
+            .saturating_add(others.len());
+        walk_in_windows(bin, &memo.pcs, mem, &mut parked, &mut buf);
+        for g in others {
             if g.m_addr != 0 {
                 m_cache
                     .entry(g.m_addr)
@@ -54,7 +55,34 @@ pub fn unwind_goroutines<M: MemorySource>(
             }
             start_and_unwind(bin, &memo.pcs, mem, &l, g, threads, &mut m_cache);
         }
+        for g in chunk.iter_mut() {
+            g.frames.shrink_to_fit();
+        }
     }
+    memo.put_scratch(buf);
+    if walked > 0 {
+        mem.log(format_args!("unwound {walked} of {} goroutines", gs.len()));
+    }
+}
+
+/// The walk of a goroutine that is not running: from its saved context (`g.pc/sp/bp`, which
+/// `decode_g` set from `sched` or the syscall registers), inside its stack bounds.
+pub(super) fn walk_parked<M: MemorySource>(
+    bin: &GoBinary,
+    pcs: &PcMemo,
+    mem: &mut M,
+    g: &Goroutine,
+) -> (Vec<Frame>, Option<GoroutineError>) {
+    if g.pc == 0 {
+        return (Vec::new(), Some(GoroutineError::NoSavedContext));
+    }
+    let start = UnwindStart {
+        pc: g.pc,
+        sp: g.sp,
+        bp: g.bp,
+        trap: false,
+    };
+    unwind(bin, pcs, mem, start, Some((g.stack_lo, g.stack_hi)), None)
 }
 
 /// Finds where `g`'s walk starts and walks it, filling in `g.frames` and `g.error`.
@@ -136,17 +164,7 @@ fn start_and_unwind<M: MemorySource>(
             g.error = err;
         }
         _ => {
-            if g.pc == 0 {
-                g.error = Some(GoroutineError::NoSavedContext);
-                return;
-            }
-            let start = UnwindStart {
-                pc: g.pc,
-                sp: g.sp,
-                bp: g.bp,
-                trap: false,
-            };
-            let (frames, err) = unwind(bin, pcs, mem, start, bounds, None);
+            let (frames, err) = walk_parked(bin, pcs, mem, g);
             g.frames = frames;
             g.error = err;
         }
