@@ -29,6 +29,9 @@ pub enum StopEvent {
     },
     Exited(i32),
     Killed(i32),
+    /// No thread is left running to report a stop: under scheduler locking the only resumed
+    /// thread exited (gdbserver's `N`).
+    NoResumed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +49,7 @@ impl StopEvent {
             | StopEvent::Watch { tid, .. }
             | StopEvent::Step { tid }
             | StopEvent::Signal { tid, .. } => Some(tid),
-            StopEvent::Exited(_) | StopEvent::Killed(_) => None,
+            StopEvent::Exited(_) | StopEvent::Killed(_) | StopEvent::NoResumed => None,
         }
     }
 }
