@@ -163,7 +163,7 @@ impl Backend for Inferior {
     }
 
     fn has_pending_event(&self) -> bool {
-        !self.pending.is_empty() || self.exited || self.nothing_resumed()
+        (self.running && self.has_reportable()) || self.exited || self.nothing_resumed()
     }
 
     fn other_breakpoint_hits(&self) -> &[Pid] {

@@ -22,7 +22,8 @@ impl Inferior {
     }
 
     /// Applies breakpoint changes and starts the threads as their actions say. When an event is
-    /// already pending, nothing runs and the event is reported by the next `poll_stop`.
+    /// already pending for a thread this resume runs, nothing runs and the event is reported by
+    /// the next `poll_stop`; the events of threads held stopped stay pending.
     pub fn resume(&mut self) -> Result<(), ProcessError> {
         self.reap_killed_while_stopped()?;
         if self.exited {
@@ -45,7 +46,7 @@ impl Inferior {
         self.memory.on_resume();
         self.other_breakpoint_hits.clear();
         self.running = true;
-        if !self.pending.is_empty() {
+        if self.has_reportable() {
             return Ok(());
         }
         let locked = self.scheduler_locked;

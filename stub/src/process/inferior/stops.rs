@@ -64,12 +64,12 @@ impl Inferior {
         if !self.running {
             return Ok(None);
         }
-        if let Some(event) = self.pending.pop_front() {
+        if let Some(event) = self.take_reportable() {
             return Ok(Some(self.finish_stop(event)?));
         }
         loop {
             let Some(status) = self.next_status(false)? else {
-                if let Some(event) = self.pending.pop_front() {
+                if let Some(event) = self.take_reportable() {
                     return Ok(Some(self.finish_stop(event)?));
                 }
                 if self.drop_zombie_leader() {
@@ -175,6 +175,31 @@ impl Inferior {
             }
         }
         Ok(also_hit)
+    }
+
+    /// Whether this resume lets thread `tid` run (a thread the client named, or any thread
+    /// without scheduler locking). An event kept for a thread that stays stopped waits for the
+    /// resume that runs it, as gdbserver keeps a status pending with its thread: gdb, stepping
+    /// one thread over a breakpoint, must not hear another thread's event (its
+    /// `finish_step_over` asserts).
+    fn resumes(&self, event: &StopEvent) -> bool {
+        let locked = self.scheduler_locked;
+        event.thread().is_none_or(|tid| {
+            self.threads
+                .get(&tid)
+                .is_none_or(|t| !locked || t.action != Action::Hold)
+        })
+    }
+
+    /// Whether an event kept from an earlier stop is to be reported by this resume.
+    pub(super) fn has_reportable(&self) -> bool {
+        self.pending.iter().any(|e| self.resumes(e))
+    }
+
+    /// The first kept event this resume reports, taken out of the queue.
+    fn take_reportable(&mut self) -> Option<StopEvent> {
+        let at = self.pending.iter().position(|e| self.resumes(e))?;
+        self.pending.remove(at)
     }
 
     /// Whether the process runs but no thread of it does (each is held in a ptrace-stop, or
