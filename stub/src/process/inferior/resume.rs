@@ -3,8 +3,9 @@
 //! process killed from outside while stopped is found and reported (as the stop it resumes to).
 //!
 //! Kernel quirks: a signal given at a stop that is not a signal-delivery stop is dropped (it is
-//! queued with tgkill instead, [`run_with_signal`]); a SIGKILL ends threads in a ptrace-stop too; their exits wait in waitpid, and
-//! until they are reaped every ptrace request and /proc/PID/mem write fails.
+//! queued with tgkill instead, [`run_with_signal`]); a SIGKILL ends threads in a ptrace-stop
+//! too; their exits wait in waitpid, and until they are reaped every ptrace request and
+//! /proc/PID/mem write fails.
 
 use nix::sys::ptrace;
 use nix::unistd::Pid;

@@ -224,6 +224,11 @@ impl Inferior {
         }
         log::debug!("thread-group leader {} exited alone: dropped", self.pid);
         self.threads.remove(&self.pid);
+        if let Some(&tid) = self.threads.keys().next() {
+            if let Err(e) = self.memory.reach_through(tid) {
+                log::warn!("memory through thread {tid}: {e}");
+            }
+        }
         true
     }
 
