@@ -3,8 +3,10 @@
 //!
 //! Kernel quirks met here: a new thread's first stop (PTRACE_EVENT_STOP) may arrive before its
 //! parent's PTRACE_EVENT_CLONE; a PTRACE_INTERRUPT sent to a thread that stops for another reason
-//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; and the
-//! thread-group leader's exit is reported only after every other thread has been reaped.
+//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; the
+//! thread-group leader's exit is reported only after every other thread has been reaped (so a
+//! leader that exits alone is found as a zombie in /proc); and a watched access during a single
+//! step is a TRAP_TRACE whose DR6 names the watchpoint.
 
 use nix::sys::ptrace;
 use nix::sys::wait::WaitStatus;
@@ -177,8 +179,8 @@ impl Inferior {
         Ok(also_hit)
     }
 
-    /// Whether this resume lets thread `tid` run (a thread the client named, or any thread
-    /// without scheduler locking). An event kept for a thread that stays stopped waits for the
+    /// Whether this resume runs the thread of a kept `event` (a thread the client named, or any
+    /// thread without scheduler locking). An event kept for a thread that stays stopped waits for the
     /// resume that runs it, as gdbserver keeps a status pending with its thread: gdb, stepping
     /// one thread over a breakpoint, must not hear another thread's event (its
     /// `finish_step_over` asserts).
