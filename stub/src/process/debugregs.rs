@@ -73,6 +73,11 @@ fn pieces(addr: u64, len: u64) -> Result<Vec<(u64, u64)>, HwError> {
     Ok(out)
 }
 
+/// Whether `slot` watches exactly this piece.
+fn holds(slot: &Option<Slot>, addr: u64, len: u64, kind: HwKind) -> bool {
+    slot.is_some_and(|s| s.addr == addr && s.len == len && s.kind == kind)
+}
+
 impl DebugRegs {
     /// Sets a watchpoint (or, for `Execute`, a breakpoint) over `addr..addr+len`: all its pieces,
     /// or none of them when the registers run out.
@@ -81,10 +86,7 @@ impl DebugRegs {
         let wanted = pieces(addr, len)?;
         let mut next = self.slots;
         for (addr, len) in wanted {
-            let same = |s: &Option<Slot>| {
-                s.is_some_and(|s| s.addr == addr && s.len == len && s.kind == kind)
-            };
-            let slot = match next.iter().position(same) {
+            let slot = match next.iter().position(|s| holds(s, addr, len, kind)) {
                 Some(i) => &mut next[i],
                 None => next
                     .iter_mut()
@@ -112,10 +114,7 @@ impl DebugRegs {
         };
         let mut next = self.slots;
         for (addr, len) in wanted {
-            let found = next
-                .iter_mut()
-                .find(|s| s.is_some_and(|s| s.addr == addr && s.len == len && s.kind == kind));
-            let Some(slot) = found else {
+            let Some(slot) = next.iter_mut().find(|s| holds(s, addr, len, kind)) else {
                 return false;
             };
             *slot = slot.filter(|s| s.users > 1).map(|s| Slot {
