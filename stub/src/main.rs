@@ -132,7 +132,11 @@ fn serve(config: &Config) -> Result<(), String> {
         Mode::Multi | Mode::Selftest => {}
     }
 
-    let mut listener = Listener::bind(&config.comm).map_err(|e| format!("cannot listen: {e}"))?;
+    let mut listener = Listener::bind(&config.comm).map_err(|e| match e.kind() {
+        // gdbserver's words: GDB's testsuite waits for them to try the next port.
+        std::io::ErrorKind::AddrInUse => "Can't bind address: Address already in use.".to_string(),
+        _ => format!("cannot listen: {e}"),
+    })?;
     loop {
         let conn = listener
             .accept()

@@ -228,3 +228,19 @@ fn pass_signals_keep_go_preemption_quiet() {
     );
     server.assert_no_panic();
 }
+
+/// Issue 10 item 8: a signal given to a thread that is stopped by PTRACE_INTERRUPT (here main,
+/// blocked in pthread_join while the worker hit a breakpoint) reaches it: the kernel drops a
+/// signal named at such a stop, so the stub queues it with tgkill. The handler runs in main.
+#[test]
+fn item8_signal_to_thread_at_interrupt_stop_is_delivered() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("c_thread_exit"), "worker_started")
+        .cmd("break on_usr1")
+        .cmd("thread 1")
+        .cmd("signal SIGUSR1")
+        .cmd("bt 2")
+        .run_clean();
+    run.expect(&[r"Thread 1 [^\n]*hit Breakpoint 2, on_usr1 \(sig=10\)"]);
+    run.expect_not(&[r"exited normally"]);
+}

@@ -1,5 +1,7 @@
 //! Breakpoint packets: `Z0`/`z0` software breakpoints, `Z1`/`z1` hardware breakpoints and
 //! `Z2`–`Z4` watchpoints. They only edit the wanted sets; the process applies them at resume.
+//! gdb's `Z3` (read watchpoint) is answered as unsupported in the event loop, as gdbserver does
+//! on x86 (see [`is_read_watch`]).
 
 use gdbstub::target::ext::breakpoints::{
     Breakpoints, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps, SwBreakpoint,
@@ -91,4 +93,9 @@ impl HwWatchpoint for GdbTarget {
             .map_err(target_error)?
             .remove_hw(addr, len, hw_kind(kind)))
     }
+}
+
+/// Whether a framed packet is `Z3`/`z3` (a read watchpoint), which gdb is told x86 lacks.
+pub fn is_read_watch(packet: &[u8]) -> bool {
+    packet.starts_with(b"$Z3,") || packet.starts_with(b"$z3,")
 }

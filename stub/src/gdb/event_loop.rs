@@ -149,6 +149,16 @@ pub fn run_session(
                         }
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes)
+                        if !target.client_is_lldb && super::breakpoints::is_read_watch(&bytes) =>
+                    {
+                        // x86 cannot watch reads alone. gdbserver calls `Z3` unsupported (an
+                        // empty reply): gdb then sets an access watchpoint and reports only the
+                        // reads that left the value unchanged. lldb asks for read-or-write itself.
+                        log::trace!("<- {} (unsupported)", String::from_utf8_lossy(&bytes));
+                        send(g.borrow_conn(), &tap.reply(""))?;
+                        GdbStubStateMachine::Idle(g)
+                    }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$R") && tap.extended() => {
                         // `R` has no reply; gdbstub would send an empty one, and every later
                         // reply would answer the packet before it.

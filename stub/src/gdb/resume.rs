@@ -124,6 +124,7 @@ pub fn stop_reason(
         },
         StopEvent::Exited(code) => MultiThreadStopReason::Exited(code as u8),
         StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(to_gdb(sig))),
+        StopEvent::NoResumed => MultiThreadStopReason::NoResumed,
     }
 }
 

@@ -34,6 +34,9 @@ pub enum StopEvent {
     },
     Exited(i32),
     Killed(i32),
+    /// No thread is left running to report a stop: under scheduler locking the only resumed
+    /// thread exited (gdbserver's `N`).
+    NoResumed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +55,7 @@ impl StopEvent {
             | StopEvent::Step { tid }
             | StopEvent::Signal { tid, .. }
             | StopEvent::Exec { tid } => Some(tid),
-            StopEvent::Exited(_) | StopEvent::Killed(_) => None,
+            StopEvent::Exited(_) | StopEvent::Killed(_) | StopEvent::NoResumed => None,
         }
     }
 }

@@ -118,6 +118,16 @@ impl TargetMemory {
         }
     }
 
+    /// Reaches the memory through thread `tid` from now on. Kernel quirk: once the thread-group
+    /// leader has exited alone, `process_vm_readv` and /proc of its pid find no memory (a zombie
+    /// has no mm), while every other thread's do.
+    pub fn reach_through(&mut self, tid: Pid) -> std::io::Result<()> {
+        *self.cache.source_mut() = LiveMemory::new(tid.as_raw())?;
+        self.pid = tid;
+        self.forget_all();
+        Ok(())
+    }
+
     /// The program was replaced (exec): nothing cached holds, and /proc/PID/mem is opened
     /// again (the open file reaches the old address space only).
     pub fn forget_all(&mut self) {

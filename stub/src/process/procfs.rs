@@ -30,6 +30,15 @@ pub fn read_text(path: &str) -> std::io::Result<String> {
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
+/// Whether task `tid` is a zombie (`State: Z` in /proc/TID/status); false when unreadable.
+pub fn is_zombie(tid: Pid) -> bool {
+    read_text(&format!("/proc/{tid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|v| v.trim_start().starts_with('Z'))
+    })
+}
+
 /// The first number after `key` (e.g. `"Tgid:"`) in a /proc status file.
 pub fn status_field(status: &str, key: &str) -> Option<u64> {
     status

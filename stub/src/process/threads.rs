@@ -40,6 +40,12 @@ pub struct Thread {
     /// A quiet signal held back while the thread was stepped or stopped; delivered at the next
     /// continue.
     pub held_signal: Option<i32>,
+    /// The thread's stop is a signal-delivery stop, the only one at which the kernel delivers
+    /// the signal a resume names (at an interrupt, group or event stop it is dropped).
+    pub at_signal_stop: bool,
+    /// A signal the client gave at another kind of stop, sent with tgkill: its delivery stop
+    /// is not reported; the thread is resumed with it there.
+    pub queued_signal: Option<i32>,
     gprs: Cached<libc::user_regs_struct>,
     xstate: Cached<XState>,
     fs_base_seen: Option<u64>,
@@ -53,6 +59,8 @@ impl Thread {
             awaiting_first_stop: false,
             action: Action::Hold,
             held_signal: None,
+            at_signal_stop: false,
+            queued_signal: None,
             gprs: Cached {
                 value: None,
                 dirty: false,

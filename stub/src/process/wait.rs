@@ -36,6 +36,20 @@ pub fn wait(who: Option<Pid>, block: bool) -> nix::Result<Waited> {
     }
 }
 
+/// Waits up to `timeout` for a SIGCHLD (blocked in this process, so it stays pending until read
+/// here or by the event loop's signalfd); returns early when one is pending. For waits that must
+/// not block in `waitpid`: a zombie leader's exit wakes the tracer but gives no status.
+pub fn sigchld(timeout: std::time::Duration) {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGCHLD);
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` and `ts` are valid for the call; a null siginfo pointer is allowed.
+    let _ = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+}
+
 /// What a wait status means for the tracer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

@@ -1,8 +1,10 @@
 //! The live process as the [`Backend`] the protocol glue talks to, and as goruntime's
 //! [`MemorySource`]: reads go through the page cache and never show our int3 bytes.
 //!
-//! /proc quirk: the link map is read through a private /proc/PID/mem handle (the query has
-//! `&self`, and the link map is data, never breakpoint-patched text), not the shared cache.
+//! /proc quirks: once the thread-group leader exited alone, /proc of its pid reaches no memory,
+//! maps or auxv, so those come through another thread. The link map is read through a private
+//! /proc/PID/mem handle (the query has `&self`, and the link map is data, never
+//! breakpoint-patched text), not the shared cache.
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,17 @@ fn proc_err(pid: Pid, what: &'static str) -> impl FnOnce(std::io::Error) -> Proc
         pid: pid.as_raw(),
         what,
         source,
+    }
+}
+
+impl Inferior {
+    /// A task whose /proc entry reaches the process's memory: the leader, or once it exited
+    /// alone (a zombie has no mm), another thread.
+    fn live_task(&self) -> Pid {
+        match self.threads.keys().next() {
+            Some(&tid) if !self.threads.contains_key(&self.pid) => tid,
+            _ => self.pid,
+        }
     }
 }
 
@@ -163,7 +176,7 @@ impl Backend for Inferior {
     }
 
     fn has_pending_event(&self) -> bool {
-        !self.pending.is_empty() || self.exited
+        (self.running && self.has_reportable()) || self.exited || self.nothing_resumed()
     }
 
     fn other_breakpoint_hits(&self) -> &[Pid] {
@@ -171,16 +184,18 @@ impl Backend for Inferior {
     }
 
     fn auxv(&self) -> Result<Vec<u8>, ProcessError> {
-        procfs::read(&format!("/proc/{}/auxv", self.pid)).map_err(proc_err(self.pid, "auxv"))
+        let task = self.live_task();
+        procfs::read(&format!("/proc/{task}/auxv")).map_err(proc_err(task, "auxv"))
     }
 
     fn link_map(&self) -> Result<LinkMap, ProcessError> {
         let auxv = self.auxv()?;
-        let mut mem =
-            ProcMem::open(self.pid.as_raw()).map_err(|source| ProcessError::OpenMemory {
+        let mut mem = ProcMem::open(self.live_task().as_raw()).map_err(|source| {
+            ProcessError::OpenMemory {
                 pid: self.pid.as_raw(),
                 source,
-            })?;
+            }
+        })?;
         Ok(svr4::link_map(&mut mem, &auxv)?)
     }
 
@@ -193,7 +208,8 @@ impl Backend for Inferior {
     }
 
     fn regions(&self) -> Result<Vec<Region>, ProcessError> {
-        procfs::regions(self.pid).map_err(proc_err(self.pid, "maps"))
+        let task = self.live_task();
+        procfs::regions(task).map_err(proc_err(task, "maps"))
     }
 
     fn detach(&mut self) -> Result<(), ProcessError> {

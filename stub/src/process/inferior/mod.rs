@@ -6,7 +6,8 @@
 //! stopped with PTRACE_INTERRUPT before the stop is reported. Events that other threads hit
 //! while being stopped are kept: a breakpoint hit is rewound and dropped (the thread hits it again
 //! when resumed, if the breakpoint is still wanted), a step completion is dropped, a quiet signal
-//! is held for the next continue, and any other signal is reported at the next resume.
+//! is held for the next continue, and any other event is reported at the next resume that runs
+//! its thread (under scheduler locking, a held thread's event waits).
 //!
 //! Kernel quirks met here: a new thread's first stop (PTRACE_EVENT_STOP) may arrive before its
 //! parent's PTRACE_EVENT_CLONE; a PTRACE_INTERRUPT sent to a thread that stops for another reason

@@ -2,12 +2,15 @@
 //! Ctrl-C. Resume is the one place that invalidates cached memory, and where the death of a
 //! process killed from outside while stopped is found and reported (as the stop it resumes to).
 //!
-//! Kernel quirk: a SIGKILL ends threads in a ptrace-stop too; their exits wait in waitpid, and
-//! until they are reaped every ptrace request and /proc/PID/mem write fails.
+//! Kernel quirks: a signal given at a stop that is not a signal-delivery stop is dropped (it is
+//! queued with tgkill instead, [`run_with_signal`]); a SIGKILL ends threads in a ptrace-stop
+//! too; their exits wait in waitpid, and until they are reaped every ptrace request and
+//! /proc/PID/mem write fails.
 
 use nix::sys::ptrace;
+use nix::unistd::Pid;
 
-use super::super::threads::Action;
+use super::super::threads::{Action, Thread};
 use super::super::ProcessError;
 use super::Inferior;
 
@@ -20,7 +23,8 @@ impl Inferior {
     }
 
     /// Applies breakpoint changes and starts the threads as their actions say. When an event is
-    /// already pending, nothing runs and the event is reported by the next `poll_stop`.
+    /// already pending for a thread this resume runs, nothing runs and the event is reported by
+    /// the next `poll_stop`; the events of threads held stopped stay pending.
     pub fn resume(&mut self) -> Result<(), ProcessError> {
         self.reap_killed_while_stopped()?;
         if self.exited {
@@ -43,10 +47,11 @@ impl Inferior {
         self.memory.on_resume();
         self.other_breakpoint_hits.clear();
         self.running = true;
-        if !self.pending.is_empty() {
+        if self.has_reportable() {
             return Ok(());
         }
         let locked = self.scheduler_locked;
+        let pid = self.pid;
         for t in self.threads.values_mut() {
             if !t.stopped {
                 continue;
@@ -59,9 +64,9 @@ impl Inferior {
                 Action::Hold => continue,
                 Action::Continue(sig) => {
                     let sig = sig.or_else(|| t.held_signal.take());
-                    t.run(false, sig)
+                    run_with_signal(pid, t, false, sig)
                 }
-                Action::Step(sig) => t.run(true, sig),
+                Action::Step(sig) => run_with_signal(pid, t, true, sig),
                 Action::RangeStep { .. } => t.run(true, None),
             };
             match result {
@@ -106,5 +111,25 @@ impl Inferior {
         for t in self.threads.values().filter(|t| !t.stopped) {
             let _ = ptrace::interrupt(t.tid);
         }
+    }
+}
+
+/// Resumes `t` (of process `pid`) with `sig`. Kernel quirk: a signal named at a stop other than
+/// a signal-delivery stop (a PTRACE_INTERRUPT, group or event stop) is dropped; there the signal
+/// is sent with tgkill instead, and its delivery stop, which comes at once, resumes the thread
+/// with it (see `on_status`).
+fn run_with_signal(pid: Pid, t: &mut Thread, step: bool, sig: Option<i32>) -> nix::Result<()> {
+    match sig {
+        Some(sig) if !t.at_signal_stop => {
+            // SAFETY: tgkill takes three integers and touches no memory of ours.
+            let sent =
+                unsafe { libc::syscall(libc::SYS_tgkill, pid.as_raw(), t.tid.as_raw(), sig) };
+            if sent != 0 {
+                return Err(nix::Error::last());
+            }
+            t.queued_signal = Some(sig);
+            t.run(step, None)
+        }
+        sig => t.run(step, sig),
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Kernel quirks met here: a new thread's first stop (PTRACE_EVENT_STOP) may arrive before its
 //! parent's PTRACE_EVENT_CLONE; a PTRACE_INTERRUPT sent to a thread that stops for another reason
-//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; and the
-//! thread-group leader's exit is reported only after every other thread has been reaped.
+//! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; the
+//! thread-group leader's exit is reported only after every other thread has been reaped (so a
+//! leader that exits alone is found as a zombie in /proc); and a watched access during a single
+//! step is a TRAP_TRACE whose DR6 names the watchpoint.
 
 use nix::sys::ptrace;
 use nix::sys::wait::WaitStatus;
@@ -64,15 +66,21 @@ impl Inferior {
         if !self.running {
             return Ok(None);
         }
-        if let Some(event) = self.pending.pop_front() {
+        if let Some(event) = self.take_reportable() {
             return Ok(Some(self.finish_stop(event)?));
         }
         loop {
             let Some(status) = self.next_status(false)? else {
-                return match self.pending.pop_front() {
-                    Some(event) => Ok(Some(self.finish_stop(event)?)),
-                    None => Ok(None),
-                };
+                if let Some(event) = self.take_reportable() {
+                    return Ok(Some(self.finish_stop(event)?));
+                }
+                if self.drop_zombie_leader() {
+                    continue;
+                }
+                if self.nothing_resumed() {
+                    return Ok(Some(self.finish_stop(StopEvent::NoResumed)?));
+                }
+                return Ok(None);
             };
             if let Some(event) = self.on_status(status, false)? {
                 return Ok(Some(self.finish_stop(event)?));
@@ -95,7 +103,10 @@ impl Inferior {
     }
 
     pub(super) fn finish_stop(&mut self, mut event: StopEvent) -> Result<StopEvent, ProcessError> {
-        if !matches!(event, StopEvent::Exited(_) | StopEvent::Killed(_)) {
+        if !matches!(
+            event,
+            StopEvent::Exited(_) | StopEvent::Killed(_) | StopEvent::NoResumed
+        ) {
             let mut also_hit = self.stop_all()?;
             if let StopEvent::SwBreak { tid } = event {
                 // As gdbserver: report a random one of the threads that hit a breakpoint, so
@@ -146,8 +157,16 @@ impl Inferior {
             let _ = ptrace::interrupt(t.tid);
         }
         while !self.exited && self.threads.values().any(|t| !t.stopped) {
-            let Some(status) = self.next_status(true)? else {
-                break;
+            // A leader that exited alone gives no status: waitpid would block for good.
+            let leader_last = self.only_leader_unstopped();
+            let Some(status) = self.next_status(!leader_last)? else {
+                if !leader_last {
+                    break;
+                }
+                if !self.drop_zombie_leader() {
+                    wait::sigchld(std::time::Duration::from_millis(50));
+                }
+                continue;
             };
             match self.on_status(status, true)? {
                 // Rewound already: the thread hits the breakpoint again when resumed, if the
@@ -158,6 +177,61 @@ impl Inferior {
             }
         }
         Ok(also_hit)
+    }
+
+    /// Whether this resume runs the thread of a kept `event` (a thread the client named, or any
+    /// thread without scheduler locking). An event kept for a thread that stays stopped waits for the
+    /// resume that runs it, as gdbserver keeps a status pending with its thread: gdb, stepping
+    /// one thread over a breakpoint, must not hear another thread's event (its
+    /// `finish_step_over` asserts).
+    fn resumes(&self, event: &StopEvent) -> bool {
+        let locked = self.scheduler_locked;
+        event.thread().is_none_or(|tid| {
+            self.threads
+                .get(&tid)
+                .is_none_or(|t| !locked || t.action != Action::Hold)
+        })
+    }
+
+    /// Whether an event kept from an earlier stop is to be reported by this resume.
+    pub(super) fn has_reportable(&self) -> bool {
+        self.pending.iter().any(|e| self.resumes(e))
+    }
+
+    /// The first kept event this resume reports, taken out of the queue.
+    fn take_reportable(&mut self) -> Option<StopEvent> {
+        let at = self.pending.iter().position(|e| self.resumes(e))?;
+        self.pending.remove(at)
+    }
+
+    /// Whether the process runs but no thread of it does (each is held in a ptrace-stop, or
+    /// gone): no stop can come, which the client hears as [`StopEvent::NoResumed`].
+    pub(super) fn nothing_resumed(&self) -> bool {
+        self.running && !self.exited && self.threads.values().all(|t| t.stopped)
+    }
+
+    fn only_leader_unstopped(&self) -> bool {
+        let mut unstopped = self.threads.values().filter(|t| !t.stopped);
+        unstopped.next().is_some_and(|t| t.tid == self.pid) && unstopped.next().is_none()
+    }
+
+    /// Kernel quirk: a thread-group leader that exits alone (`pthread_exit`) is a zombie that
+    /// gives no wait status until every other thread is reaped; it can neither stop nor run.
+    /// As gdbserver's `check_zombie_leaders`: when it is the only thread not yet stopped and
+    /// /proc says it is a zombie, it leaves the thread list. Its exit status, when it comes,
+    /// still ends the process. Returns whether it was dropped.
+    fn drop_zombie_leader(&mut self) -> bool {
+        if self.threads.len() < 2 || !self.only_leader_unstopped() || !procfs::is_zombie(self.pid) {
+            return false;
+        }
+        log::debug!("thread-group leader {} exited alone: dropped", self.pid);
+        self.threads.remove(&self.pid);
+        if let Some(&tid) = self.threads.keys().next() {
+            if let Err(e) = self.memory.reach_through(tid) {
+                log::warn!("memory through thread {tid}: {e}");
+            }
+        }
+        true
     }
 
     pub(super) fn mark_exited(&mut self) {
@@ -253,10 +327,25 @@ impl Inferior {
             }
             Decision::Trap { tid } => {
                 self.mark_stopped(tid);
+                self.thread(tid)?.at_signal_stop = true;
                 self.on_sigtrap(tid, stopping)
             }
             Decision::Signal { tid, sig } => {
                 self.mark_stopped(tid);
+                let t = self.thread(tid)?;
+                t.at_signal_stop = true;
+                if t.queued_signal == Some(sig) {
+                    // The client's signal, queued at a stop that could not take it: it is
+                    // delivered now, as the client asked.
+                    t.queued_signal = None;
+                    if stopping {
+                        t.held_signal = Some(sig);
+                    } else {
+                        let step = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
+                        t.run(step, Some(sig)).map_err(ptrace_err(tid))?;
+                    }
+                    return Ok(None);
+                }
                 if self.signals.is_quiet(sig) {
                     let t = self.thread(tid)?;
                     let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
@@ -320,6 +409,7 @@ impl Inferior {
     pub(super) fn mark_stopped(&mut self, tid: Pid) {
         let t = self.threads.entry(tid).or_insert_with(|| Thread::new(tid));
         t.stopped = true;
+        t.at_signal_stop = false;
         t.awaiting_first_stop = false;
     }
 
@@ -340,6 +430,18 @@ impl Inferior {
             self.thread(tid)?.action,
             Action::Step(_) | Action::RangeStep { .. }
         );
+        if matches!(info.si_code, TRAP_BRKPT | TRAP_TRACE | TRAP_HWBKPT) {
+            // DR6 at every hardware trap: a watched access during a single step or a range step
+            // comes as TRAP_TRACE (DR6's step bit and the slot's bit both set), and is reported
+            // as the watchpoint, as gdbserver does.
+            match self.debug_regs.triggered(tid).map_err(ptrace_err(tid))? {
+                Some((_, HwKind::Execute)) => {
+                    return Ok((!stopping).then_some(StopEvent::HwBreak { tid }))
+                }
+                Some((addr, kind)) => return Ok(Some(StopEvent::Watch { tid, kind, addr })),
+                None => {}
+            }
+        }
         match info.si_code {
             // x86 reports a step over `syscall` as TRAP_BRKPT (an int3 is SI_KERNEL), with the
             // pc after the syscall: never a breakpoint hit to rewind, even when a breakpoint sits
@@ -372,12 +474,7 @@ impl Inferior {
                     sig: libc::SIGTRAP,
                 }))
             }
-            TRAP_TRACE => self.on_step_done(tid, stopping),
-            TRAP_HWBKPT => match self.debug_regs.triggered(tid).map_err(ptrace_err(tid))? {
-                Some((_, HwKind::Execute)) => Ok((!stopping).then_some(StopEvent::HwBreak { tid })),
-                Some((addr, kind)) => Ok(Some(StopEvent::Watch { tid, kind, addr })),
-                None => self.on_step_done(tid, stopping),
-            },
+            TRAP_TRACE | TRAP_HWBKPT => self.on_step_done(tid, stopping),
             _ => Ok(Some(StopEvent::Signal {
                 tid,
                 sig: libc::SIGTRAP,

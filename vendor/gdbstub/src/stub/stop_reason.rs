@@ -133,6 +133,10 @@ pub enum BaseStopReason<Tid, U> {
     /// exec or terminated, so the address spaces of parent and child are no
     /// longer shared.
     VForkDone(Tid),
+    /// gostub patch: no thread is left running that could report a stop (the `N` reply; e.g.
+    /// under scheduler locking the one resumed thread exited). For clients that sent
+    /// `no-resumed+`.
+    NoResumed,
 }
 
 impl<Tid, U> BaseStopReason<Tid, U> {
@@ -149,7 +153,11 @@ impl<Tid, U> BaseStopReason<Tid, U> {
             | Self::Fork { .. }
             | Self::VFork { .. }
             | Self::VForkDone(_) => true,
-            Self::DoneStep | Self::Signal(_) | Self::Exited(_) | Self::Terminated(_) => false,
+            Self::DoneStep
+            | Self::Signal(_)
+            | Self::Exited(_)
+            | Self::Terminated(_)
+            | Self::NoResumed => false,
         }
     }
 }
@@ -201,6 +209,7 @@ impl<U> From<BaseStopReason<(), U>> for BaseStopReason<Tid, U> {
                 new_tid,
             },
             BaseStopReason::VForkDone(_) => BaseStopReason::VForkDone(crate::SINGLE_THREAD_TID),
+            BaseStopReason::NoResumed => BaseStopReason::NoResumed,
         }
     }
 }

@@ -493,6 +493,10 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 res.write_str("vforkdone:;")?;
                 FinishExecStatus::Handled
             }
+            MultiThreadStopReason::NoResumed => {
+                res.write_str("N")?;
+                FinishExecStatus::Handled
+            }
             // Explicitly avoid using `_ =>` to handle the "unguarded" variants, as doing so would
             // squelch the useful compiler error that crops up whenever stop reasons are added.
             MultiThreadStopReason::SwBreak(_)
