@@ -2,10 +2,11 @@
 //! `QListThreadsInStopReply`, every stop reply carries `threads:` (every client thread id),
 //! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name, reason and
 //! signal of the threads that stopped, as debugserver sends it) and debugserver's `memory:ADDR=BYTES` for the
-//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp, and the stopped
-//! threads with the stack memory lldb's unwinder reads first. lldb puts that memory in its L1
-//! cache, so its first unwind of a stopped thread costs no memory packet; the other threads'
-//! stacks (`bt all`) are read when lldb asks.
+//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp and stack memory:
+//! the stopped threads what lldb's unwinder reads first, every other thread its first two
+//! frame-pointer pairs. lldb puts that memory in its L1 cache, so its first unwind of a stopped
+//! thread costs no memory packet, and neither does `thread list` (issue 9 item 6: it was one
+//! `x` per thread); the rest of the stacks (`bt all`) come in a few 512-byte cache lines.
 //!
 //! Protocol quirks met here:
 //! - Without `thread-pcs:` lldb reads every thread's pc (`Hg` + `p10` per thread); without
@@ -39,8 +40,9 @@ const STOPPED: StackShape = StackShape {
     top_words: 12,
     chain_frames: 32,
 };
-/// Any other thread's: the pair lldb reads to find frame 1 for `thread list` (its first
-/// frame's unwind plan is checked by unwinding one frame more), about 60 bytes a thread.
+/// Any other thread's: the pairs lldb reads for `thread list`, which checks a thread's first
+/// frame by unwinding past it (one pair missed costs an `x` per thread); about 120 bytes a
+/// thread in each `jThreadsInfo`, which lldb fetches at every stop it shows.
 const OTHER: StackShape = StackShape {
     top_words: 0,
     chain_frames: 2,
@@ -93,10 +95,11 @@ impl GdbTarget {
         entry
     }
 
-    /// `jThreadsInfo`: every thread with its stop reason and rip/rsp/rbp; the threads that
-    /// stopped also get the top of their stack. lldb takes the stop reasons from here; without
-    /// them it may resume on its own. lldb fetches this at every public stop and unwinds only
-    /// the selected thread, so another thread's stack is read when lldb asks for it (`x`).
+    /// `jThreadsInfo`: every thread with its stop reason, rip/rsp/rbp and stack memory (the
+    /// threads that stopped get the top of their stack, the others their first frames' pairs).
+    /// lldb takes the stop reasons from here; without them it may resume on its own. lldb
+    /// fetches this at every public stop and unwinds only the selected thread, so the rest of
+    /// another thread's stack is read when lldb asks for it (`x`).
     pub(super) fn threads_info(&mut self) -> String {
         let threads = self.client_threads();
         let mut out = Vec::with_capacity(threads.len());
