@@ -186,3 +186,48 @@ fn lldb_bt_finish_next_step_with_thread_suffix() {
         "Hg sent: {packets:?}"
     );
 }
+
+/// Issue 9 item 6: `thread list` and `bt all` over 128 goroutine threads cost lldb a few memory
+/// reads, not one per thread: `jThreadsInfo` gives every thread the frame-pointer pairs lldb
+/// unwinds its first frames through, and the stacks `bt all` walks further are read in a few
+/// cache lines. Every parked goroutine's backtrace still reaches `runtime.goexit`.
+#[test]
+fn lldb_thread_list_and_bt_all_over_128_goroutine_threads_cost_a_few_packets() {
+    skip_unless_gostub!();
+    let dir = TempDir::new("lldb-thread-list");
+    let log = dir.path().join("packets.log");
+    let listing = dir.path().join("listing.log");
+    let enable = format!("log enable -f {} gdb-remote packets", listing.display());
+    let (run, _server) = lldb_many_session(
+        &log,
+        &[
+            "log disable gdb-remote packets",
+            &enable,
+            "thread list",
+            "bt all",
+        ],
+    );
+    let ctx = run.all();
+    let frame0 = Regex::new(r"(?m)^\s*thread #\d+: tid = (\d+), 0x[0-9a-f]+ \S+`(\S+)").unwrap();
+    let parked = frame0
+        .captures_iter(&ctx)
+        .filter(|c| c[1].parse::<u64>().unwrap() >= GOROUTINE_TID_BASE)
+        .filter(|c| &c[2] == "main.parked")
+        .count();
+    assert!(
+        parked >= 120,
+        "{parked} goroutine threads in main.parked\n{ctx}"
+    );
+    let goexits = ctx.matches("`runtime.goexit").count();
+    assert!(
+        goexits >= parked,
+        "{goexits} backtraces reach runtime.goexit\n{ctx}"
+    );
+    let packets = sent_packets(&listing);
+    let reads = packets.iter().filter(|p| p.starts_with('x')).count();
+    assert!(
+        packets.len() <= 12 && reads <= 8,
+        "thread list + bt all cost {} packets ({reads} reads): {packets:?}",
+        packets.len()
+    );
+}

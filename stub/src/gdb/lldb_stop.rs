@@ -2,10 +2,11 @@
 //! `QListThreadsInStopReply`, every stop reply carries `threads:` (every client thread id),
 //! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name, reason and
 //! signal of the threads that stopped, as debugserver sends it) and debugserver's `memory:ADDR=BYTES` for the
-//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp, and the stopped
-//! threads with the stack memory lldb's unwinder reads first. lldb puts that memory in its L1
-//! cache, so its first unwind of a stopped thread costs no memory packet; the other threads'
-//! stacks (`bt all`) are read when lldb asks.
+//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp and stack memory:
+//! the stopped threads what lldb's unwinder reads first, every other thread its first two
+//! frame-pointer pairs. lldb puts that memory in its L1 cache, so its first unwind of a stopped
+//! thread costs no memory packet, and neither does `thread list` (issue 9 item 6: it was one
+//! `x` per thread); the rest of the stacks (`bt all`) come in a few 512-byte cache lines.
 //!
 //! Protocol quirks met here:
 //! - Without `thread-pcs:` lldb reads every thread's pc (`Hg` + `p10` per thread); without
@@ -26,10 +27,26 @@ use serde_json::{json, Value};
 use super::lldb::{hex, hex_bytes};
 use super::GdbTarget;
 
-/// Words of stack from rsp sent with each thread (lldb-server's reverted D74398 sent 12).
-const STACK_TOP_WORDS: u64 = 12;
-/// Frames of the frame-pointer chain sent with each thread.
-const CHAIN_FRAMES: usize = 32;
+/// How much stack goes with a thread: words from rsp, then frames of the frame-pointer chain.
+#[derive(Clone, Copy)]
+struct StackShape {
+    top_words: u64,
+    chain_frames: usize,
+}
+
+/// A stopped thread's: what lldb's first unwind reads (lldb-server's reverted D74398 sent 12
+/// words from rsp).
+const STOPPED: StackShape = StackShape {
+    top_words: 12,
+    chain_frames: 32,
+};
+/// Any other thread's: the pairs lldb reads for `thread list`, which checks a thread's first
+/// frame by unwinding past it (one pair missed costs an `x` per thread); about 120 bytes a
+/// thread in each `jThreadsInfo`, which lldb fetches at every stop it shows.
+const OTHER: StackShape = StackShape {
+    top_words: 0,
+    chain_frames: 2,
+};
 /// A frame pointer further than this above the last one ends the chain (not a stack).
 const CHAIN_MAX_STEP: u64 = 1 << 20;
 
@@ -61,7 +78,7 @@ impl GdbTarget {
             hex(&Value::Array(infos).to_string())
         );
         if let Some((_, rsp, rbp)) = self.frame_regs(stopped) {
-            for (addr, bytes) in self.stack_memory(rsp, rbp) {
+            for (addr, bytes) in self.stack_memory(rsp, rbp, STOPPED) {
                 keys.push_str(&format!("memory:0x{addr:x}={};", hex_bytes(&bytes)));
             }
         }
@@ -78,10 +95,11 @@ impl GdbTarget {
         entry
     }
 
-    /// `jThreadsInfo`: every thread with its stop reason and rip/rsp/rbp; the threads that
-    /// stopped also get the top of their stack. lldb takes the stop reasons from here; without
-    /// them it may resume on its own. lldb fetches this at every public stop and unwinds only
-    /// the selected thread, so another thread's stack is read when lldb asks for it (`x`).
+    /// `jThreadsInfo`: every thread with its stop reason, rip/rsp/rbp and stack memory (the
+    /// threads that stopped get the top of their stack, the others their first frames' pairs).
+    /// lldb takes the stop reasons from here; without them it may resume on its own. lldb
+    /// fetches this at every public stop and unwinds only the selected thread, so the rest of
+    /// another thread's stack is read when lldb asks for it (`x`).
     pub(super) fn threads_info(&mut self) -> String {
         let threads = self.client_threads();
         let mut out = Vec::with_capacity(threads.len());
@@ -90,42 +108,44 @@ impl GdbTarget {
             if let Some((rip, rsp, rbp)) = self.frame_regs(tid) {
                 let reg = |v: u64| hex_bytes(&v.to_le_bytes());
                 entry["registers"] = json!({ "16": reg(rip), "6": reg(rbp), "7": reg(rsp) });
-                if entry.get("reason").is_some() {
-                    let memory: Vec<Value> = self
-                        .stack_memory(rsp, rbp)
-                        .into_iter()
-                        .map(|(address, bytes)| {
-                            json!({ "address": address, "bytes": hex_bytes(&bytes) })
-                        })
-                        .collect();
-                    entry["memory"] = memory.into();
-                }
+                let shape = if entry.get("reason").is_some() {
+                    STOPPED
+                } else {
+                    OTHER
+                };
+                let memory: Vec<Value> = self
+                    .stack_memory(rsp, rbp, shape)
+                    .into_iter()
+                    .map(|(address, bytes)| json!({ "address": address, "bytes": hex_bytes(&bytes) }))
+                    .collect();
+                entry["memory"] = memory.into();
             }
             out.push(entry);
         }
         escape_binary(&Value::Array(out).to_string())
     }
 
-    /// The stack a client unwinds through first: `STACK_TOP_WORDS` words from rsp, then each
+    /// The stack a client unwinds through first: `shape.top_words` words from rsp, then each
     /// frame's saved rbp and return address along the frame-pointer chain from rbp, and the
     /// two words above the last pair (pairs inside the top block are not repeated).
     /// Unreadable memory ends it.
-    fn stack_memory(&mut self, rsp: u64, rbp: u64) -> Vec<(u64, Vec<u8>)> {
+    fn stack_memory(&mut self, rsp: u64, rbp: u64, shape: StackShape) -> Vec<(u64, Vec<u8>)> {
         let Ok(backend) = self.session.backend() else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let mut top = vec![0u8; (STACK_TOP_WORDS * 8) as usize];
-        let top_end = match backend.read(rsp, &mut top) {
-            Ok(n) if n > 0 => {
-                top.truncate(n);
-                out.push((rsp, top));
-                rsp + n as u64
-            }
-            _ => rsp,
+        let mut top = vec![0u8; (shape.top_words * 8) as usize];
+        let n = match top.is_empty() {
+            true => 0,
+            false => backend.read(rsp, &mut top).unwrap_or(0),
         };
+        let top_end = rsp + n as u64;
+        if n > 0 {
+            top.truncate(n);
+            out.push((rsp, top));
+        }
         let mut fp = rbp;
-        for _ in 0..CHAIN_FRAMES {
+        for _ in 0..shape.chain_frames {
             if fp < rsp || fp % 8 != 0 {
                 break;
             }

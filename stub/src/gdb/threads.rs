@@ -225,12 +225,7 @@ impl GdbTarget {
 
     fn goroutine_on(&mut self, pid: Pid) -> Option<String> {
         let backend = self.session.backend().ok()?;
-        let policy = self.go.policy;
-        let (bin, list) = self.go.goroutines(backend).ok()?;
-        let g = list
-            .iter()
-            .find(|g| g.thread == Some(pid.as_raw()) && !g.status.is_dead())?;
-        Some(crate::goroutines::goroutine_label(bin, g, policy))
+        self.go.label_on_thread(backend, pid.as_raw())
     }
 
     /// Goroutines the `--max-threads` cap leaves out of the thread list at this stop.

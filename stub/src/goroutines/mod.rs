@@ -18,8 +18,8 @@ use crate::process::Backend;
 use crate::tid_map::ThreadRef;
 use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
-use table::{build_thread_table, choose_threads, ViewThread};
-pub use table::{goroutine_label, Interrupted, ThreadTable};
+use table::{build_thread_table, choose_threads, goroutine_label, ViewThread};
+pub use table::{Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -238,6 +238,20 @@ impl GoState {
         let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
         goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads);
         Ok((bin, list))
+    }
+
+    /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
+    /// label), if it runs one; only that goroutine is unwound.
+    pub fn label_on_thread(&mut self, inf: &mut dyn Backend, pid: i32) -> Option<String> {
+        let policy = self.policy;
+        let (bin, memo, list, threads) = self.decoded(inf).ok()?;
+        let g = list
+            .iter_mut()
+            .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
+        let mut one = [g];
+        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads);
+        let [g] = one;
+        Some(goroutine_label(bin, g, policy))
     }
 
     /// The text of `monitor goroutines` at this stop.

@@ -215,7 +215,7 @@ impl ThreadTable {
 }
 
 /// The label of a goroutine: its header without the colon, and the top shown function.
-pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
+pub(super) fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String {
     let header = goruntime::header_line(g);
     let header = header.trim_end_matches(':');
     match goruntime::visible_frames(bin, g, policy).first() {
