@@ -242,12 +242,33 @@ fn exchange(live: &mut Live, payload: &[u8], armed: bool) -> Option<Vec<u8>> {
     if let Some(r) = s.reply(first) {
         return Some(r);
     }
-    if !(resume && armed) {
-        bump(&STATS.late);
-    }
     bump(&STATS.interrupts);
     s.send(&[0x03]);
-    s.reply(AFTER_INTERRUPT)
+    let r = s.reply(AFTER_INTERRUPT);
+    if !(resume && armed) {
+        bump(&STATS.late);
+        note(&format!(
+            "no reply in {first:?} to {:?}; after a ^C: {:?}",
+            String::from_utf8_lossy(payload),
+            r.as_deref().map(String::from_utf8_lossy)
+        ));
+    }
+    r
+}
+
+/// Appends a line to `GOSTUB_FUZZ_STATS.notes.PID` (events that passed but are worth a look).
+fn note(line: &str) {
+    if let Some(path) = std::env::var_os("GOSTUB_FUZZ_STATS") {
+        let mut path = PathBuf::from(path).into_os_string();
+        path.push(format!(".notes.{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path);
+        if let Ok(mut f) = file {
+            let _ = std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes());
+        }
+    }
 }
 
 /// A read whose reply is recognisable by its length proves the stream is in step; then every
@@ -290,6 +311,9 @@ fn sync(live: &mut Live, raw: bool) {
             fail(live, &format!("sync read {payload} {what}"));
         }
         // A raw chunk resumed the program: stop it and sync again.
+        note(&format!(
+            "sync read {payload} after raw bytes: answered {answered}, ^C sent"
+        ));
         tries += 1;
         bump(&STATS.interrupts);
         live.session.send(&[0x03]);
@@ -481,7 +505,7 @@ pub fn run(data: &[u8]) {
 fn write_stats() {
     if let Some(path) = std::env::var_os("GOSTUB_FUZZ_STATS") {
         let mut path = PathBuf::from(path).into_os_string();
-        path.push(format!(".{}", std::process::id()));
+        path.push(format!(".counts.{}", std::process::id()));
         let _ = std::fs::write(path, report() + "\n");
     }
 }
