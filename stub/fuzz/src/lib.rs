@@ -399,7 +399,7 @@ fn detach_and_check(live: &mut Live) {
 /// refused, or a breakpoint off a function entry.
 fn wrote(p: &[u8], reply: &[u8], v: &Values) -> bool {
     let accepted = !reply.is_empty() && !reply.starts_with(b"E");
-    accepted && ([b'M', b'X', b'G', b'P'].contains(&p[0]) || !v.clean_z0(p))
+    accepted && (p.first().is_some_and(|c| b"MXGP".contains(c)) || !v.clean_z0(p))
 }
 
 /// Runs one fuzz input; panics on a failed check.
