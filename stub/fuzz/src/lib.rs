@@ -155,6 +155,12 @@ fn start(no_ack: bool, attach: bool) -> Live {
             libc::atexit(end_sessions);
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         }
+        // Every panic (a failed check or not) is noted: fork mode deletes a crashed job's log.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            note(&format!("FAILED: {info}"));
+            previous(info);
+        }));
     });
     let session = Session::start(&gostub_bin(), &fixture_path(), no_ack, attach);
     bump(if attach {
@@ -191,9 +197,11 @@ extern "C" fn end_sessions() {
     write_stats();
 }
 
+/// Panics with `what`, the session's last writes and gostub's stderr.
 fn fail(live: &Live, what: &str) -> ! {
     panic!(
-        "{what}\n--- gostub stderr (tail) ---\n{}",
+        "{what}\n--- last writes to gostub ---\n{}--- gostub stderr (tail) ---\n{}",
+        live.session.history(),
         live.session.stderr_text()
     );
 }
@@ -248,9 +256,10 @@ fn exchange(live: &mut Live, payload: &[u8], armed: bool) -> Option<Vec<u8>> {
     if !(resume && armed) {
         bump(&STATS.late);
         note(&format!(
-            "no reply in {first:?} to {:?}; after a ^C: {:?}",
+            "no reply in {first:?} to {:?}; after a ^C: {:?}; last writes:\n{}",
             String::from_utf8_lossy(payload),
-            r.as_deref().map(String::from_utf8_lossy)
+            r.as_deref().map(String::from_utf8_lossy),
+            s.history()
         ));
     }
     r
@@ -335,8 +344,7 @@ fn check_text(live: &Live) {
     let addr = live.values.text_end - elf.text.size;
     let want = elf.text_bytes();
     let mut got = vec![0u8; want.len()];
-    let f = std::fs::File::open(format!("/proc/{}/mem", live.values.pid)).unwrap();
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut got, addr).unwrap();
+    read_mem(live, addr, &mut got);
     if got != want {
         let at = got.iter().zip(want).position(|(a, b)| a != b).unwrap();
         fail(
@@ -352,10 +360,21 @@ fn check_text(live: &Live) {
     bump(&STATS.text_checks);
 }
 
-fn read_u64(pid: i32, addr: u64) -> u64 {
-    let f = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+/// Reads the fixture's memory through /proc/PID/mem; a failure (the fixture gone) fails.
+fn read_mem(live: &Live, addr: u64, buf: &mut [u8]) {
+    let read = std::fs::File::open(format!("/proc/{}/mem", live.values.pid))
+        .and_then(|f| std::os::unix::fs::FileExt::read_exact_at(&f, buf, addr));
+    if let Err(e) = read {
+        fail(
+            live,
+            &format!("reading the fixture's memory at {addr:#x}: {e}"),
+        );
+    }
+}
+
+fn read_u64(live: &Live, addr: u64) -> u64 {
     let mut b = [0u8; 8];
-    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, addr).unwrap();
+    read_mem(live, addr, &mut b);
     u64::from_le_bytes(b)
 }
 
@@ -365,9 +384,8 @@ fn detach_and_check(live: &mut Live) {
     if let Err(e) = live.session.detach(REPLY_WAIT) {
         fail(live, &e);
     }
-    let pid = live.values.pid;
-    let before = read_u64(pid, live.counter);
     let end = Instant::now() + Duration::from_secs(30);
+    let mut before = None;
     loop {
         if let Some(status) = live.session.fixture_ended() {
             fail(
@@ -375,7 +393,8 @@ fn detach_and_check(live: &mut Live) {
                 &format!("the fixture died after detach (wait status {status:#x})"),
             );
         }
-        if read_u64(pid, live.counter).wrapping_sub(before) >= PROGRESS {
+        let now = read_u64(live, live.counter);
+        if now.wrapping_sub(*before.get_or_insert(now)) >= PROGRESS {
             break;
         }
         if Instant::now() >= end {

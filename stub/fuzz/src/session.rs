@@ -57,11 +57,16 @@ pub struct Session {
     /// The fixture's pid and main thread (from the first stop reply).
     pub pid: i32,
     pub tid: i32,
+    /// The last [`HISTORY`] writes to gostub, for failure messages (a session's state is made
+    /// by all its inputs, not only the one that failed).
+    sent: std::collections::VecDeque<Vec<u8>>,
     /// Attach mode: the fixture's stdout (kept open: a closed pipe would kill it at a print).
     fixture_out: Option<ChildStdout>,
     /// The fixture has been reaped (its exit status read).
     reaped: bool,
 }
+
+const HISTORY: usize = 64;
 
 /// Makes this process the reaper of its orphaned descendants (a launched fixture whose gostub
 /// exited), so that their exit status can be checked and their CPU time is counted.
@@ -156,6 +161,7 @@ impl Session {
             no_ack: false,
             pid: 0,
             tid: 0,
+            sent: Default::default(),
             fixture_out: None,
             reaped: false,
         };
@@ -226,30 +232,28 @@ impl Session {
         if self.reaped {
             return Some(0);
         }
-        let mut status = 0;
-        // SAFETY: waitpid on a pid this process is (or will be) the parent of.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
-        (r == self.pid).then(|| {
-            self.reaped = true;
-            status
-        })
+        let status = wait_pid(self.pid, libc::WNOHANG);
+        self.reaped = status.is_some();
+        status
     }
 
     /// Kills the fixture and returns its wait status (SIGKILL's if it was alive).
     pub fn kill_fixture(&mut self) -> i32 {
         let mut status = 0;
         if !self.reaped && self.pid > 0 {
-            // SAFETY: plain syscalls on the fixture's pid, which only this process reaps.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.pid, &mut status, 0);
-            }
+            // SAFETY: a plain syscall on the fixture's pid, which only this process reaps.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            status = wait_pid(self.pid, 0).unwrap_or(0);
             self.reaped = true;
         }
         status
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
+        if self.sent.len() == HISTORY {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(bytes[..bytes.len().min(120)].to_vec());
         if self
             .stdin
             .write_all(bytes)
@@ -306,8 +310,33 @@ impl Session {
         !self.closed && matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The last writes to gostub, oldest first, one a line (acks left out).
+    pub fn history(&self) -> String {
+        self.sent
+            .iter()
+            .filter(|b| b.as_slice() != b"+")
+            .map(|b| format!("{:?}\n", String::from_utf8_lossy(b)))
+            .collect()
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// waitpid, retried on EINTR (libFuzzer's SIGALRM timer has no SA_RESTART): the wait status, or
+/// `None` when nothing ended (WNOHANG) or `pid` is not a child.
+fn wait_pid(pid: i32, flags: i32) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on a pid this process is (or will be) the parent of.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r == pid {
+            return Some(status);
+        }
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! Kernel quirks: debug registers are per thread and are NOT inherited by threads created with
 //! clone, so the slots are written into every new thread at its first stop. They are reached with
 //! PTRACE_POKEUSER at `offsetof(struct user, u_debugreg)`; the kernel rejects a DR7 that enables a
-//! slot whose address is not yet valid, so addresses go first and DR7 last.
+//! slot whose address is not yet valid, so addresses go first and DR7 last. It also rejects (EINVAL)
+//! an address whose watched bytes reach past the user address space, so such a slot is refused
+//! when asked for: found late, at a new thread's first stop, it cost the session the process.
 
 use nix::unistd::Pid;
 
@@ -30,7 +32,13 @@ pub enum HwError {
     NoFreeSlot,
     #[error("a hardware watchpoint covers 1, 2, 4 or 8 aligned bytes")]
     BadLength,
+    #[error("a debug register can only watch user-space addresses")]
+    KernelAddress,
 }
+
+/// The end of the x86-64 user address space with 4-level paging (the kernel's TASK_SIZE_MAX,
+/// 2^47 minus a page), below which every watched byte must lie.
+const USER_END: u64 = (1 << 47) - 0x1000;
 
 /// The four slots, as the client asked for them. The same contents go into every thread.
 #[derive(Debug, Default, Clone)]
@@ -47,6 +55,9 @@ impl DebugRegs {
         let len = if kind == HwKind::Execute { 1 } else { len };
         if !matches!(len, 1 | 2 | 4 | 8) || addr % len != 0 {
             return Err(HwError::BadLength);
+        }
+        if addr.checked_add(len).is_none_or(|end| end > USER_END) {
+            return Err(HwError::KernelAddress);
         }
         let slot = Slot { addr, len, kind };
         if self.slots.contains(&Some(slot)) {
@@ -178,5 +189,35 @@ mod tests {
         assert!(regs.remove(0x1000, 8, HwKind::Write));
         assert!(!regs.remove(0x1000, 8, HwKind::Write));
         assert!(regs.add(0x9000, 8, HwKind::Write).is_ok());
+    }
+
+    /// Issue 11 (the packet fuzzer): a slot the kernel would refuse at every thread is refused
+    /// when asked for.
+    #[test]
+    fn issue11_kernel_addresses_are_refused() {
+        let mut regs = DebugRegs::default();
+        for (addr, len) in [
+            (0xffff_ffff_ffff_ff00, 1),
+            (u64::MAX & !7, 8),
+            (USER_END, 1),
+        ] {
+            assert_eq!(
+                regs.add(addr, len, HwKind::Execute),
+                Err(HwError::KernelAddress)
+            );
+            assert_eq!(
+                regs.add(addr, len, HwKind::Write),
+                Err(HwError::KernelAddress)
+            );
+        }
+        assert_eq!(
+            regs.add(USER_END - 4, 8, HwKind::Write),
+            Err(HwError::BadLength)
+        );
+        assert_eq!(
+            regs.add(USER_END - 8, 8, HwKind::ReadWrite),
+            Ok(()),
+            "the last 8 bytes below the end"
+        );
     }
 }
