@@ -255,8 +255,13 @@ fn exchange(live: &mut Live, payload: &[u8], armed: bool) -> Option<Vec<u8>> {
     let r = s.reply(AFTER_INTERRUPT);
     if !(resume && armed) {
         bump(&STATS.late);
+        let log = s.stderr_text();
+        let cut = (log.len().saturating_sub(12_000)..log.len())
+            .find(|&i| log.is_char_boundary(i))
+            .unwrap_or(0);
+        let tail = &log[cut..];
         note(&format!(
-            "no reply in {first:?} to {:?}; after a ^C: {:?}; last writes:\n{}",
+            "no reply in {first:?} to {:?}; after a ^C: {:?}; last writes:\n{}--- gostub stderr (tail) ---\n{tail}",
             String::from_utf8_lossy(payload),
             r.as_deref().map(String::from_utf8_lossy),
             s.history()
@@ -495,7 +500,7 @@ pub fn run(data: &[u8]) {
         }
         sync(live, false);
     }
-    if live.session.stderr_text().contains("panicked at") {
+    if live.session.stderr_text().contains("' panicked at ") {
         fail(live, "gostub panicked");
     }
     if dirty || !live.session.server_alive() {

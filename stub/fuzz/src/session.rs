@@ -119,7 +119,10 @@ impl Session {
             cmd.arg("-").arg(fixture);
         }
         let mut child = cmd
-            .env("RUST_LOG", "error")
+            .env(
+                "RUST_LOG",
+                std::env::var("GOSTUB_FUZZ_RUST_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
