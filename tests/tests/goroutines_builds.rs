@@ -1,10 +1,11 @@
 //! The goroutines thread view on the builds people ship, through gdb and lldb-19: `states` as
 //! PIE (internal and external linker, stripped) and with `-race`, `cgo` linked externally and
 //! `profiled` (busy goroutines under a CPU profile, so threads stop inside SIGPROF/SIGURG
-//! handlers), on the oldest and newest Go. PIE external and cgo external are also compared
-//! under GOTRACEBACK=system (`monitor traceback system`, set before the stop: lldb keeps the
-//! stop's thread registers across a policy change) against the SIGQUIT dump of the same
-//! process once the client has detached. At main.checkpoint, frame #0 of every goroutine thread is the first
+//! handlers), on the oldest and newest Go. PIE (internal, external, stripped), `-race` and cgo
+//! external are also compared under GOTRACEBACK=system (`monitor traceback system`, set before
+//! the stop: a stop's goroutine threads keep the policy they were built under) on the oldest,
+//! a middle or the newest Go against the SIGQUIT dump of the same process once the client has
+//! detached, and there every `goroutine ID bt` is the dump's block frame by frame. At main.checkpoint, frame #0 of every goroutine thread is the first
 //! frame the runtime shows: for a parked goroutine its dump's (`runtime.Stack` written before
 //! the checkpoint); for every goroutine, gostub's own `monitor goroutine ID bt` at the same stop,
 //! which for a goroutine whose thread is inside a signal handler starts at the interrupted frame.
@@ -124,8 +125,6 @@ struct Checked {
 }
 
 impl Checked {
-    /// Whether goroutine `b` of the dump may have changed since the stop (`shown`: its state
-    /// as gostub showed it, if known).
     /// Whether goroutine `b` of the dump may differ from what gostub showed at the stop (`shown`:
     /// its state there): it was running or runnable, or — for a dump taken after the stop — it
     /// changed state in between (e.g. a GC worker that went idle after the stop's GC phase).
@@ -220,8 +219,8 @@ fn run_checked(
         ),
     };
     let mut session = Session::new(client).file(&prog).connect(&server);
-    // The policy is set before the stop: lldb keeps the registers of the stop's threads, read
-    // under the policy of the stop, across a `monitor traceback` change.
+    // The policy is set before the stop: the goroutine threads of a stop keep the policy in
+    // force when they were first listed.
     if system {
         session = session.cmd(format!("{monitor} traceback system"));
     }
@@ -327,18 +326,6 @@ fn same_frame(c: &Checked, top: &Top, want: &[GoFrame], off: Option<&(String, u6
     {
         return true;
     }
-    // Known limit too: when the first shown frame is the function that called mcall itself
-    // (runtime.gopark or runtime.asyncPreempt2 under `system`; runtime.Gosched on -race builds,
-    // where it is not inlined into its caller), no hidden frame lies above it and the pc stays
-    // mcall's return address (sched.pc): the clients show a line after the runtime's (which
-    // looks up pc-1), the next one or, after asyncPreempt2's last call, the function's end.
-    let calls_mcall = ["runtime.gopark", "runtime.asyncPreempt2", "runtime.Gosched"];
-    if calls_mcall.contains(&first.func.as_str())
-        && top.func == first.func
-        && top.line.is_some_and(|l| l > first.line)
-    {
-        return true;
-    }
     if !c.stripped {
         let inlined_shown_as_caller = !first.has_offset
             && (top.line == Some(first.line) || want.get(1).is_some_and(|f| f.func == top.func));
@@ -411,12 +398,66 @@ fn check_tops(c: &Checked, exempt: &dyn Fn(u64, &str) -> bool) -> usize {
     now.len()
 }
 
+/// Issue 12 (gaps, item 4): every `goroutine ID bt` block at the stop is the dump's block of that
+/// goroutine frame by frame (function, file, line) with the same `created by`, unless the
+/// goroutine may have changed between the stop and the dump. Returns how many were compared.
+fn check_bt_frames(c: &Checked) -> usize {
+    let ctx = c.ctx();
+    let line = |v: &[GoFrame]| -> Vec<String> {
+        v.iter()
+            .map(|f| format!("{} {}:{}", f.func, f.file, f.line))
+            .collect()
+    };
+    let mut compared = 0;
+    let mut bad = Vec::new();
+    for g in parse_go_traceback(c.section("bt")) {
+        let Some(b) = c.dump.iter().find(|b| b.goid == g.goid) else {
+            continue;
+        };
+        // The runtime's own workers (the sweeper, the scavenger, GC workers) run at the GC
+        // cycles between the stop and a later dump, and may park again elsewhere in the same
+        // state (bgsweep's first and loop parks are both `[GC sweep wait]`).
+        let runtime_worker = b
+            .created_by
+            .as_deref()
+            .is_some_and(|by| by.starts_with("runtime."));
+        if c.may_differ(b, Some(&g.state)) || (c.dump_after_stop && runtime_worker) {
+            continue;
+        }
+        if (line(&g.frames), &g.created_by) != (line(&b.frames), &b.created_by) {
+            bad.push(format!(
+                "goroutine {} [{}]:\n  gostub  {:?} {:?}\n  runtime {:?} {:?}",
+                g.goid,
+                g.state,
+                line(&g.frames),
+                g.created_by,
+                line(&b.frames),
+                b.created_by
+            ));
+        }
+        compared += 1;
+    }
+    assert!(bad.is_empty(), "{}\n{ctx}", bad.join("\n"));
+    compared
+}
+
 fn check_build(client: Client, prog: &str, version: &str, variant: &str, policy: Policy) {
     let c = run_checked(client, prog, version, variant, policy);
     check_list(&c);
     let n = check_tops(&c, &|_, _| false);
     assert!(n >= 3, "only {n} goroutine threads\n{}", c.ctx());
+    if policy == Policy::System {
+        let compared = check_bt_frames(&c);
+        assert!(
+            compared >= 3,
+            "only {compared} goroutines compared frame by frame\n{}",
+            c.ctx()
+        );
+    }
 }
+
+/// The middle Go version of the fixtures.
+const GO_MIDDLE: &str = "1.24.11";
 
 macro_rules! build_tests {
     ($($name:ident: $client:ident $prog:literal $version:ident $variant:literal $policy:ident;)*) => {$(
@@ -453,6 +494,10 @@ build_tests! {
     gdb_cgo_external_system_go_newest: Gdb "cgo" GO_NEWEST "external" System;
     lldb_states_pie_external_system_go_newest: Lldb "states" GO_NEWEST "pie-external" System;
     lldb_cgo_external_system_go_newest: Lldb "cgo" GO_NEWEST "external" System;
+    gdb_states_pie_system_go_oldest: Gdb "states" GO_OLDEST "pie" System;
+    gdb_states_pie_stripped_system_go_middle: Gdb "states" GO_MIDDLE "pie-stripped" System;
+    gdb_states_race_system_go_oldest: Gdb "states" GO_OLDEST "race" System;
+    lldb_states_race_system_go_middle: Lldb "states" GO_MIDDLE "race" System;
 }
 
 // ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ gostub's commands:
   goroutine ID [bt]           the runtime's traceback text of one goroutine
   traceback [none|single|all|system|crash]
                               show or set which frames and goroutines are shown
+                              (goroutine threads follow it from the next stop on)
   threads [goroutines|os]     show or set what the client sees as threads
 gdbserver's commands:
   exit                        exit at once (the process is killed or detached)
@@ -158,8 +159,14 @@ impl MonitorCmd for GdbTarget {
                 None => outputln!(out, "traceback {}", self.go.policy),
                 Some(level) => match level.parse() {
                     Ok(policy) => {
-                        self.go.policy = policy;
-                        outputln!(out, "traceback {}", policy)
+                        let stop = self.session.backend_ref().map(|b| b.stop_id());
+                        outputln!(out, "traceback {}", policy);
+                        if let Some(kept) = self.go.set_policy(policy, stop) {
+                            outputln!(
+                                out,
+                                "goroutine threads keep traceback {kept} until the next stop"
+                            );
+                        }
                     }
                     Err(e) => outputln!(out, "{}", e),
                 },

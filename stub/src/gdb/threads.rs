@@ -127,8 +127,13 @@ impl GdbTarget {
         let id @ ThreadRef::Goroutine(_) = ThreadRef::from_tid(tid) else {
             return None;
         };
-        let at = self.table()?.find(id)?.interrupted_at?;
-        self.stop_of(tid).is_none().then_some(at)
+        if self.stop_of(tid).is_some() {
+            return None;
+        }
+        self.table()?;
+        let backend = self.session.backend().ok()?;
+        self.go
+            .interrupted_at(backend, self.options.max_threads, id)
     }
 
     /// The registers the client sees for thread `tid`: live for an OS thread or running goroutine,
@@ -147,10 +152,7 @@ impl GdbTarget {
                 }
             },
             Err(StubError::GoroutineParked { goid }) => {
-                let parked = self
-                    .table()
-                    .and_then(|t| t.find(ThreadRef::Goroutine(goid)))
-                    .and_then(|t| t.parked_at);
+                let parked = self.parked_at(goid);
                 let (rip, rsp, rbp) = parked.ok_or(StubError::GoroutineParked { goid })?;
                 Ok(Amd64Regs::parked(rip, rsp, rbp))
             }
@@ -169,11 +171,20 @@ impl GdbTarget {
                 let g = self.session.backend().ok()?.gprs(pid).ok()?;
                 Some((g.rip, g.rsp, g.rbp))
             }
-            Err(StubError::GoroutineParked { goid }) => {
-                self.table()?.find(ThreadRef::Goroutine(goid))?.parked_at
-            }
+            Err(StubError::GoroutineParked { goid }) => self.parked_at(goid),
             Err(_) => None,
         }
+    }
+
+    /// For a parked goroutine of this stop's view: rip, rsp and rbp of its first shown frame.
+    fn parked_at(&mut self, goid: u64) -> Option<(u64, u64, u64)> {
+        self.table()?;
+        let backend = self.session.backend().ok()?;
+        self.go.parked_at(
+            backend,
+            self.options.max_threads,
+            ThreadRef::Goroutine(goid),
+        )
     }
 
     /// The text shown beside a thread. Never empty: gdb stops asking for the whole session after

@@ -15,9 +15,10 @@ use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, 
 use nix::unistd::Pid;
 
 use crate::process::Backend;
+use crate::tid_map::ThreadRef;
 use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
-use table::{build_thread_table, choose_threads};
+use table::{build_thread_table, choose_threads, ViewThread};
 pub use table::{goroutine_label, Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
@@ -91,9 +92,30 @@ struct LastTable {
     max_threads: usize,
     /// The goids shown as threads, sorted.
     goids: Vec<u64>,
-    /// When the cap left goroutines out: how many, and the members decoded and unwound
-    /// (reused while their g structs do not change).
-    capped: Option<(usize, Vec<Goroutine>)>,
+    /// When the cap left goroutines out: what rebuilds the next table from the members.
+    capped: Option<Capped>,
+}
+
+/// A table cut by the cap, as the next one is rebuilt from it.
+struct Capped {
+    /// How many goroutines the cap left out.
+    hidden: usize,
+    /// The members, decoded and unwound (reused while their g structs do not change).
+    members: Vec<Goroutine>,
+    /// The system stacks' gs (g0, gsignal: goid 0) the threads ran: found again from the
+    /// threads' TLS, so their g structs and Ms go into the prefetch.
+    system: Vec<Goroutine>,
+}
+
+impl Capped {
+    fn new(hidden: usize, members: Vec<Goroutine>, list: &[Goroutine]) -> Capped {
+        let system = list.iter().filter(|g| g.goid == 0).cloned().collect();
+        Capped {
+            hidden,
+            members,
+            system,
+        }
+    }
 }
 
 impl LastTable {
@@ -181,7 +203,8 @@ impl GoState {
             };
             self.earlier = previous.as_deref().map(alive_goids);
             let previous = previous.unwrap_or_default();
-            prefetch_for_listing(inf, bin, &self.memo, &threads, &previous, true);
+            complete_running(inf, &previous, &mut threads);
+            prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], true);
             let list = goruntime::list_goroutines_since(
                 bin,
                 &self.memo,
@@ -244,7 +267,21 @@ impl GoState {
         self.binary(inf).is_ok()
     }
 
-    /// The `goroutines` view of the current stop, built at most once per stop; its members stay
+    /// Sets the traceback policy. The monitor's texts follow it at once; the thread view of
+    /// the current stop (`stop`), if built, keeps the policy it was built under, since gdb and
+    /// lldb keep a stop's threads and registers until the next stop (neither re-reads them
+    /// after a `qRcmd`, and a view that changed under them would mix two policies). Returns
+    /// the policy the current stop's threads keep, when it is another one.
+    pub fn set_policy(&mut self, policy: Policy, stop: Option<u64>) -> Option<Policy> {
+        self.policy = policy;
+        self.table
+            .as_ref()
+            .filter(|(s, p, _, _)| Some(*s) == stop && *p != policy)
+            .map(|(_, p, _, _)| *p)
+    }
+
+    /// The `goroutines` view of the current stop, built at most once per stop under the policy
+    /// in force when it is first asked for (see [`GoState::set_policy`]); its members stay
     /// from one table to the next (see [`choose_threads`]). Only the goroutines the cap lets
     /// through are unwound. When the last table was cut by the cap (many thousands of
     /// goroutines), the next one is rebuilt from its own members and the goroutines running now,
@@ -260,7 +297,7 @@ impl GoState {
         let fresh = self
             .table
             .as_ref()
-            .is_some_and(|(s, p, m, _)| *s == stop && *p == policy && *m == max_threads);
+            .is_some_and(|(s, _, m, _)| *s == stop && *m == max_threads);
         if !fresh {
             let t0 = std::time::Instant::now();
             let (table, how) = match self.capped_table(inf, max_threads)? {
@@ -275,6 +312,45 @@ impl GoState {
             self.table = Some((stop, policy, max_threads, table));
         }
         Ok(&self.table.as_ref().expect("filled above").3)
+    }
+
+    /// rip, rsp and rbp of parked goroutine thread `id` in the view of this stop (its first
+    /// shown frame, worked out when first asked for).
+    pub fn parked_at(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+        id: ThreadRef,
+    ) -> Option<(u64, u64, u64)> {
+        let (bin, t) = self.view_thread(inf, max_threads, id)?;
+        t.parked_at(bin)
+    }
+
+    /// For goroutine thread `id` of this stop's view, running on a thread inside a signal
+    /// handler: the frame the signal interrupted (read when first asked for).
+    pub fn interrupted_at(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+        id: ThreadRef,
+    ) -> Option<Interrupted> {
+        let (bin, t) = self.view_thread(inf, max_threads, id)?;
+        t.interrupted_at(bin, &mut &mut *inf)
+    }
+
+    fn view_thread(
+        &mut self,
+        inf: &mut dyn Backend,
+        max_threads: usize,
+        id: ThreadRef,
+    ) -> Option<(&GoBinary, &ViewThread)> {
+        self.thread_table(inf, max_threads).ok()?;
+        let (Some(Loaded { bin: Ok(bin), .. }), Some((_, _, _, table))) =
+            (&self.binary, &self.table)
+        else {
+            return None;
+        };
+        Some((bin, table.find(id)?))
     }
 
     /// The table from every goroutine of the stop.
@@ -295,15 +371,7 @@ impl GoState {
         let hidden = choice.shown - choice.chosen.len();
         let mut chosen = choice.chosen;
         unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
-        let table = build_thread_table(
-            bin,
-            &mut &mut *inf,
-            list,
-            &chosen,
-            &os_threads,
-            policy,
-            hidden,
-        );
+        let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
         }
@@ -312,8 +380,13 @@ impl GoState {
             policy,
             max_threads,
             goids: member_goids(list, &chosen),
-            capped: (hidden > 0)
-                .then(|| (hidden, chosen.iter().map(|&i| list[i].clone()).collect())),
+            capped: (hidden > 0).then(|| {
+                Capped::new(
+                    hidden,
+                    chosen.iter().map(|&i| list[i].clone()).collect(),
+                    list,
+                )
+            }),
         });
         Ok(table)
     }
@@ -335,7 +408,12 @@ impl GoState {
         else {
             return Ok(None);
         };
-        let Some((hidden, members)) = last.capped.take() else {
+        let Some(Capped {
+            hidden,
+            members,
+            system,
+        }) = last.capped.take()
+        else {
             return Ok(None);
         };
         let previous = last.goids.clone();
@@ -345,7 +423,8 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
-        prefetch_for_listing(inf, bin, &self.memo, &threads, &members, false);
+        complete_running(inf, &members, &mut threads);
+        prefetch_for_listing(inf, bin, &self.memo, &threads, &[&members, &system], false);
         let mut addrs: Vec<u64> = members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
         addrs.sort_unstable();
@@ -371,15 +450,7 @@ impl GoState {
         }
         let mut chosen = choice.chosen;
         unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
-        let table = build_thread_table(
-            bin,
-            &mut &mut *inf,
-            &list,
-            &chosen,
-            &os_threads,
-            policy,
-            hidden,
-        );
+        let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, hidden);
         let goids = member_goids(&list, &chosen);
         let members = chosen
             .iter()
@@ -390,7 +461,7 @@ impl GoState {
             policy,
             max_threads,
             goids,
-            capped: Some((hidden, members)),
+            capped: Some(Capped::new(hidden, members, &list)),
         });
         Ok(Some(table))
     }
@@ -405,13 +476,14 @@ fn member_goids(list: &[Goroutine], chosen: &[usize]) -> Vec<u64> {
 
 /// Fetches in one batch (with the stop's first read, when this is it) what a listing will read:
 /// the threads' stacks and TLS slots (running goroutines are unwound from them) and, as the
-/// last listing found them, allgs, the g structs, their Ms and the parked stacks' tops.
+/// last listing found them (`previous`, allgs with the first slice), allgs, the g structs and
+/// their Ms.
 fn prefetch_for_listing(
     inf: &mut dyn Backend,
     bin: &GoBinary,
     memo: &ProcessMemo,
     threads: &[ThreadState],
-    previous: &[Goroutine],
+    previous: &[&[Goroutine]],
     with_allgs: bool,
 ) {
     let mut ranges: Vec<(u64, u64)> = threads
@@ -419,10 +491,30 @@ fn prefetch_for_listing(
         .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
         .filter(|&(addr, _)| addr != 0)
         .collect();
-    ranges.extend(goruntime::listing_hints(bin, memo, previous, with_allgs));
+    for (i, gs) in previous.iter().enumerate() {
+        ranges.extend(goruntime::listing_hints(
+            bin,
+            memo,
+            gs,
+            with_allgs && i == 0,
+        ));
+        ranges.extend(gs.iter().filter_map(moving_stack));
+    }
     if let Err(e) = inf.prefetch(&ranges) {
         log::debug!("listing prefetch: {e}");
     }
+}
+
+/// For a goroutine that was running, runnable or in a syscall at the last listing (it has most
+/// likely moved since, and is unwound again), the stack around where it was: it parks or runs
+/// near there, and the unwinding would read it otherwise in a batch of its own.
+fn moving_stack(g: &Goroutine) -> Option<(u64, u64)> {
+    use goruntime::GStatus::{Runnable, Running, Syscall};
+    if !matches!(g.status, Running | Runnable | Syscall) || g.goid == 0 {
+        return None;
+    }
+    let sp = g.frames.first().map_or(g.sp, |f| f.sp);
+    (sp != 0).then(|| (sp.saturating_sub(STACK_TOP_BYTES), 2 * STACK_TOP_BYTES))
 }
 
 /// What the listing knows of each OS thread before it knows which ones run a goroutine: the
@@ -477,7 +569,9 @@ fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
 }
 
 /// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
-/// from their live registers) where `thread_states` left them out.
+/// from their live registers) where `thread_states` left them out. Called with the last
+/// listing before the prefetch too: a thread that ran a goroutine then most likely runs one
+/// now, and its stack top then comes with the stop's first batch instead of a read of its own.
 fn complete_running(inf: &mut dyn Backend, list: &[Goroutine], threads: &mut [ThreadState]) {
     for t in threads.iter_mut().filter(|t| t.rsp == 0) {
         if !list

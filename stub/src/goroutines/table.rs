@@ -20,6 +20,9 @@
 //! from the threads' TLS finds like a goroutine; it is never a goroutine thread (several idle
 //! threads would all claim id 2^30 + 0).
 
+use std::cell::OnceCell;
+use std::sync::Arc;
+
 use goruntime::unwind::SignalRegs;
 use goruntime::{GoBinary, Goroutine, Policy};
 use memcache::MemorySource;
@@ -76,19 +79,116 @@ impl Interrupted {
     }
 }
 
-/// One thread the client sees in the `goroutines` view.
+/// One thread the client sees in the `goroutines` view. Its label is made with the table (gdb
+/// and lldb read every thread's name at every stop); the registers of a parked or interrupted
+/// goroutine are worked out when a client first asks for them at the stop (gdb asks only for
+/// the threads it unwinds).
 #[derive(Debug, Clone)]
 pub struct ViewThread {
     pub id: ThreadRef,
     /// The OS thread whose live registers this thread has (a running goroutine or a bare thread).
     pub os_tid: Option<Pid>,
-    /// For a parked goroutine: rip, rsp and rbp of the first frame the policy shows.
-    pub parked_at: Option<(u64, u64, u64)>,
-    /// For a running goroutine whose thread is inside a signal handler: the frame the client
-    /// sees instead of the live registers (see the module doc).
-    pub interrupted_at: Option<Interrupted>,
+    /// For a parked goroutine: the first frame the policy shows.
+    parked: Option<ShownFrame>,
+    parked_regs: OnceCell<(u64, u64, u64)>,
+    /// For a running goroutine whose walk crossed a signal frame: what follows it.
+    crossing: Option<Box<Crossing>>,
+    interrupted: OnceCell<Option<Interrupted>>,
     /// `qThreadExtraInfo`: "goroutine 17 [chan receive, 3 minutes] main.worker".
     pub label: String,
+}
+
+impl ViewThread {
+    /// An OS thread that runs no shown goroutine.
+    fn os(tid: Pid, label: String) -> ViewThread {
+        ViewThread {
+            id: ThreadRef::Os(tid),
+            os_tid: Some(tid),
+            parked: None,
+            parked_regs: OnceCell::new(),
+            crossing: None,
+            interrupted: OnceCell::new(),
+            label,
+        }
+    }
+
+    /// For a parked goroutine: rip, rsp and rbp of the first frame the policy shows.
+    pub fn parked_at(&self, bin: &GoBinary) -> Option<(u64, u64, u64)> {
+        let f = self.parked.as_ref()?;
+        Some(*self.parked_regs.get_or_init(|| f.registers(bin)))
+    }
+
+    /// For a running goroutine whose thread is inside a signal handler: the frame the client
+    /// sees instead of the live registers (see the module doc); `mem` gives the signal frame.
+    pub fn interrupted_at<M: MemorySource>(
+        &self,
+        bin: &GoBinary,
+        mem: &mut M,
+    ) -> Option<Interrupted> {
+        let c = self.crossing.as_ref()?;
+        *self.interrupted.get_or_init(|| c.resolve(bin, mem))
+    }
+}
+
+/// A frame shown as a thread's registers: rip, rsp and rbp, where a return address is still to
+/// be turned into its call instruction (which decodes the code before it).
+#[derive(Debug, Clone)]
+struct ShownFrame {
+    pc: u64,
+    sp: u64,
+    bp: u64,
+    /// `pc` is a return address into this function.
+    returns_into: Option<Arc<str>>,
+}
+
+impl ShownFrame {
+    fn registers(&self, bin: &GoBinary) -> (u64, u64, u64) {
+        let pc = match &self.returns_into {
+            Some(function) => call_pc(bin, self.pc, function),
+            None => self.pc,
+        };
+        (pc, self.sp, self.bp)
+    }
+}
+
+/// The frames after the signal frame a running goroutine's walk crossed, and where the kernel
+/// saved the interrupted registers.
+#[derive(Debug, Clone)]
+struct Crossing {
+    interrupted: Goroutine,
+    ucontext: u64,
+    policy: Policy,
+}
+
+impl Crossing {
+    fn of(g: &Goroutine, policy: Policy) -> Option<Box<Crossing>> {
+        let (after, ucontext) = goruntime::unwind::signal_crossing(&g.frames)?;
+        let interrupted = Goroutine {
+            frames: g.frames.get(after..).unwrap_or_default().to_vec(),
+            ..Goroutine::default()
+        };
+        Some(Box::new(Crossing {
+            interrupted,
+            ucontext,
+            policy,
+        }))
+    }
+
+    /// The first shown frame after the signal frame (the policy applied to the frames after it
+    /// alone, as the runtime's traceback from a `sigctxt` sees them). `None` when the saved
+    /// registers cannot be read.
+    fn resolve<M: MemorySource>(&self, bin: &GoBinary, mem: &mut M) -> Option<Interrupted> {
+        let saved = goruntime::unwind::signal_registers(mem, self.ucontext)?;
+        Some(
+            match first_shown_frame(bin, &self.interrupted, self.policy, false) {
+                Some(f) => {
+                    let (rip, rsp, rbp) = f.registers(bin);
+                    Interrupted::Outer(rip, rsp, rbp)
+                }
+                None => Interrupted::Saved(saved),
+            },
+        )
+    }
 }
 
 /// The `goroutines` view of one stop: the chosen goroutines, running ones first, then in goid
@@ -125,50 +225,59 @@ pub fn goroutine_label(bin: &GoBinary, g: &Goroutine, policy: Policy) -> String 
 }
 
 /// Where a parked goroutine's client registers point: its first shown frame. The innermost frame
-/// uses the saved scheduling registers.
-fn parked_registers(bin: &GoBinary, g: &Goroutine, policy: Policy) -> (u64, u64, u64) {
-    outer_shown_frame(bin, g, policy).unwrap_or((g.pc, g.sp, g.bp))
+/// uses the saved scheduling registers; its pc is a return address too (mcall's, in the function
+/// that parked: `runtime.gopark` under `system`, `runtime.Gosched` where it is not inlined,
+/// `runtime.asyncPreempt2`), which the runtime looks up at pc - 1, unless the goroutine never
+/// ran (its pc is its function's entry).
+fn parked_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> ShownFrame {
+    first_shown_frame(bin, g, policy, true).unwrap_or(ShownFrame {
+        pc: g.pc,
+        sp: g.sp,
+        bp: g.bp,
+        returns_into: None,
+    })
 }
 
-/// The first frame `g`'s policy shows, when it is not the innermost one (whose registers the
-/// walk started from). An outer frame points at its call instruction, not the return address,
-/// so the client shows the line (and inlined function) the runtime shows; its rbp is its frame
-/// pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return address).
-fn outer_shown_frame(bin: &GoBinary, g: &Goroutine, policy: Policy) -> Option<(u64, u64, u64)> {
-    let visible = goruntime::visible_frames(bin, g, policy);
-    let (f, innermost) = (visible.first()?, g.frames.first()?);
-    if f.pc == innermost.pc && f.sp == innermost.sp {
-        return None;
-    }
-    // The call instruction, unless a hidden runtime function inlined there would then show as
-    // the innermost frame; the return address lies in the shown function.
-    let pc = goruntime::unwind::call_site(bin, f.pc)
-        .filter(|&call| {
-            goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| *func == *f.function)
-        })
-        .unwrap_or(f.pc);
-    Some((pc, f.sp, f.fp.saturating_sub(16)))
-}
-
-/// For a running goroutine whose walk crossed a signal frame: its first shown frame after it
-/// (the policy applied to the frames after the signal frame alone, as the runtime's traceback
-/// from a `sigctxt` sees them). `None` when the saved registers cannot be read.
-fn interrupted_frame<M: MemorySource>(
+/// The first frame `g`'s policy shows, unless it is the innermost one and the walk's registers
+/// are to be shown as they are: always when the innermost pc is exact (`innermost_returns`
+/// false: a signal interrupted it there), and for a return address at a function's entry (a
+/// goroutine that never ran). A pc that is a return address is shown at its call instruction,
+/// so the client shows the line (and inlined function) the runtime shows; an outer frame's rbp
+/// is its frame pointer (CFA - 16, as Go's amd64 prologue pushes rbp right below the return
+/// address), the innermost one's the walk's.
+fn first_shown_frame(
     bin: &GoBinary,
-    mem: &mut M,
     g: &Goroutine,
     policy: Policy,
-) -> Option<Interrupted> {
-    let (after, uc) = goruntime::unwind::signal_crossing(&g.frames)?;
-    let saved = goruntime::unwind::signal_registers(mem, uc)?;
-    let interrupted = Goroutine {
-        frames: g.frames.get(after..).unwrap_or_default().to_vec(),
-        ..Goroutine::default()
-    };
-    Some(match outer_shown_frame(bin, &interrupted, policy) {
-        Some((rip, rsp, rbp)) => Interrupted::Outer(rip, rsp, rbp),
-        None => Interrupted::Saved(saved),
+    innermost_returns: bool,
+) -> Option<ShownFrame> {
+    let visible = goruntime::visible_frames(bin, g, policy);
+    let (f, innermost) = (visible.first()?, g.frames.first()?);
+    let is_innermost = f.pc == innermost.pc && f.sp == innermost.sp;
+    if is_innermost && !(innermost_returns && f.pc > f.entry) {
+        return None;
+    }
+    Some(ShownFrame {
+        pc: f.pc,
+        sp: f.sp,
+        bp: if is_innermost {
+            f.bp
+        } else {
+            f.fp.saturating_sub(16)
+        },
+        returns_into: Some(f.function.clone()),
     })
+}
+
+/// The call instruction before return address `ret` in `function`, unless a hidden runtime
+/// function inlined there would then show as the innermost frame (the return address lies in
+/// the shown function).
+fn call_pc(bin: &GoBinary, ret: u64, function: &str) -> u64 {
+    goruntime::unwind::call_site(bin, ret)
+        .filter(|&call| {
+            goruntime::symbolize(bin, call).is_some_and(|(func, _, _)| func == function)
+        })
+        .unwrap_or(ret)
 }
 
 /// Which goroutines are threads at a stop, and what the choice left open.
@@ -229,10 +338,9 @@ pub(super) fn live_thread(g: &Goroutine, os_threads: &[Pid]) -> Option<Pid> {
 }
 
 /// The table for the goroutines at `chosen` (indices into `list`, unwound), then every OS
-/// thread that runs none of them. `mem` gives the signal frames of threads in a handler.
-pub(super) fn build_thread_table<M: MemorySource>(
+/// thread that runs none of them.
+pub(super) fn build_thread_table(
     bin: &GoBinary,
-    mem: &mut M,
     list: &[Goroutine],
     chosen: &[usize],
     os_threads: &[Pid],
@@ -248,8 +356,10 @@ pub(super) fn build_thread_table<M: MemorySource>(
             ViewThread {
                 id: ThreadRef::Goroutine(g.goid),
                 os_tid,
-                parked_at: os_tid.is_none().then(|| parked_registers(bin, g, policy)),
-                interrupted_at: os_tid.and_then(|_| interrupted_frame(bin, mem, g, policy)),
+                parked: os_tid.is_none().then(|| parked_frame(bin, g, policy)),
+                parked_regs: OnceCell::new(),
+                crossing: os_tid.and_then(|_| Crossing::of(g, policy)),
+                interrupted: OnceCell::new(),
                 label: goroutine_label(bin, g, policy),
             }
         })
@@ -265,13 +375,7 @@ pub(super) fn build_thread_table<M: MemorySource>(
             Some(g) => format!("thread running hidden goroutine {}", g.goid),
             None => "idle thread (no goroutine)".to_string(),
         };
-        threads.push(ViewThread {
-            id: ThreadRef::Os(tid),
-            os_tid: Some(tid),
-            parked_at: None,
-            interrupted_at: None,
-            label,
-        });
+        threads.push(ViewThread::os(tid, label));
     }
     ThreadTable { threads, hidden }
 }
@@ -284,9 +388,7 @@ mod tests {
         ViewThread {
             id,
             os_tid: os.map(Pid::from_raw),
-            parked_at: os.is_none().then_some((1, 2, 3)),
-            interrupted_at: None,
-            label: String::new(),
+            ..ViewThread::os(Pid::from_raw(0), String::new())
         }
     }
 
