@@ -29,6 +29,13 @@ impl LiveMemory {
         })
     }
 
+    /// Opens `/proc/PID/mem` again, after the process exec'd: the open file stays bound to the
+    /// address space it was opened on, so reads and writes through it would reach the old
+    /// program's memory (and fail). The syscall counters carry on.
+    pub fn reopen(&mut self, pid: i32) -> io::Result<()> {
+        self.mem.reopen(pid)
+    }
+
     /// Writes `data` at `addr` through `/proc/PID/mem`; see [`ProcMem::write`]. Tell the page cache
     /// with `note_write` afterwards.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<usize, MemError> {

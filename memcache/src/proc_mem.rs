@@ -43,6 +43,12 @@ impl ProcMem {
     }
 
     /// Syscalls issued and bytes moved so far.
+    /// Opens the file again (see `LiveMemory::reopen`), keeping the counters.
+    pub fn reopen(&mut self, pid: i32) -> io::Result<()> {
+        self.file = ProcMem::open(pid)?.file;
+        Ok(())
+    }
+
     pub fn counters(&self) -> SyscallCounters {
         self.counters
     }

@@ -109,7 +109,10 @@ fn serve(config: &Config) -> Result<(), String> {
             let pid = target
                 .session
                 .launch(Some(program.clone()), args)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e.exec_failure() {
+                    Some((status, errno)) => startup_failure(program, status, errno),
+                    None => e.to_string(),
+                })?;
             eprintln!("Process {} created; pid = {pid}", program.display());
         }
         Mode::Attach { pid } => {
@@ -166,4 +169,25 @@ fn serve(config: &Config) -> Result<(), String> {
     // attached, with every breakpoint byte removed.
     drop(target);
     Ok(())
+}
+
+/// gdbserver's lines when PROGRAM cannot be executed (the message printed after `gostub: `):
+/// its default, `startup-with-shell`, form, the shell's words then gdbserver's own. The name is
+/// the one given, relative to the current directory when it lies there (gostub never searches
+/// PATH, so a name without `/` that is not found is the shell's "not found").
+fn startup_failure(program: &std::path::Path, status: i32, errno: Option<i32>) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let shown = program.strip_prefix(&cwd).unwrap_or(program).display();
+    let why = match errno {
+        Some(libc::ENOENT) if !shown.to_string().contains('/') => {
+            format!("exec: {shown}: not found")
+        }
+        Some(e @ libc::ENOENT) => format!("{shown}: {}", nix::errno::Errno::from_raw(e).desc()),
+        Some(e) => format!(
+            "exec: {shown}: cannot execute: {}",
+            nix::errno::Errno::from_raw(e).desc()
+        ),
+        None => format!("{shown}: exited before its first instruction"),
+    };
+    format!("{why}\nDuring startup program exited with code {status}.\nExiting")
 }

@@ -41,6 +41,9 @@ pub enum StubError {
     /// A process fact lldb asked for (cwd, memory regions) that /proc would not give.
     #[error("{0}")]
     Query(ProcessError),
+    /// `qGetTLSAddr` while `monitor set libthread-db-search-path` finds no libthread_db.
+    #[error("no libthread_db.so.1 in libthread-db-search-path {0:?}")]
+    NoThreadDb(String),
     #[error("bad argument {0:?}")]
     BadArgument(String),
     #[error("bad register value")]
@@ -57,7 +60,7 @@ pub fn errno(e: &StubError) -> u8 {
         StubError::GoroutineParked { .. } | StubError::GoroutineInSignalHandler { .. } => {
             libc::EPERM
         }
-        StubError::Go(_) => libc::EIO,
+        StubError::Go(_) | StubError::NoThreadDb(_) => libc::EIO,
         StubError::Run(ProcessError::NoProgram) => libc::EINVAL,
         StubError::Run(_) => libc::EIO,
         StubError::Attach(_) => libc::EPERM,

@@ -20,7 +20,7 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{lldb, signal_settings, GdbTarget, StopKind, StubError};
+use super::{lldb, osdata, signal_settings, tls, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -65,7 +65,11 @@ pub fn run_session(
         .map_err(protocol)?;
     let mut tap = PacketTap::new(
         PACKET_SIZE,
-        &[lldb::INTERCEPTS, signal_settings::INTERCEPTS],
+        &[
+            lldb::INTERCEPTS,
+            signal_settings::INTERCEPTS,
+            &[tls::PREFIX, osdata::PREFIX],
+        ],
     );
     target.start_client();
     let mut sm = stub.run_state_machine(target).map_err(protocol)?;
@@ -86,9 +90,14 @@ pub fn run_session(
                     }
                     Tapped::Intercept(payload) => {
                         log::trace!("<- {payload}");
-                        let reply = match target.answer_signal_settings(&payload) {
-                            Some(text) => tap.reply(&text),
-                            None => tap.reply_bytes(&target.answer_lldb(&payload)),
+                        let reply = if let Some(text) = target.answer_signal_settings(&payload) {
+                            tap.reply(&text)
+                        } else if let Some(args) = payload.strip_prefix(tls::PREFIX) {
+                            tap.reply(&target.tls_address(args))
+                        } else if let Some(args) = payload.strip_prefix(osdata::PREFIX) {
+                            tap.reply_bytes(&target.xfer_osdata(args))
+                        } else {
+                            tap.reply_bytes(&target.answer_lldb(&payload))
                         };
                         send(g.borrow_conn(), &reply)?;
                         GdbStubStateMachine::Idle(g)
@@ -152,6 +161,7 @@ pub fn run_session(
                         if bytes.len() > 1 {
                             log::trace!("<- {}", String::from_utf8_lossy(&bytes));
                         }
+                        target.note_client_features(&bytes);
                         let mut sm = GdbStubStateMachine::Idle(g);
                         for b in bytes {
                             sm = match sm {
@@ -182,13 +192,14 @@ pub fn run_session(
                     None
                 };
                 if let Some(event) = event {
+                    // First: an exec drops the old program's view before the thread is named.
+                    let mut keys = target.exec_stop_keys(event);
                     let reason = stop_reason(event, |os| target.client_tid(os));
                     target.last_stop = stopped_thread(event, reason);
                     let expedited = expedited_registers(target, event);
-                    let keys = match target.last_stop {
-                        Some((tid, _, _)) => target.lldb_stop_keys(tid),
-                        None => String::new(),
-                    };
+                    if let Some((tid, _, _)) = target.last_stop {
+                        keys.push_str(&target.lldb_stop_keys(tid));
+                    }
                     match expedited {
                         Some(regs) => {
                             let mut iter = regs.iter().map(|(id, v)| (*id, &v[..]));

@@ -8,12 +8,14 @@ mod breakpoints;
 pub mod conn;
 mod error;
 pub mod event_loop;
+mod exec_events;
 mod extended_mode;
 mod host_files;
 mod host_io;
 mod lldb;
 mod lldb_stop;
 pub mod monitor;
+mod osdata;
 mod resume;
 mod signal_numbers;
 mod signal_settings;
@@ -21,6 +23,7 @@ mod tap;
 mod thread_extra_info;
 mod thread_suffix;
 mod threads;
+mod tls;
 mod xfer;
 mod xfer_threads;
 
@@ -72,6 +75,12 @@ pub struct GdbTarget {
     pub last_stop: Option<(Tid, u8, StopKind)>,
     /// The `qXfer:threads` document being read (built at offset 0).
     threads_xml: Vec<u8>,
+    /// The `qXfer:osdata` document being read (built at offset 0).
+    osdata_xml: Vec<u8>,
+    /// The client offered `exec-events+`: exec stops carry `exec:` (`exec_events.rs`).
+    exec_events: bool,
+    /// `monitor set libthread-db-search-path` (TLS is refused while it finds none).
+    thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
     comms: (u64, HashMap<Pid, Option<String>>),
 }
@@ -93,6 +102,9 @@ impl GdbTarget {
             last_stop: None,
             resumed_as: HashMap::new(),
             threads_xml: Vec::new(),
+            osdata_xml: Vec::new(),
+            thread_db_path: tls::DEFAULT_THREAD_DB_PATH.to_string(),
+            exec_events: false,
             comms: (u64::MAX, HashMap::new()),
         }
     }
@@ -128,8 +140,10 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`).
-const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+";
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`), and exec stop replies
+/// (`exec_events.rs`).
+const EXTRA_FEATURES: &str =
+    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+";
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;

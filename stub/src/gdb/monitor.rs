@@ -5,7 +5,8 @@
 //! restart) makes the stub exit as soon as its (empty) reply is out, killing or detaching the
 //! process, as gdbserver's does; `set debug`, `set remote-debug`, `set debug-format` and
 //! `set libthread-db-search-path` are accepted (the log level is fixed at startup by `--debug` /
-//! `--remote-debug` / RUST_LOG, and gostub reads threads without libthread_db).
+//! `--remote-debug` / RUST_LOG, and gostub reads threads without libthread_db; the search path
+//! only decides whether TLS addresses are given, as in gdbserver: see `tls.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -39,7 +40,8 @@ gdbserver's commands:
   set debug-format all|none|timestamp
                               accepted; log timestamps are set at startup (--debug-format)
   set libthread-db-search-path [PATH]
-                              accepted; gostub lists threads without libthread_db";
+                              gostub lists threads without libthread_db; while PATH has
+                              no libthread_db.so.1, TLS variables are refused (gdbserver's)";
 
 /// Set by `monitor exit`: the stub exits as soon as the reply is sent.
 static EXIT_REQUESTED: AtomicBool = AtomicBool::new(false);
@@ -71,7 +73,6 @@ fn set_command<'a>(mut words: impl Iterator<Item = &'a str>) -> String {
         ("debug-format", ["none"]) => "All extra debug format options disabled.".to_string(),
         ("debug-format", ["timestamp"]) => "Timestamps will be added to debug output.".to_string(),
         ("debug-format", _) => "usage: set debug-format all|none|timestamp".to_string(),
-        ("libthread-db-search-path", _) => "libthread-db-search-path set.".to_string(),
         _ => format!("unknown setting '{what}'; try 'monitor help'"),
     }
 }
@@ -153,7 +154,15 @@ impl MonitorCmd for GdbTarget {
             None | Some("help") => outputln!(out, "{}", HELP),
             // gdbserver says nothing; the stub exits once the reply is out (see event_loop).
             Some("exit") => EXIT_REQUESTED.store(true, Ordering::Relaxed),
-            Some("set") => outputln!(out, "{}", set_command(words)),
+            Some("set") => {
+                let words: Vec<&str> = words.collect();
+                match words.split_first() {
+                    Some((&"libthread-db-search-path", path)) => {
+                        outputln!(out, "{}", self.set_thread_db_path(&path.join(" ")))
+                    }
+                    _ => outputln!(out, "{}", set_command(words.into_iter())),
+                }
+            }
             Some("stats") => outputln!(out, "{}", self.stats_text()),
             Some("traceback") => match words.next() {
                 None => outputln!(out, "traceback {}", self.go.policy),

@@ -117,6 +117,11 @@ pub fn stop_reason(
             tid: tid(t),
             signal: Signal(to_gdb(sig)),
         },
+        // `T05` whose `exec:` key (`exec_events.rs`) tells the client which program now runs.
+        StopEvent::Exec { tid: t } => MultiThreadStopReason::SignalWithThread {
+            tid: tid(t),
+            signal: Signal::SIGTRAP,
+        },
         StopEvent::Exited(code) => MultiThreadStopReason::Exited(code as u8),
         StopEvent::Killed(sig) => MultiThreadStopReason::Terminated(Signal(to_gdb(sig))),
     }

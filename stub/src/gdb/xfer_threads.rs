@@ -41,12 +41,7 @@ impl GdbTarget {
         if offset == 0 {
             self.threads_xml = self.threads_document().into_bytes();
         }
-        let doc = &self.threads_xml;
-        let start = offset.min(doc.len());
-        let end = start.saturating_add(len).min(doc.len());
-        let mut out = vec![if end == doc.len() { b'l' } else { b'm' }];
-        out.extend(escape_binary_bytes(&doc[start..end]));
-        out
+        xfer_chunk(&self.threads_xml, offset, len)
     }
 
     fn threads_document(&mut self) -> String {
@@ -67,4 +62,14 @@ impl GdbTarget {
         xml.push_str("</threads>");
         xml
     }
+}
+
+/// The reply carrying `doc[offset..offset + len]`, binary-escaped: `l` when it reaches the end,
+/// `m` when more follows.
+pub(super) fn xfer_chunk(doc: &[u8], offset: usize, len: usize) -> Vec<u8> {
+    let start = offset.min(doc.len());
+    let end = start.saturating_add(len).min(doc.len());
+    let mut out = vec![if end == doc.len() { b'l' } else { b'm' }];
+    out.extend(escape_binary_bytes(&doc[start..end]));
+    out
 }

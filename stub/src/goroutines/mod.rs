@@ -173,6 +173,14 @@ impl GoState {
         }
     }
 
+    /// The process replaced its program (exec): the binary is loaded and relocated again, even
+    /// when it is the same file, and nothing learned about the old image stands.
+    pub fn forget_program(&mut self) {
+        self.binary = None;
+        self.last = None;
+        self.forget_process();
+    }
+
     /// Drops what was learned about the process at the binary's old addresses.
     fn forget_process(&mut self) {
         self.memo = ProcessMemo::default();

@@ -131,10 +131,17 @@ impl SwBreakpoints {
         }
     }
 
-    /// The program was replaced (exec): nothing of ours is in the new image.
+    /// Nothing of ours is in memory any more (the process is gone).
     pub fn forget_inserted(&mut self) {
         self.inserted.clear();
         self.just_removed.clear();
+    }
+
+    /// The program was replaced (exec): nothing of ours is in the new image, and the old
+    /// addresses mean nothing there (the client plants its breakpoints again).
+    pub fn forget_all(&mut self) {
+        self.forget_inserted();
+        self.wanted.clear();
     }
 }
 

@@ -7,6 +7,7 @@ use super::core::CoreError;
 use super::debugregs::HwError;
 use super::launch::StartError;
 use super::svr4::Svr4Error;
+use super::tls::TlsError;
 use memcache::MemError;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +40,26 @@ pub enum ProcessError {
     },
     #[error("shared library list: {0}")]
     LibraryList(#[from] Svr4Error),
+    #[error("thread-local storage: {0}")]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Core(#[from] CoreError),
     /// What a core file cannot do: write, resume, step, deliver a signal.
     #[error("core file: the program is not running")]
     NotRunning,
+}
+
+impl ProcessError {
+    /// A launch whose exec failed: the child's exit status and execvp's errno, if it got that
+    /// far.
+    pub fn exec_failure(&self) -> Option<(i32, Option<i32>)> {
+        match self {
+            ProcessError::Start(StartError::ExecFailed { status, errno, .. }) => {
+                Some((*status, *errno))
+            }
+            _ => None,
+        }
+    }
 }
 
 pub(super) fn ptrace_err(tid: Pid) -> impl FnOnce(nix::Error) -> ProcessError {

@@ -27,6 +27,11 @@ pub enum StopEvent {
         tid: Pid,
         sig: i32,
     },
+    /// The program replaced itself (execve): `tid`, the group leader, is the one thread left,
+    /// at the new program's first instruction.
+    Exec {
+        tid: Pid,
+    },
     Exited(i32),
     Killed(i32),
 }
@@ -45,7 +50,8 @@ impl StopEvent {
             | StopEvent::HwBreak { tid }
             | StopEvent::Watch { tid, .. }
             | StopEvent::Step { tid }
-            | StopEvent::Signal { tid, .. } => Some(tid),
+            | StopEvent::Signal { tid, .. }
+            | StopEvent::Exec { tid } => Some(tid),
             StopEvent::Exited(_) | StopEvent::Killed(_) => None,
         }
     }

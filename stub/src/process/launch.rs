@@ -7,6 +7,11 @@
 //! is disabled in the child, as gdbserver does by default. With gdbserver's `--wrapper`, the
 //! child execs the wrapper, which execs the program: the first PTRACE_EVENT_EXEC is the
 //! wrapper's and is let go, the second leaves the program at its first instruction.
+//!
+//! As gdbserver's, the child runs in its own process group, and over stdio it says
+//! `stdin/stdout redirected` on stderr before it execs. A failed exec sends execvp's errno back
+//! through a close-on-exec pipe (which an exec that succeeds closes unread), so the stub can
+//! say why; the child then exits 127 (not found) or 126 (cannot execute), the shell's codes.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -38,8 +43,15 @@ pub enum StartError {
     NulInArgument,
     #[error("cannot start {program}: {source}")]
     Spawn { program: String, source: nix::Error },
-    #[error("{program} could not be executed (exit status {status})")]
-    ExecFailed { program: String, status: i32 },
+    /// The child could not exec: `errno` is execvp's error (through the close-on-exec pipe),
+    /// `None` when the exec succeeded but the program exited before its first instruction (a
+    /// wrapper's failure).
+    #[error("{program} could not be executed{} (exit status {status})", errno.map(|e| format!(": {}", nix::errno::Errno::from_raw(e).desc())).unwrap_or_default())]
+    ExecFailed {
+        program: String,
+        status: i32,
+        errno: Option<i32>,
+    },
     #[error("cannot attach to process {pid}: {source}")]
     Attach { pid: i32, source: nix::Error },
     #[error("process {pid} does not exist")]
@@ -92,10 +104,18 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
     // The wrapper's exec, then the program's.
     let mut execs_left = if wrapper.is_empty() { 1 } else { 2 };
     let devnull = CString::new("/dev/null").expect("no NUL");
-    let (gate_read, gate_write) = nix::unistd::pipe().map_err(|source| StartError::Spawn {
-        program: name.clone(),
-        source,
-    })?;
+    // Both pipes close on exec, so the program inherits neither: the gate holds the child until
+    // it is seized; the other carries execvp's errno back when the exec fails (and reads empty
+    // when it succeeds).
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|source| StartError::Spawn {
+            program: name.clone(),
+            source,
+        })
+    };
+    let (gate_read, gate_write) = pipe()?;
+    let (errno_read, errno_write) = pipe()?;
+    let redirected = b"stdin/stdout redirected\n";
 
     // SAFETY: the child only calls async-signal-safe functions before exec or _exit.
     match unsafe { fork() }.map_err(|source| StartError::Spawn {
@@ -104,9 +124,12 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
     })? {
         ForkResult::Child => {
             drop(gate_write);
+            drop(errno_read);
             let mut byte = [0u8; 1];
             let _ = nix::unistd::read(&gate_read, &mut byte);
             unsafe {
+                // Its own process group, as gdbserver's inferiors (`info os procgroups`).
+                libc::setpgid(0, 0);
                 if disable_randomization {
                     libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
                 }
@@ -120,13 +143,18 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                         libc::dup2(fd, 0);
                     }
                     libc::dup2(2, 1);
+                    // gdbserver's word that the program's streams are not the protocol's.
+                    libc::write(2, redirected.as_ptr().cast(), redirected.len());
                 }
             }
-            let _ = nix::unistd::execvp(&path, &argv);
-            unsafe { libc::_exit(127) }
+            let errno = nix::unistd::execvp(&path, &argv).map_or_else(|e| e as i32, |_| 0);
+            let _ = nix::unistd::write(&errno_write, &errno.to_ne_bytes());
+            // The shell's codes: 127 for a program not found, 126 for one that cannot run.
+            unsafe { libc::_exit(if errno == libc::ENOENT { 127 } else { 126 }) }
         }
         ForkResult::Parent { child } => {
             drop(gate_read);
+            drop(errno_write);
             let seized = ptrace::seize(child, trace_options() | Options::PTRACE_O_EXITKILL);
             drop(gate_write);
             if let Err(source) = seized {
@@ -163,6 +191,7 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                         return Err(StartError::ExecFailed {
                             program: name,
                             status,
+                            errno: exec_errno(&errno_read),
                         })
                     }
                     // The child may take a signal before it execs; pass it along.
@@ -180,6 +209,16 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                 }
             }
         }
+    }
+}
+
+/// The errno the child sent before exiting, if its exec failed (the pipe's write end is
+/// closed by then: the read does not block).
+fn exec_errno(pipe: &std::os::fd::OwnedFd) -> Option<i32> {
+    let mut bytes = [0u8; 4];
+    match nix::unistd::read(pipe, &mut bytes) {
+        Ok(4) => Some(i32::from_ne_bytes(bytes)),
+        _ => None,
     }
 }
 

@@ -118,8 +118,12 @@ impl TargetMemory {
         }
     }
 
-    /// The program was replaced (exec): nothing cached holds.
+    /// The program was replaced (exec): nothing cached holds, and /proc/PID/mem is opened
+    /// again (the open file reaches the old address space only).
     pub fn forget_all(&mut self) {
+        if let Err(e) = self.cache.source_mut().reopen(self.pid.as_raw()) {
+            log::warn!("after exec: cannot reopen /proc/{}/mem: {e}", self.pid);
+        }
         self.cache.invalidate_all();
         self.maps = None;
         self.checked_this_stop = false;

@@ -15,12 +15,14 @@ mod events;
 mod inferior;
 mod launch;
 mod memory;
+mod os_tables;
 mod procfs;
 mod regs;
 mod session;
 mod signals;
 mod svr4;
 mod threads;
+mod tls;
 mod wait;
 
 pub use backend::Backend;
@@ -29,6 +31,7 @@ pub use error::ProcessError;
 pub use events::{Origin, StopEvent};
 use inferior::Inferior;
 pub use launch::{set_style as set_launch_style, Stdio, Style as LaunchStyle};
+pub use os_tables::{os_table, OsTable, OS_TABLE_TYPES};
 pub use procfs::{hostname, program_of, Region};
 pub use regs::{cpu_has_avx, XState};
 pub use session::{Session, StartOptions};
@@ -37,6 +40,7 @@ pub use signals::SignalSet;
 pub use svr4::Library;
 pub use svr4::LinkMap;
 pub use threads::Action;
+pub use tls::tls_address;
 
 /// Raw ptrace register access, for the register conversion's live round-trip test only.
 #[cfg(test)]

@@ -209,19 +209,19 @@ impl Inferior {
                 Ok(None)
             }
             Decision::Exec { tid } => {
-                // The program replaced itself: one thread remains, under the leader's id.
+                // The program replaced itself: one thread remains, under the leader's id, and
+                // nothing of ours is in the new image (the kernel cleared the debug registers
+                // too). The client plants its breakpoints again, as after gdbserver's exec.
                 self.threads.clear();
                 let mut leader = Thread::new(self.pid);
                 leader.stopped = true;
                 self.threads.insert(self.pid, leader);
-                self.breakpoints.forget_inserted();
+                self.breakpoints.forget_all();
+                self.debug_regs = Default::default();
                 self.memory.forget_all();
                 self.exe = procfs::program_of(self.pid).ok();
                 let _ = tid;
-                Ok(Some(StopEvent::Signal {
-                    tid: self.pid,
-                    sig: libc::SIGTRAP,
-                }))
+                Ok(Some(StopEvent::Exec { tid: self.pid }))
             }
             Decision::EventStop { tid } => {
                 let first = self.threads.get(&tid).is_none_or(|t| t.awaiting_first_stop);

@@ -1,0 +1,77 @@
+//! Exec events: when the program execs, the stop reply says so (`T05exec:HEX;…`, HEX the new
+//! program's path), as gdbserver's does for a client that offered `exec-events+`, and what the
+//! stub knew about the old program (its Go binary and goroutines, the thread view, whether it is
+//! Go) is dropped, so the next questions are answered from the new one. The process layer has
+//! already re-read the exe and dropped its threads, memory cache and breakpoints.
+//!
+//! Protocol quirks met here:
+//! - gdb offers `exec-events+` in its `qSupported`; the stub offers it back (through the
+//!   vendored `extra_supported_features`) and sends `exec:` only to a client that offered it.
+//!   Without it, gdb takes the stop for a plain SIGTRAP in the old program.
+//! - gdb then drops the old program's breakpoints without `z` packets, loads the new program
+//!   (by the path given, through `target:` files), reads the auxv and library list again and
+//!   plants its breakpoints anew.
+
+use super::lldb::hex;
+use super::GdbTarget;
+use crate::process::StopEvent;
+
+impl GdbTarget {
+    /// Notes what a client's `qSupported` offers (`packet` is the framed packet).
+    pub fn note_client_features(&mut self, packet: &[u8]) {
+        if let Some(offered) = offers_exec_events(packet) {
+            self.exec_events = offered;
+        }
+    }
+
+    /// For a stop about to be reported: after an exec, forgets the old program and returns the
+    /// `exec:` key for a client that asked for exec events (else nothing).
+    pub fn exec_stop_keys(&mut self, event: StopEvent) -> String {
+        let StopEvent::Exec { .. } = event else {
+            return String::new();
+        };
+        self.go.forget_program();
+        self.view = None;
+        self.resumed_as.clear();
+        self.note_program();
+        let exe = self
+            .session
+            .backend_ref()
+            .and_then(|b| b.exe().map(|p| p.to_string_lossy().into_owned()));
+        match (self.exec_events, exe) {
+            (true, Some(exe)) => format!("exec:{};", hex(&exe)),
+            _ => String::new(),
+        }
+    }
+}
+
+/// Whether a `qSupported` packet offers `exec-events+` (`None` for another packet).
+fn offers_exec_events(packet: &[u8]) -> Option<bool> {
+    let body = packet.strip_prefix(b"$qSupported")?;
+    let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
+    Some(
+        body.split(|&b| b == b':' || b == b';')
+            .any(|f| f == b"exec-events+"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offers_exec_events;
+
+    #[test]
+    fn exec_events_follow_the_clients_offer() {
+        let offer = |p: &[u8]| offers_exec_events(p);
+        assert_eq!(
+            offer(b"$qSupported:multiprocess+;exec-events+;vContSupported+#00"),
+            Some(true)
+        );
+        assert_eq!(offer(b"$qSupported:exec-events+#00"), Some(true));
+        assert_eq!(
+            offer(b"$qSupported:multiprocess+;exec-events-#00"),
+            Some(false)
+        );
+        assert_eq!(offer(b"$qSupported#35"), Some(false));
+        assert_eq!(offer(b"$m0,1#00"), None);
+    }
+}
