@@ -23,7 +23,16 @@ pub struct SwBreakpoints {
     /// it after the resume. And gdb, stepping over a breakpoint, removes it for one step and
     /// inserts it again: the original byte is known then, with no read.
     just_removed: BTreeMap<u64, u8>,
+    /// Every address an int3 of ours was taken out of, with the byte it replaced, bounded to
+    /// [`RETIRED_MAX`] entries. A thread's SIGTRAP can stay queued across several resumes (behind
+    /// a pending interrupt, or while the thread is held by scheduler locking); reported after the
+    /// breakpoint is gone, it is still ours and its pc must be rewound, or the thread resumes in
+    /// the middle of an instruction (issue 11: the packet fuzzer's SIGSEGV after detach).
+    retired: BTreeMap<u64, u8>,
 }
+
+/// How many taken-out breakpoint addresses are remembered for late SIGTRAPs.
+const RETIRED_MAX: usize = 256;
 
 impl SwBreakpoints {
     pub fn add(&mut self, addr: u64) {
@@ -39,9 +48,18 @@ impl SwBreakpoints {
         self.inserted.contains_key(&addr) || self.just_removed.contains_key(&addr)
     }
 
-    /// Whether the last sync took an int3 out of `addr`.
-    pub fn was_just_removed(&self, addr: u64) -> bool {
+    /// Whether an int3 of ours was taken out of `addr` (at the last sync or earlier) over a byte
+    /// that is not itself an int3: a SIGTRAP from `addr` is then a late hit of ours.
+    pub fn was_removed(&self, addr: u64) -> bool {
         self.just_removed.contains_key(&addr)
+            || self.retired.get(&addr).is_some_and(|&orig| orig != INT3)
+    }
+
+    fn retire(&mut self, addr: u64, orig: u8) {
+        if self.retired.len() >= RETIRED_MAX && !self.retired.contains_key(&addr) {
+            self.retired.pop_first();
+        }
+        self.retired.insert(addr, orig);
     }
 
     /// Whether an int3 of ours sits at `addr` in the target now.
@@ -63,6 +81,7 @@ impl SwBreakpoints {
         for addr in fresh {
             let known = self.just_removed.get(&addr).copied();
             if let Some(orig) = known.or_else(|| read_original(addr)) {
+                self.retired.remove(&addr);
                 self.inserted.insert(addr, orig);
                 patch.push((addr, INT3));
             }
@@ -78,6 +97,7 @@ impl SwBreakpoints {
             if let Some(orig) = self.inserted.remove(&addr) {
                 patch.push((addr, orig));
                 self.just_removed.insert(addr, orig);
+                self.retire(addr, orig);
             }
         }
         patch
@@ -95,7 +115,11 @@ impl SwBreakpoints {
     /// Plans the writes that take every int3 out of the target (detach, kill, disconnect).
     pub fn plan_remove_all(&mut self) -> Patch {
         self.wanted.clear();
-        std::mem::take(&mut self.inserted).into_iter().collect()
+        let patch: Patch = std::mem::take(&mut self.inserted).into_iter().collect();
+        for &(addr, orig) in &patch {
+            self.retire(addr, orig);
+        }
+        patch
     }
 
     /// Every inserted breakpoint with the byte it replaced.
@@ -122,11 +146,15 @@ impl SwBreakpoints {
     }
 
     /// The client's `written` bytes reached the target at `addr` (a failed write's prefix
-    /// only): those under an inserted or just removed breakpoint become its original byte.
+    /// only): those under an inserted, just removed or retired breakpoint become its original byte.
     pub fn note_written(&mut self, addr: u64, written: &[u8]) {
         let end = addr.saturating_add(written.len() as u64);
         let originals = self.inserted.range_mut(addr..end);
-        for (&bp, orig) in originals.chain(self.just_removed.range_mut(addr..end)) {
+        let removed = self.just_removed.range_mut(addr..end);
+        for (&bp, orig) in originals
+            .chain(removed)
+            .chain(self.retired.range_mut(addr..end))
+        {
             *orig = written[(bp - addr) as usize];
         }
     }
@@ -135,6 +163,7 @@ impl SwBreakpoints {
     pub fn forget_inserted(&mut self) {
         self.inserted.clear();
         self.just_removed.clear();
+        self.retired.clear();
     }
 
     /// The program was replaced (exec): nothing of ours is in the new image, and the old
@@ -168,9 +197,41 @@ mod tests {
         bps.remove(0x1000);
         assert_eq!(bps.plan_sync(|_| None), vec![(0x1000, 0x55)]);
         assert!(!bps.is_inserted(0x1000));
-        assert!(bps.was_just_removed(0x1000));
+        assert!(bps.was_removed(0x1000));
+        assert!(bps.knows_original(0x1000));
         bps.plan_sync(|_| None);
-        assert!(!bps.was_just_removed(0x1000), "only the last sync counts");
+        assert!(
+            !bps.knows_original(0x1000),
+            "only the last sync's originals are known"
+        );
+    }
+
+    /// Issue 11 (packet fuzzer): a SIGTRAP queued behind an interrupt is reported resumes after
+    /// its breakpoint was taken out; it is still ours (rewound), unless the byte under the
+    /// breakpoint was the program's own int3, and a breakpoint inserted again is no longer retired.
+    #[test]
+    fn issue11_late_trap_of_a_long_removed_breakpoint_is_ours() {
+        let mut bps = SwBreakpoints::default();
+        bps.add(0x1000);
+        bps.add(0x2000);
+        bps.plan_sync(|a| Some(if a == 0x2000 { INT3 } else { 0x55 }));
+        bps.remove(0x1000);
+        bps.remove(0x2000);
+        bps.plan_sync(|_| None);
+        for _ in 0..3 {
+            bps.plan_sync(|_| None);
+        }
+        assert!(bps.was_removed(0x1000), "a late hit three resumes on");
+        assert!(!bps.was_removed(0x2000), "the program's own int3");
+        assert!(!bps.was_removed(0x3000));
+        for i in 0..RETIRED_MAX as u64 + 10 {
+            bps.add(0x10_0000 + i);
+        }
+        bps.plan_sync(|_| Some(0x90));
+        let patch = bps.plan_remove_all();
+        assert_eq!(patch.len(), RETIRED_MAX + 10);
+        assert!(bps.retired.len() <= RETIRED_MAX, "bounded");
+        assert!(bps.was_removed(0x10_0000 + RETIRED_MAX as u64 + 9));
     }
 
     #[test]

@@ -456,7 +456,7 @@ impl Inferior {
                     self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
                     return Ok(Some(StopEvent::SwBreak { tid }));
                 }
-                if self.breakpoints.was_just_removed(bp) {
+                if self.breakpoints.was_removed(bp) {
                     // A late report of a breakpoint the client has removed since: the
                     // instruction under it has not run yet.
                     self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;

@@ -73,7 +73,7 @@ impl Inferior {
             SI_KERNEL => {
                 let t = self.thread(tid)?;
                 let bp = t.pc().map_err(ptrace_err(tid))?.wrapping_sub(1);
-                if !self.breakpoints.is_inserted(bp) && !self.breakpoints.was_just_removed(bp) {
+                if !self.breakpoints.is_inserted(bp) && !self.breakpoints.was_removed(bp) {
                     return Ok(false);
                 }
                 self.thread(tid)?.set_pc(bp).map_err(ptrace_err(tid))?;
