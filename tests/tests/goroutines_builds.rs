@@ -5,10 +5,14 @@
 //! external are also compared under GOTRACEBACK=system (`monitor traceback system`, set before
 //! the stop: a stop's goroutine threads keep the policy they were built under) on the oldest,
 //! a middle or the newest Go against the SIGQUIT dump of the same process once the client has
-//! detached, and there every `goroutine ID bt` is the dump's block frame by frame. At main.checkpoint, frame #0 of every goroutine thread is the first
-//! frame the runtime shows: for a parked goroutine its dump's (`runtime.Stack` written before
-//! the checkpoint); for every goroutine, gostub's own `monitor goroutine ID bt` at the same stop,
-//! which for a goroutine whose thread is inside a signal handler starts at the interrupted frame.
+//! detached, and there every `goroutine ID bt` is the dump's block frame by frame. With
+//! GOSTUB_ORACLE_FULL=1, `full_client_matrix` runs every client, build, oldest, middle and
+//! newest Go and policy (scripts/test-go-matrix).
+//!
+//! At main.checkpoint, frame #0 of every goroutine thread is the first frame the runtime shows:
+//! for a parked goroutine its dump's (`runtime.Stack` written before the checkpoint); for every
+//! goroutine, gostub's own `monitor goroutine ID bt` at the same stop, which for a goroutine
+//! whose thread is inside a signal handler starts at the interrupted frame.
 //! A goroutine on its thread (running, or in a syscall or C call) outside a handler keeps the
 //! thread's live registers, so its frame #0 may be one the traceback hides or starts after (a
 //! runtime or C function); it is checked to be no signal handler's frame.
