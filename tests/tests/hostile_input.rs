@@ -226,6 +226,37 @@ fn item8_g_before_h_reads_the_stopped_thread() {
     server.assert_no_panic();
 }
 
+/// Found by the packet fuzzer (stub/fuzz): a hardware breakpoint or watchpoint at a kernel
+/// address was accepted; the kernel refuses it in every debug register, which surfaced at a new
+/// thread's first stop and cost the session the process ("lost control", the program killed).
+/// Such a slot is refused when asked for, and the program runs on, threads and all.
+#[test]
+fn issue11_fuzz_kernel_address_hw_slots_are_refused() {
+    skip_on_lldb_server!();
+    let (server, mut rsp, pid) = start();
+    for packet in [
+        "Z1,ffffffffffffff00,1",
+        "Z2,ffffffffffffff00,8",
+        "Z4,7ffffffffff8,8",
+    ] {
+        let r = request(&mut rsp, &server, packet);
+        assert_ne!(r, "OK", "{packet} accepted");
+    }
+    // The four workers' first stops are where the refused slots used to be written.
+    rsp.send_raw(&frame(b"vCont;c")).unwrap();
+    let threads = || std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    let started = wait_until(T, || threads() == 5);
+    assert!(started, "workers not started\n{}", server.log());
+    rsp.send_raw(&[0x03]).unwrap();
+    let stop = rsp
+        .reply(T)
+        .unwrap_or_else(|e| panic!("^C: {e}\n{}", server.log()));
+    assert!(is_stop(&stop), "^C -> {stop}");
+    let stop = request(&mut rsp, &server, "?");
+    assert!(is_stop(&stop), "? -> {stop}\n{}", server.log());
+    server.assert_no_panic();
+}
+
 /// Item 8: `m` replies fit the advertised PacketSize (`$`, hex data and `#XX` in 0x8000
 /// bytes); a longer request gets the prefix that fits.
 #[test]

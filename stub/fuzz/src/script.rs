@@ -1,6 +1,8 @@
 //! Fuzz input → the byte strings sent to gostub.
 //!
-//! Input: a flags byte (bit 0: no-ack mode, bit 1: write packets allowed), then lines:
+//! Input: a flags byte (bit 0: no-ack mode, bit 1: write packets allowed, bit 2: attach to a
+//! fixture the harness started, bits 3-5 all set: detach after this input; as ASCII digits `0`-`7`
+//! and `8`-`?` for a detach), then lines:
 //!
 //! | line | sent |
 //! | --- | --- |
@@ -48,7 +50,7 @@ impl Values {
 
     /// False for a software breakpoint off a function entry: its int3 would patch the middle
     /// of an instruction, or data, which the program may run into (a write in all but name).
-    fn clean_z0(&self, payload: &[u8]) -> bool {
+    pub fn clean_z0(&self, payload: &[u8]) -> bool {
         let Some(rest) = payload.strip_prefix(b"Z0,") else {
             return true;
         };

@@ -1,13 +1,17 @@
-//! One `gostub - FIXTURE` process spoken to over its stdin/stdout, as gdb's `target remote |`
-//! does, and the fixture it launched.
+//! One gostub session spoken to over its stdin/stdout, as gdb's `target remote |` does: either
+//! `gostub - FIXTURE` (launch) or `gostub --attach - PID` on a fixture the harness started
+//! itself (attach).
 //!
-//! Quirks: the launched fixture shares gostub's stdout, so its own prints ("pid=..", "ready")
+//! Quirks: a launched fixture shares gostub's stdout, so its own prints ("pid=..", "ready")
 //! arrive between replies; they hold no `$` and are skipped. Reads go through a thread and a
-//! channel so that every wait has a timeout without non-blocking pipes.
+//! channel so that a wait can have a deadline without non-blocking pipes (deadlines are only
+//! for the failure path: a reply is waited for, never slept for). The harness process is a child
+//! subreaper, so once gostub has exited (after a detach, or killed) its launched fixture is the
+//! harness's child and its exit status can be read.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,16 +57,72 @@ pub struct Session {
     /// The fixture's pid and main thread (from the first stop reply).
     pub pid: i32,
     pub tid: i32,
+    /// The last [`HISTORY`] writes to gostub, for failure messages (a session's state is made
+    /// by all its inputs, not only the one that failed).
+    sent: std::collections::VecDeque<Vec<u8>>,
+    /// Attach mode: the fixture's stdout (kept open: a closed pipe would kill it at a print).
+    fixture_out: Option<ChildStdout>,
+    /// The fixture has been reaped (its exit status read).
+    reaped: bool,
+}
+
+const HISTORY: usize = 64;
+
+/// Makes this process the reaper of its orphaned descendants (a launched fixture whose gostub
+/// exited), so that their exit status can be checked and their CPU time is counted.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Starts the fixture as the harness's own child and waits for its "ready" line (every worker
+/// thread runs).
+fn spawn_fixture(fixture: &Path) -> (Child, ChildStdout) {
+    let mut cmd = Command::new(fixture);
+    // SAFETY: only prctl between fork and exec. The fixture dies with the harness's thread,
+    // as a launched one dies with gostub.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            Ok(())
+        })
+    };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", fixture.display()));
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "ready" {
+        line.clear();
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("{} exited before \"ready\"", fixture.display());
+        }
+    }
+    (child, out.into_inner())
 }
 
 impl Session {
-    /// Starts gostub on `fixture`, negotiates qSupported (multiprocess) and, with `no_ack`,
-    /// QStartNoAckMode, and reads the first stop.
-    pub fn start(gostub: &Path, fixture: &Path, no_ack: bool) -> Session {
-        let mut child = Command::new(gostub)
-            .arg("-")
-            .arg(fixture)
-            .env("RUST_LOG", "error")
+    /// Starts gostub on `fixture` (with `attach`, starts the fixture and attaches to it),
+    /// negotiates qSupported (multiprocess) and, with `no_ack`, QStartNoAckMode, and reads the
+    /// first stop.
+    pub fn start(gostub: &Path, fixture: &Path, no_ack: bool, attach: bool) -> Session {
+        let mut cmd = Command::new(gostub);
+        let mut attached = None;
+        if attach {
+            let (child, out) = spawn_fixture(fixture);
+            cmd.arg("--attach").arg("-").arg(child.id().to_string());
+            attached = Some((child, out));
+        } else {
+            cmd.arg("-").arg(fixture);
+        }
+        let mut child = cmd
+            .env(
+                "RUST_LOG",
+                std::env::var("GOSTUB_FUZZ_RUST_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -104,7 +164,16 @@ impl Session {
             no_ack: false,
             pid: 0,
             tid: 0,
+            sent: Default::default(),
+            fixture_out: None,
+            reaped: false,
         };
+        if let Some((fixture, out)) = attached {
+            // From here on the fixture is reaped by pid, like a launched one.
+            s.pid = fixture.id() as i32;
+            s.fixture_out = Some(out);
+            std::mem::forget(fixture);
+        }
         let t = Duration::from_secs(20);
         s.request(
             b"qSupported:multiprocess+;swbreak+;hwbreak+;vContSupported+",
@@ -129,12 +198,65 @@ impl Session {
                 ))
             })
             .unwrap_or_else(|| panic!("first stop reply {stop:?}"));
+        assert!(
+            s.pid == 0 || s.pid == pid,
+            "attached {} but stopped {pid}",
+            s.pid
+        );
         s.pid = pid;
         s.tid = tid;
         s
     }
 
+    /// Whether the fixture was started by the harness (attach mode).
+    pub fn attached(&self) -> bool {
+        self.fixture_out.is_some()
+    }
+
+    /// Sends `D` and waits for its `OK` and for gostub to exit; the fixture, now running on its
+    /// own, is then the harness's child. `Err` with what went wrong.
+    pub fn detach(&mut self, timeout: Duration) -> Result<(), String> {
+        let reply = self.request(b"D", timeout);
+        if reply.as_deref() != Some(b"OK") {
+            return Err(format!(
+                "D answered {:?}",
+                reply.as_deref().map(String::from_utf8_lossy)
+            ));
+        }
+        // After its OK, gostub exits (no --multi); a hang here is a finding (libFuzzer's
+        // -timeout).
+        let _ = self.child.wait();
+        self.closed = true;
+        Ok(())
+    }
+
+    /// The fixture's exit status if it has ended (a zombie child of the harness), reaping it.
+    pub fn fixture_ended(&mut self) -> Option<i32> {
+        if self.reaped {
+            return Some(0);
+        }
+        let status = wait_pid(self.pid, libc::WNOHANG);
+        self.reaped = status.is_some();
+        status
+    }
+
+    /// Kills the fixture and returns its wait status (SIGKILL's if it was alive).
+    pub fn kill_fixture(&mut self) -> i32 {
+        let mut status = 0;
+        if !self.reaped && self.pid > 0 {
+            // SAFETY: a plain syscall on the fixture's pid, which only this process reaps.
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            status = wait_pid(self.pid, 0).unwrap_or(0);
+            self.reaped = true;
+        }
+        status
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
+        if self.sent.len() == HISTORY {
+            self.sent.pop_front();
+        }
+        self.sent.push_back(bytes[..bytes.len().min(120)].to_vec());
         if self
             .stdin
             .write_all(bytes)
@@ -191,8 +313,33 @@ impl Session {
         !self.closed && matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The last writes to gostub, oldest first, one a line (acks left out).
+    pub fn history(&self) -> String {
+        self.sent
+            .iter()
+            .filter(|b| b.as_slice() != b"+")
+            .map(|b| format!("{:?}\n", String::from_utf8_lossy(b)))
+            .collect()
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+}
+
+/// waitpid, retried on EINTR (libFuzzer's SIGALRM timer has no SA_RESTART): the wait status, or
+/// `None` when nothing ended (WNOHANG) or `pid` is not a child.
+fn wait_pid(pid: i32, flags: i32) -> Option<i32> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on a pid this process is (or will be) the parent of.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r == pid {
+            return Some(status);
+        }
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
     }
 }
 
@@ -200,12 +347,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // gostub kills a launched program when it dies; make sure.
-        if self.pid > 0 && Path::new(&format!("/proc/{}", self.pid)).exists() {
-            let _ = Command::new("kill")
-                .arg("-9")
-                .arg(self.pid.to_string())
-                .status();
-        }
+        // gostub has exited: a launched fixture is now this process's child (subreaper).
+        self.kill_fixture();
     }
 }

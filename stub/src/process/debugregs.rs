@@ -11,6 +11,9 @@
 //! by the kernel between traps, so it is cleared after each read; and when a watched access
 //! happens during a single step, the one SIGTRAP carries TRAP_TRACE while DR6 has both the step
 //! bit (BS) and the slot's bit set, so DR6 is read at every SIGTRAP while a slot is set.
+//! The kernel also rejects (EINVAL) an address whose watched bytes reach past the user address
+//! space, so such a slot is refused when asked for: found late, at a new thread's first stop, it
+//! cost the session the process.
 
 use nix::unistd::Pid;
 
@@ -39,7 +42,13 @@ pub enum HwError {
     NoFreeSlot,
     #[error("a hardware watchpoint covers at least one byte, within the address space")]
     BadLength,
+    #[error("a debug register can only watch user-space addresses")]
+    KernelAddress,
 }
+
+/// The end of the x86-64 user address space with 4-level paging (the kernel's TASK_SIZE_MAX,
+/// 2^47 minus a page), below which every watched byte must lie.
+const USER_END: u64 = (1 << 47) - 0x1000;
 
 /// The four slots, as the client asked for them. The same contents go into every thread.
 #[derive(Debug, Default, Clone)]
@@ -86,6 +95,9 @@ impl DebugRegs {
         let wanted = pieces(addr, len)?;
         let mut next = self.slots;
         for (addr, len) in wanted {
+            if addr.checked_add(len).is_none_or(|end| end > USER_END) {
+                return Err(HwError::KernelAddress);
+            }
             let slot = match next.iter().position(|s| holds(s, addr, len, kind)) {
                 Some(i) => &mut next[i],
                 None => next
@@ -300,5 +312,32 @@ mod tests {
         assert_eq!(regs.fired(0b11), Some((0x2000, HwKind::ReadWrite)));
         assert_eq!(regs.fired(0b01), Some((0x1000, HwKind::Execute)));
         assert_eq!(regs.fired(0x4000), None, "the step bit alone names no slot");
+    }
+
+    /// Issue 11 (the packet fuzzer): a slot the kernel would refuse at every thread is refused
+    /// when asked for.
+    #[test]
+    fn issue11_kernel_addresses_are_refused() {
+        let mut regs = DebugRegs::default();
+        for (addr, len) in [(0xffff_ffff_ffff_ff00, 1), (!7, 8), (USER_END, 1)] {
+            assert_eq!(
+                regs.add(addr, len, HwKind::Execute),
+                Err(HwError::KernelAddress)
+            );
+            assert_eq!(
+                regs.add(addr, len, HwKind::Write),
+                Err(HwError::KernelAddress)
+            );
+        }
+        assert_eq!(
+            regs.add(USER_END - 4, 8, HwKind::Write),
+            Err(HwError::KernelAddress),
+            "a range whose last bytes cross the end"
+        );
+        assert_eq!(
+            regs.add(USER_END - 8, 8, HwKind::ReadWrite),
+            Ok(()),
+            "the last 8 bytes below the end"
+        );
     }
 }
