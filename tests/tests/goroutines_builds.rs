@@ -5,10 +5,14 @@
 //! external are also compared under GOTRACEBACK=system (`monitor traceback system`, set before
 //! the stop: a stop's goroutine threads keep the policy they were built under) on the oldest,
 //! a middle or the newest Go against the SIGQUIT dump of the same process once the client has
-//! detached, and there every `goroutine ID bt` is the dump's block frame by frame. At main.checkpoint, frame #0 of every goroutine thread is the first
-//! frame the runtime shows: for a parked goroutine its dump's (`runtime.Stack` written before
-//! the checkpoint); for every goroutine, gostub's own `monitor goroutine ID bt` at the same stop,
-//! which for a goroutine whose thread is inside a signal handler starts at the interrupted frame.
+//! detached, and there every `goroutine ID bt` is the dump's block frame by frame. With
+//! GOSTUB_ORACLE_FULL=1, `full_client_matrix` runs every client, build, oldest, middle and
+//! newest Go and policy (scripts/test-go-matrix).
+//!
+//! At main.checkpoint, frame #0 of every goroutine thread is the first frame the runtime shows:
+//! for a parked goroutine its dump's (`runtime.Stack` written before the checkpoint); for every
+//! goroutine, gostub's own `monitor goroutine ID bt` at the same stop, which for a goroutine
+//! whose thread is inside a signal handler starts at the interrupted frame.
 //! A goroutine on its thread (running, or in a syscall or C call) outside a handler keeps the
 //! thread's live registers, so its frame #0 may be one the traceback hides or starts after (a
 //! runtime or C function); it is checked to be no signal handler's frame.
@@ -158,7 +162,7 @@ fn bt_every_goroutine_thread(client: Client) -> String {
 }
 
 /// The traceback policy a build is compared under.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Policy {
     /// `runtime.Stack(buf, true)`, written before the checkpoint.
     All,
@@ -441,19 +445,31 @@ fn check_bt_frames(c: &Checked) -> usize {
     compared
 }
 
-fn check_build(client: Client, prog: &str, version: &str, variant: &str, policy: Policy) {
+/// What one cell of the matrix judged: goroutine threads whose frame #0 was checked, and (under
+/// `system`) goroutines compared frame by frame with the dump.
+struct Judged {
+    threads: usize,
+    frames: Option<usize>,
+}
+
+fn check_build(client: Client, prog: &str, version: &str, variant: &str, policy: Policy) -> Judged {
     let c = run_checked(client, prog, version, variant, policy);
     check_list(&c);
-    let n = check_tops(&c, &|_, _| false);
-    assert!(n >= 3, "only {n} goroutine threads\n{}", c.ctx());
-    if policy == Policy::System {
-        let compared = check_bt_frames(&c);
+    let threads = check_tops(&c, &|_, _| false);
+    assert!(
+        threads >= 3,
+        "only {threads} goroutine threads\n{}",
+        c.ctx()
+    );
+    let frames = (policy == Policy::System).then(|| check_bt_frames(&c));
+    if let Some(compared) = frames {
         assert!(
             compared >= 3,
             "only {compared} goroutines compared frame by frame\n{}",
             c.ctx()
         );
     }
+    Judged { threads, frames }
 }
 
 /// The middle Go version of the fixtures.
@@ -498,6 +514,74 @@ build_tests! {
     gdb_states_pie_stripped_system_go_middle: Gdb "states" GO_MIDDLE "pie-stripped" System;
     gdb_states_race_system_go_oldest: Gdb "states" GO_OLDEST "race" System;
     lldb_states_race_system_go_middle: Lldb "states" GO_MIDDLE "race" System;
+}
+
+/// The builds of the full client matrix: (program, variant).
+const MATRIX_BUILDS: [(&str, &str); 5] = [
+    ("states", "pie"),
+    ("states", "pie-external"),
+    ("states", "pie-stripped"),
+    ("states", "race"),
+    ("cgo", "external"),
+];
+
+/// A failed cell's message without the context it carries (runtime dump and transcript, already
+/// printed by the panic hook when it failed).
+fn failure_reason(payload: &(dyn std::any::Any + Send)) -> String {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let reason = msg.split("\n--- runtime dump ---").next().unwrap_or(msg);
+    reason.chars().take(4000).collect()
+}
+
+/// Issue 12 (gaps, item 4): the full client matrix, every client × build × oldest, middle and
+/// newest Go × `all` and `system`, as `check_build` judges the CI cells above. Only with
+/// GOSTUB_ORACLE_FULL=1 (scripts/test-go-matrix). Prints one line per cell and fails at the end
+/// with every failed cell's reason.
+#[test]
+fn full_client_matrix() {
+    skip_unless_gostub!();
+    if std::env::var_os("GOSTUB_ORACLE_FULL").is_none_or(|v| v != "1") {
+        eprintln!("SKIPPED: the full client matrix runs with GOSTUB_ORACLE_FULL=1 (scripts/test-go-matrix)");
+        return;
+    }
+    let mut summary = Vec::new();
+    let mut failed = Vec::new();
+    for client in [Client::Gdb, Client::Lldb] {
+        for (prog, variant) in MATRIX_BUILDS {
+            for version in [GO_OLDEST, GO_MIDDLE, GO_NEWEST] {
+                for policy in [Policy::All, Policy::System] {
+                    let cell = format!("{client:?} {prog} {variant} go{version} {policy:?}");
+                    let line = match std::panic::catch_unwind(|| {
+                        check_build(client, prog, version, variant, policy)
+                    }) {
+                        Ok(j) => format!(
+                            "{cell}: {} goroutine threads, {} compared frame by frame: pass",
+                            j.threads,
+                            j.frames.map_or("none".to_string(), |n| n.to_string())
+                        ),
+                        Err(e) => {
+                            failed.push(format!("{cell}: {}", failure_reason(&*e)));
+                            format!("{cell}: FAIL")
+                        }
+                    };
+                    println!("MATRIX {line}");
+                    summary.push(line);
+                }
+            }
+        }
+    }
+    println!("== full client matrix\n{}", summary.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} cells failed:\n{}",
+        failed.len(),
+        summary.len(),
+        failed.join("\n\n")
+    );
 }
 
 // ---------------------------------------------------------------------------
