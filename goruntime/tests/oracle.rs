@@ -199,6 +199,20 @@ fn compare(label: &str, exe: &Path, policy: Policy) -> Result<(usize, Vec<String
             );
             continue;
         }
+        // A signal that interrupted C code (the race runtime, a cgo call) leads the walk through
+        // sigtramp/cgoSigtramp into the interrupted C frame, which has no Go frame sizes either.
+        if let Some(goruntime::GoroutineError::UnknownPc { pc }) = err {
+            let through_handler = frames
+                .iter()
+                .any(|f| f.function.contains("sigtramp") || f.function.contains("Sigtramp"));
+            if through_handler && bin.pclntab().find_func(pc).is_none() {
+                eprintln!(
+                    "{label} {policy}: thread {} was interrupted in C code at {pc:#x}; not judged",
+                    t.tid
+                );
+                continue;
+            }
+        }
         let last = frames.last().map(|f| f.function.as_ref()).unwrap_or("");
         let ok = err.is_none()
             && (frames.len() >= 2 || last == "runtime.clone")
