@@ -257,6 +257,34 @@ fn issue11_fuzz_kernel_address_hw_slots_are_refused() {
     server.assert_no_panic();
 }
 
+/// Found by the packet fuzzer (stub/fuzz): a Ctrl-C right behind `vCont;c` while the program
+/// creates threads was lost: the kernel lets any ptrace stop consume a pending PTRACE_INTERRUPT,
+/// here the clone event (and the new thread's first stop), which were resumed as they came.
+/// Step threads_lib through its start (4 pthread_creates) a Ctrl-C at a time: every one stops.
+#[test]
+fn issue11_fuzz_ctrl_c_meeting_a_clone_is_not_lost() {
+    skip_on_lldb_server!();
+    for _ in 0..40 {
+        let (server, mut rsp, pid) = start();
+        let threads = || std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+        let mut rounds = 0;
+        while threads() < 5 && rounds < 2000 {
+            rounds += 1;
+            rsp.send_raw(&[frame(b"vCont;c"), vec![0x03]].concat())
+                .unwrap();
+            let stop = rsp.reply(Duration::from_secs(5)).unwrap_or_else(|e| {
+                panic!(
+                    "round {rounds}, {} threads: ^C behind vCont;c lost: {e}\n{}",
+                    threads(),
+                    server.log()
+                )
+            });
+            assert!(is_stop(&stop), "vCont;c and ^C -> {stop}");
+        }
+        server.assert_no_panic();
+    }
+}
+
 /// Item 8: `m` replies fit the advertised PacketSize (`$`, hex data and `#XX` in 0x8000
 /// bytes); a longer request gets the prefix that fits.
 #[test]

@@ -105,8 +105,13 @@ impl Inferior {
             .any(|&tid| ptrace::read_user(tid, std::ptr::null_mut()) == Err(nix::Error::ESRCH))
     }
 
-    /// Ctrl-C from the client: stops every thread; the next `poll_stop` reports SIGINT.
+    /// Ctrl-C from the client: stops every thread; the next `poll_stop` reports SIGINT. A Ctrl-C
+    /// while stopped is ignored, as gdbserver does (a request left standing would turn the next
+    /// resume's first unreported stop into a SIGINT).
     pub fn interrupt(&mut self) {
+        if !self.running {
+            return;
+        }
         self.interrupt_requested = true;
         for t in self.threads.values().filter(|t| !t.stopped) {
             let _ = ptrace::interrupt(t.tid);

@@ -357,6 +357,9 @@ impl Inferior {
                     } else {
                         t.run(false, Some(sig)).map_err(ptrace_err(tid))?;
                     }
+                    if !stopping {
+                        self.interrupt_again(tid);
+                    }
                     return Ok(None);
                 }
                 Ok(Some(StopEvent::Signal { tid, sig }))
@@ -417,7 +420,20 @@ impl Inferior {
     pub(super) fn rerun(&mut self, tid: Pid) -> Result<(), ProcessError> {
         let t = self.thread(tid)?;
         let step = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
-        t.run(step, None).map_err(ptrace_err(tid))
+        t.run(step, None).map_err(ptrace_err(tid))?;
+        self.interrupt_again(tid);
+        Ok(())
+    }
+
+    /// Kernel quirk: any ptrace stop consumes a pending PTRACE_INTERRUPT ("the actual trap might
+    /// not be PTRACE_EVENT_STOP but the pending condition is cleared regardless"). A thread
+    /// interrupted by Ctrl-C that met a clone event, a quiet signal or its first stop instead
+    /// is interrupted again once resumed, or the Ctrl-C would be lost (issue 11, found by the
+    /// packet fuzzer).
+    pub(super) fn interrupt_again(&self, tid: Pid) {
+        if self.interrupt_requested {
+            let _ = ptrace::interrupt(tid);
+        }
     }
 
     pub(super) fn on_sigtrap(
