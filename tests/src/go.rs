@@ -23,6 +23,14 @@ pub struct GoFrame {
     pub has_offset: bool,
 }
 
+/// Each frame as `func file:line`, the form tests compare a traceback in frame by frame.
+pub fn frame_lines(frames: &[GoFrame]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| format!("{} {}:{}", f.func, f.file, f.line))
+        .collect()
+}
+
 /// One goroutine block of a Go traceback (`runtime.Stack(buf, true)` text,
 /// or gostub's `monitor goroutine ID bt`).
 #[derive(Clone, Debug)]

@@ -67,8 +67,8 @@ pub use core::{
     frame_positions, gcore, kernel_core, kernel_core_killed, without_positions, Crashed,
 };
 pub use go::{
-    go_func_addr, go_func_normalise, go_state_without_minutes, parse_go_traceback, GoBlock,
-    GoFrame, GOROUTINE_TID_BASE,
+    frame_lines, go_func_addr, go_func_normalise, go_state_without_minutes, parse_go_traceback,
+    GoBlock, GoFrame, GOROUTINE_TID_BASE,
 };
 pub use paths::{fixture, go_fixture, workspace_root, TempDir, GO_NEWEST, GO_OLDEST};
 pub use process::{

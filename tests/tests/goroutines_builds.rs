@@ -407,11 +407,6 @@ fn check_tops(c: &Checked, exempt: &dyn Fn(u64, &str) -> bool) -> usize {
 /// goroutine may have changed between the stop and the dump. Returns how many were compared.
 fn check_bt_frames(c: &Checked) -> usize {
     let ctx = c.ctx();
-    let line = |v: &[GoFrame]| -> Vec<String> {
-        v.iter()
-            .map(|f| format!("{} {}:{}", f.func, f.file, f.line))
-            .collect()
-    };
     let mut compared = 0;
     let mut bad = Vec::new();
     for g in parse_go_traceback(c.section("bt")) {
@@ -428,14 +423,14 @@ fn check_bt_frames(c: &Checked) -> usize {
         if c.may_differ(b, Some(&g.state)) || (c.dump_after_stop && runtime_worker) {
             continue;
         }
-        if (line(&g.frames), &g.created_by) != (line(&b.frames), &b.created_by) {
+        if (frame_lines(&g.frames), &g.created_by) != (frame_lines(&b.frames), &b.created_by) {
             bad.push(format!(
                 "goroutine {} [{}]:\n  gostub  {:?} {:?}\n  runtime {:?} {:?}",
                 g.goid,
                 g.state,
-                line(&g.frames),
+                frame_lines(&g.frames),
                 g.created_by,
-                line(&b.frames),
+                frame_lines(&b.frames),
                 b.created_by
             ));
         }

@@ -217,14 +217,9 @@ fn check_goroutine_bt(o: &Oracle) {
             continue;
         }
         assert_eq!(g.state, want.state, "goroutine {} state\n{ctx}", want.goid);
-        let f = |v: &[GoFrame]| -> Vec<String> {
-            v.iter()
-                .map(|f| format!("{} {}:{}", f.func, f.file, f.line))
-                .collect()
-        };
         assert_eq!(
-            f(&g.frames),
-            f(&want.frames),
+            frame_lines(&g.frames),
+            frame_lines(&want.frames),
             "goroutine {} frames differ from the runtime's\n{ctx}",
             want.goid
         );
