@@ -112,6 +112,14 @@ impl Session {
         }
     }
 
+    /// [`Self::selected`], read-only (the auxv and library list of the selected process).
+    pub fn selected_ref(&self) -> Option<&dyn Backend> {
+        match self.selected {
+            Some(pid) => self.process_ref(pid),
+            None => self.backend_ref(),
+        }
+    }
+
     /// Whether process `pid` came from a fork.
     pub fn is_fork_child(&self, pid: Pid) -> bool {
         self.forked.contains(&pid)
