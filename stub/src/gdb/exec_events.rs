@@ -31,13 +31,17 @@ impl GdbTarget {
         let StopEvent::Exec { .. } = event else {
             return String::new();
         };
-        self.go.forget_program();
-        self.view = None;
-        self.resumed_as.clear();
-        self.note_program();
-        let exe = self
-            .session
-            .backend_ref()
+        // The process that exec'd: the first, or a fork child (whose exec leaves the first
+        // process's program and Go state alone).
+        let pid = self.session.stopped_process().or(self.pid());
+        if pid == self.pid() {
+            self.go.forget_program();
+            self.view = None;
+            self.resumed_as.clear();
+            self.note_program();
+        }
+        let exe = pid
+            .and_then(|p| self.session.process_ref(p))
             .and_then(|b| b.exe().map(|p| p.to_string_lossy().into_owned()));
         match (self.exec_events, exe) {
             (true, Some(exe)) => format!("exec:{};", hex(&exe)),
