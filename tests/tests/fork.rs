@@ -156,3 +156,39 @@ fn item5_held_child_detached_without_z0_loses_the_stubs_int3() {
     let out = program_output(&server);
     assert!(out.contains("child exited with 0"), "{out}");
 }
+
+/// Issue 10 item 5 (a Go program): os/exec's vfork is a stop for `catch vfork`, and there the
+/// goroutine view is the parent's (its four goroutines in `main.parked`, no thread of the held
+/// child); the child is detached, runs `/bin/true`, and the parent goes on to `main.afterChild`
+/// with its goroutines as they were.
+#[test]
+fn item5_go_program_vfork_keeps_the_parents_goroutine_view() {
+    skip_on_lldb_server!();
+    let t = stopped_at(&go_fixture("forker", GO_NEWEST, "default"), "main.main").cmds([
+        "catch vfork",
+        "continue",
+        "info threads",
+        "delete 2",
+        "break main.afterChild",
+        "continue",
+        "info threads",
+        "continue",
+    ]);
+    let run = t.run_clean();
+    run.expect(&[
+        r"Catchpoint 2 \(vforked process \d+\), syscall\.rawVforkSyscall",
+        r"Detaching after vfork from child process \d+",
+        r"hit Breakpoint 3, main\.afterChild \(code=0",
+        r"exited normally",
+    ])
+    .expect_not(&[r"SIGTRAP", r"Remote failure reply"]);
+    // Both thread lists show the four parked goroutines, and no thread of another process.
+    assert_eq!(run.count(r"goroutine \d+ \[chan receive\] main\.parked\)"), 8, "{}", run.all());
+    let pid = t.server.inferior_pid();
+    let foreign = Regex::new(r"Thread (\d+)\.").unwrap();
+    for c in foreign.captures_iter(&run.all()) {
+        assert_eq!(c[1].parse::<i32>().unwrap(), pid, "{}", run.all());
+    }
+    let out = program_output(&t.server);
+    assert!(out.contains("child exited with 0"), "{out}");
+}

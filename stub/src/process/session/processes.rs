@@ -182,22 +182,19 @@ impl Session {
             ResumeScope::Processes(pids) => pids.contains(&pid),
             ResumeScope::Named => false,
         };
-        if let Some(b) = self.backend.as_mut() {
-            if whole(b.pid()) || b.has_actions() {
-                if !whole(b.pid()) {
-                    b.lock_scheduler();
-                }
-                b.resume()?;
+        let first = self.pid();
+        for b in self.backend.iter_mut().chain(self.others.iter_mut()) {
+            let pid = b.pid();
+            if !(whole(pid) || b.has_actions()) {
+                continue;
             }
-        }
-        for b in &mut self.others {
-            if whole(b.pid()) || b.has_actions() {
-                if !whole(b.pid()) {
-                    b.lock_scheduler();
-                }
-                if let Err(e) = b.resume() {
-                    log::warn!("process {}: resume failed: {e}", b.pid());
-                }
+            if !whole(pid) {
+                b.lock_scheduler();
+            }
+            match b.resume() {
+                Err(e) if Some(pid) == first => return Err(e),
+                Err(e) => log::warn!("process {pid}: resume failed: {e}"),
+                Ok(()) => {}
             }
         }
         Ok(())
