@@ -26,7 +26,8 @@ use crate::process::{Backend, ForkEvents, ProcessError, StopEvent};
 use crate::tid_map::ThreadRef;
 
 impl GdbTarget {
-    /// Notes the client's fork and vfork event offer (`packet` is its `qSupported`).
+    /// Notes the client's fork and vfork event offer and whether it handles several processes
+    /// (`multiprocess+`: a second `run` or `attach` adds an inferior), from its `qSupported`.
     pub(super) fn note_fork_offer(&mut self, packet: &[u8]) {
         let offers = |f: &[u8]| client_offers(packet, f).unwrap_or(false);
         let events = ForkEvents {
@@ -35,6 +36,7 @@ impl GdbTarget {
         };
         self.fork_events = events;
         self.session.set_fork_events(events);
+        self.session.keep_processes(offers(b"multiprocess+"));
     }
 
     /// The `fork:`, `vfork:` or `vforkdone:` key of a stop (else nothing).

@@ -49,6 +49,9 @@ pub struct Session {
     last_stopped: Option<Pid>,
     fork_events: ForkEvents,
     scope: ResumeScope,
+    /// The client handles several processes (gdb's `multiprocess+`): a new `run` or `attach`
+    /// adds a process instead of releasing the one held (gdb's second inferior).
+    keep_processes: bool,
     /// The program most recently launched or attached to, for `qXfer:exec-file` and `run`
     /// without a name.
     program: Option<PathBuf>,
@@ -69,12 +72,14 @@ impl Session {
             last_stopped: None,
             fork_events: ForkEvents::default(),
             scope: ResumeScope::default(),
+            keep_processes: false,
             program: None,
             args: Vec::new(),
         }
     }
 
-    /// Launches `program` (the last one when `None`), releasing a process still held.
+    /// Launches `program` (the last one when `None`), releasing a process still held (kept, for
+    /// a client that handles several processes: see `keep_processes`).
     pub fn launch(
         &mut self,
         program: Option<PathBuf>,
@@ -83,12 +88,14 @@ impl Session {
         let program = program
             .or_else(|| self.program.clone())
             .ok_or(ProcessError::NoProgram)?;
-        self.release();
+        if !self.keep_processes {
+            self.release();
+        }
         let o = self.options;
         let mut inf = Inferior::launch(&program, args, o.stdio, self.signals, o.cache_pages)?;
         inf.set_fork_events(self.fork_events);
         let pid = inf.pid();
-        self.backend = Some(Box::new(inf));
+        self.add_first(Box::new(inf));
         self.program = Some(program);
         self.args = args.to_vec();
         Ok(pid)
@@ -98,21 +105,24 @@ impl Session {
     /// held is released first.
     pub fn restart(&mut self) -> Result<Pid, ProcessError> {
         let args = std::mem::take(&mut self.args);
+        self.release();
         self.launch(None, &args)
     }
 
-    /// Attaches to `pid`, releasing a process still held. The process held already is refused,
-    /// as gdbserver refuses it (it stays attached).
+    /// Attaches to `pid`, releasing a process still held (or keeping it, as `launch`). A process
+    /// held already is refused, as gdbserver refuses it (it stays attached).
     pub fn attach(&mut self, pid: Pid) -> Result<(), ProcessError> {
-        if self.pid() == Some(pid) {
+        if self.pids().contains(&pid) {
             return Err(ProcessError::AlreadyAttached(pid.as_raw()));
         }
-        self.release();
+        if !self.keep_processes {
+            self.release();
+        }
         let o = self.options;
         let mut inf = Inferior::attach(pid, self.signals, o.cache_pages)?;
         inf.set_fork_events(self.fork_events);
         self.program = inf.exe().map(Path::to_path_buf);
-        self.backend = Some(Box::new(inf));
+        self.add_first(Box::new(inf));
         Ok(())
     }
 

@@ -138,6 +138,20 @@ impl Session {
         self.last_stopped
     }
 
+    /// Whether a new `run` or `attach` keeps the processes held (a client that handles several).
+    pub fn keep_processes(&mut self, keep: bool) {
+        self.keep_processes = keep;
+    }
+
+    /// A new process, started or attached to, becomes the first; the one before stays as
+    /// another.
+    pub(super) fn add_first(&mut self, new: Box<dyn Backend>) {
+        if let Some(old) = self.backend.replace(new) {
+            self.others.insert(0, old);
+        }
+        self.selected = None;
+    }
+
     /// Which forks are stops from now on (the client's `fork-events+`, `vfork-events+`).
     pub fn set_fork_events(&mut self, events: ForkEvents) {
         self.fork_events = events;
