@@ -192,3 +192,32 @@ fn item5_go_program_vfork_keeps_the_parents_goroutine_view() {
     let out = program_output(&t.server);
     assert!(out.contains("child exited with 0"), "{out}");
 }
+
+/// Issue 10 item 5 (multiprocess, extended mode): `run` in a second inferior while the first
+/// one's process is held starts a second process on the same connection (gdbserver's
+/// multi-inferior); each inferior runs to its end on its own.
+#[test]
+fn item5_second_inferior_runs_beside_the_first() {
+    skip_on_lldb_server!();
+    let (first, second) = (fixture("c_vfork"), fixture("c_fork"));
+    let server = Server::start(Mode::Multi);
+    let run = Session::gdb()
+        .file(&first)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", first.display()))
+        .cmds(["break work", "run", "add-inferior", "inferior 2"])
+        .cmd(format!("set remote exec-file {}", second.display()))
+        .cmd(format!("file {}", second.display()))
+        .cmds(["run", "info inferiors", "continue", "inferior 1", "continue", "continue"])
+        .run();
+    run.expect_finished()
+        .expect(&[
+            r"Thread 2\.1 .*hit Breakpoint 1\.2, work \(n=0\)",
+            r"\[Inferior 2 \(process \d+\) exited normally\]",
+            r"Thread 1\.1 .*hit Breakpoint 1\.1, work \(n=7\)",
+            r"\[Inferior 1 \(process \d+\) exited normally\]",
+        ])
+        .expect_not(&[r"Remote failure reply", r"SIGTRAP"]);
+    assert_eq!(run.count(r"(?m)^[ *] [12] +process \d+ "), 2, "{}", run.all());
+    server.assert_no_panic();
+}
