@@ -42,6 +42,9 @@ pub struct Session {
     forked: Vec<Pid>,
     /// Fork children the client does not know yet (until the next resume).
     unlisted: Vec<Pid>,
+    /// Fork children whose fork stop is still kept in the parent, unreported, with their
+    /// parents: they go with their parent (detached or killed), as gdbserver's.
+    unreported: Vec<(Pid, Pid)>,
     /// The process memory and breakpoint requests without a thread go to (`Hg`); `None`: the
     /// first.
     selected: Option<Pid>,
@@ -68,6 +71,7 @@ impl Session {
             others: Vec::new(),
             forked: Vec::new(),
             unlisted: Vec::new(),
+            unreported: Vec::new(),
             selected: None,
             last_stopped: None,
             fork_events: ForkEvents::default(),

@@ -247,6 +247,9 @@ impl Session {
             return (!any_running).then_some(StopEvent::NoResumed);
         };
         self.adopt_forked();
+        if let StopEvent::Fork { child, .. } = event {
+            self.unreported.retain(|&(c, _)| c != child);
+        }
         for b in self.backend.iter_mut().chain(self.others.iter_mut()) {
             if b.pid() != pid && b.is_running() {
                 if let Err(e) = b.halt() {
@@ -266,11 +269,15 @@ impl Session {
     /// The children held since the last stop join the session.
     fn adopt_forked(&mut self) {
         let mut new = Vec::new();
-        self.each(|b| new.extend(b.take_forked()));
-        for child in new {
-            log::debug!("fork child {} held", child.pid());
+        self.each(|b| {
+            let parent = b.pid();
+            new.extend(b.take_forked().into_iter().map(|c| (parent, c)));
+        });
+        for (parent, child) in new {
+            log::debug!("fork child {} of {parent} held", child.pid());
             self.forked.push(child.pid());
             self.unlisted.push(child.pid());
+            self.unreported.push((child.pid(), parent));
             self.others.push(child);
         }
     }
@@ -282,6 +289,7 @@ impl Session {
         }
         self.forked.retain(|&p| p != pid);
         self.unlisted.retain(|&p| p != pid);
+        self.unreported.retain(|&(c, _)| c != pid);
         if self.pid() == Some(pid) {
             let b = self.backend.take();
             self.promote();
@@ -307,6 +315,9 @@ impl Session {
     /// ours out; killed if that fails. A vfork child whose parent is still here leaves the int3
     /// bytes they share to the parent.
     pub fn detach_process(&mut self, pid: Pid) -> bool {
+        for child in self.unreported_children_of(pid) {
+            self.detach_process(child);
+        }
         let shares_with_parent = self.process_count() > 1;
         let Some(mut b) = self.remove(pid) else {
             return false;
@@ -323,6 +334,9 @@ impl Session {
 
     /// `vKill;PID`: process `pid` is killed.
     pub fn kill_process(&mut self, pid: Pid) -> bool {
+        for child in self.unreported_children_of(pid) {
+            self.kill_process(child);
+        }
         match self.remove(pid) {
             Some(mut b) => {
                 b.kill();
@@ -330,6 +344,15 @@ impl Session {
             }
             None => false,
         }
+    }
+
+    /// The fork children of `pid` the client never heard of (their fork stop still kept).
+    fn unreported_children_of(&self, pid: Pid) -> Vec<Pid> {
+        self.unreported
+            .iter()
+            .filter(|&&(_, parent)| parent == pid)
+            .map(|&(child, _)| child)
+            .collect()
     }
 
     /// Whether a stop can be reported without waiting for SIGCHLD (an event kept from the last
