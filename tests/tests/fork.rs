@@ -35,33 +35,45 @@ fn program_output(server: &Server) -> String {
 /// `work` that was inserted in the parent before the fork.
 #[test]
 fn item5_catch_fork_stops_and_the_detached_child_runs_clean() {
-    skip_on_lldb_server!();
-    let t = stopped_at(&fixture("c_fork"), "work").cmds(["catch fork", "continue", "continue"]);
-    t.run_clean()
-        .expect(&[
+    catch_then_continue(
+        "c_fork",
+        "catch fork",
+        &[
             r"Catchpoint \d+ \(forked process \d+\)",
             r"Detaching after fork from child process \d+",
             r"\[Inferior 1 \(process \d+\) exited normally\]",
-        ])
-        .expect_not(&[r"child killed by signal", r"SIGTRAP"]);
-    let out = program_output(&t.server);
-    assert!(out.contains("child exited with 0"), "{out}");
+        ],
+        "child exited with 0",
+    );
 }
 
 /// Issue 10 item 5: `catch vfork` stops at the vfork; once the child is gone, the parent hits
 /// the breakpoint it shares no more with the child and ends.
 #[test]
 fn item5_catch_vfork_stops_and_the_parent_goes_on() {
-    skip_on_lldb_server!();
-    let t = stopped_at(&fixture("c_vfork"), "work").cmds(["catch vfork", "continue", "continue"]);
-    t.run_clean()
-        .expect(&[
+    catch_then_continue(
+        "c_vfork",
+        "catch vfork",
+        &[
             r"Catchpoint \d+ \(vforked process \d+\)",
             r"Breakpoint 1, work \(n=7\)",
-        ])
-        .expect_not(&[r"SIGTRAP", r"Remote failure reply"]);
+        ],
+        "vfork child exited with 7",
+    );
+}
+
+/// `program` stopped at `work`, a catchpoint set, continued twice: the client shows `expect`,
+/// no SIGTRAP or failure reply, and the program prints `printed`.
+fn catch_then_continue(program: &str, catch: &str, expect: &[&str], printed: &str) {
+    skip_on_lldb_server!();
+    let t = stopped_at(&fixture(program), "work").cmds([catch, "continue", "continue"]);
+    t.run_clean().expect(expect).expect_not(&[
+        r"child killed by signal",
+        r"SIGTRAP",
+        r"Remote failure reply",
+    ]);
     let out = program_output(&t.server);
-    assert!(out.contains("vfork child exited with 7"), "{out}");
+    assert!(out.contains(printed), "{out}");
 }
 
 /// Issue 10 item 5: `set follow-fork-mode child` follows the child into the breakpoint it
