@@ -241,44 +241,10 @@ impl GoState {
     }
 
     /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
-    /// label), if it runs one; only that goroutine is unwound. Unless this stop's listing is
-    /// made already, only the g structs the thread's TLS and its M name are decoded: the os
-    /// view's thread list labels every thread at every stop, and a listing reads every
-    /// goroutine (issue 9: 94 ms a stop with 100,000 of them).
+    /// label), if it runs one; only that goroutine is unwound.
     pub fn label_on_thread(&mut self, inf: &mut dyn Backend, pid: i32) -> Option<String> {
         let policy = self.policy;
-        let listed = self
-            .list
-            .as_ref()
-            .is_some_and(|(stop, p, _)| *stop == inf.stop_id() && *p == inf.pid());
-        let mut own: Vec<Goroutine>;
-        let (bin, memo, list, threads) = if listed {
-            self.decoded(inf).ok()?
-        } else {
-            self.binary(inf).ok()?;
-            let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
-                return None;
-            };
-            let mut threads = thread_states(inf);
-            let mine: Vec<ThreadState> = threads.iter().filter(|t| t.tid == pid).copied().collect();
-            let addrs = goruntime::running_g_addrs(bin, &mut &mut *inf, &mine);
-            let opts = ListOptions {
-                unwind: false,
-                ..ListOptions::default()
-            };
-            own = goruntime::goroutines_at(
-                bin,
-                &self.memo,
-                &mut &mut *inf,
-                &addrs,
-                &threads,
-                &opts,
-                Vec::new(),
-            )
-            .ok()?;
-            complete_running(inf, &own, &mut threads);
-            (bin, &self.memo, &mut own, threads)
-        };
+        let (bin, memo, list, threads) = self.decoded(inf).ok()?;
         let g = list
             .iter_mut()
             .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
