@@ -39,7 +39,12 @@ impl DwarfInfo {
             use gimli::SectionId::*;
             let needed = matches!(
                 id,
-                DebugInfo | DebugAbbrev | DebugLine | DebugStr | DebugLineStr | DebugStrOffsets
+                DebugInfo
+                    | DebugAbbrev
+                    | DebugLine
+                    | DebugStr
+                    | DebugLineStr
+                    | DebugStrOffsets
                     | DebugAddr
             );
             Ok(match file.section_by_name(id.name()).filter(|_| needed) {

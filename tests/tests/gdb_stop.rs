@@ -124,11 +124,15 @@ fn issue9_thread_list_sends_each_goroutine_label_once() {
         .captures_iter(stop)
         .map(|c| c[1].to_string())
         .collect();
-    let goroutines = Regex::new(r#"<thread id="p[0-9a-f]+\.4[0-9a-f]{7}" name="goroutine \d+ [^"]*"/>"#)
-        .unwrap()
-        .find_iter(&doc)
-        .count();
-    assert_eq!(goroutines, 128, "goroutine threads in the list\n{doc}\n{all}");
+    let goroutines =
+        Regex::new(r#"<thread id="p[0-9a-f]+\.4[0-9a-f]{7}" name="goroutine \d+ [^"]*"/>"#)
+            .unwrap()
+            .find_iter(&doc)
+            .count();
+    assert_eq!(
+        goroutines, 128,
+        "goroutine threads in the list\n{doc}\n{all}"
+    );
     assert!(
         !doc.contains("\">goroutine "),
         "a goroutine label sent twice\n{doc}"
