@@ -213,6 +213,9 @@ pub fn run_session(
                         .end_of_one(event)
                         .unwrap_or_else(|| stop_reason(event, |os| target.client_tid(os)));
                     target.last_stop = stopped_thread(event, reason);
+                    if let (Some(pid), Some((tid, _, _))) = (event.thread(), target.last_stop) {
+                        target.note_reported(pid, tid);
+                    }
                     let expedited = expedited_registers(target, event);
                     if let Some((tid, _, _)) = target.last_stop {
                         keys.push_str(&target.lldb_stop_keys(tid));

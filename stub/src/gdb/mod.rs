@@ -76,6 +76,8 @@ pub struct GdbTarget {
     resumed_as: HashMap<Pid, Tid>,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
     pub last_stop: Option<(Tid, u8, StopKind)>,
+    /// The stop id, OS thread and client thread of the last stop reply (see `threads.rs`).
+    reported: Option<(u64, Pid, Tid)>,
     /// The `qXfer:threads` document being read (built at offset 0).
     threads_xml: Vec<u8>,
     /// The `qXfer:osdata` document being read (built at offset 0).
@@ -107,6 +109,7 @@ impl GdbTarget {
             client_is_lldb: false,
             lldb_thread_lists: false,
             last_stop: None,
+            reported: None,
             resumed_as: HashMap::new(),
             threads_xml: Vec::new(),
             osdata_xml: Vec::new(),

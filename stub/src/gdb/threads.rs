@@ -112,14 +112,30 @@ impl GdbTarget {
             .unwrap_or(Tid::MIN)
     }
 
-    /// The OS thread that runs client thread `tid`; a parked goroutine has none. A goroutine id
-    /// from the other view (a client that has not refreshed its thread list since `monitor
-    /// threads`) still names its goroutine.
+    /// Notes the thread a stop reply named: until the next stop, client thread `tid` is OS
+    /// thread `pid`.
+    pub fn note_reported(&mut self, pid: Pid, tid: Tid) {
+        self.reported = self.session.backend_ref().map(|b| (b.stop_id(), pid, tid));
+    }
+
+    /// The OS thread that runs client thread `tid`; a parked goroutine has none. The thread the
+    /// stop reply named is the OS thread it was reported for, without the goroutines view: gdb
+    /// steps it through a `next` (`vCont;r` or `s` on that thread at every stop on the way),
+    /// and would otherwise cost a table per step. A goroutine id from the other view (a
+    /// client that has not refreshed its thread list since `monitor threads`) still names its
+    /// goroutine.
     pub fn os_tid(&mut self, tid: Tid) -> Result<Pid, StubError> {
         let goid = match ThreadRef::from_tid(tid) {
             ThreadRef::Os(pid) => return Ok(pid),
             ThreadRef::Goroutine(goid) => goid,
         };
+        if let (Some((stop, pid, named)), Some(backend)) =
+            (self.reported, self.session.backend_ref())
+        {
+            if named == tid && stop == backend.stop_id() && backend.has_thread(pid) {
+                return Ok(pid);
+            }
+        }
         if let Some(t) = self
             .table()
             .and_then(|t| t.find(ThreadRef::Goroutine(goid)))

@@ -1,16 +1,18 @@
 //! `qXfer:threads:read`: the thread list as one XML document, which gdb fetches once per stop
 //! instead of `qfThreadInfo`/`qsThreadInfo` and then `qThreadExtraInfo` per thread for
 //! `info threads`. Each thread carries its name (a goroutine thread's label, an OS thread's
-//! comm) and, as its text, the label `qThreadExtraInfo` gives (gdb's `details`, which scripts
-//! read, so it stays even where it repeats the name).
+//! comm) and, as its text, the label `qThreadExtraInfo` gives (gdb's `details`) where that
+//! says more than the name: an OS thread's label (the goroutine it runs, in the os view). A
+//! goroutine thread's label is its name and is sent once (issue 9: sent twice, 128 goroutine
+//! threads took four requests; gdb shows `Thread P.T "label"`, without the parenthesis).
 //!
 //! Protocol quirks met here:
 //! - gdbstub 0.7 has no `qXfer:threads`: the tap answers it and `qSupported` advertises it
 //!   through the vendored `extra_supported_features`.
 //! - gdb reads the object in 4 KiB requests from offset 0 on; a chunk that reaches the end is
-//!   `l`, otherwise `m`. The document is kept compact (no XML declaration, no newlines)
-//!   so that a few dozen threads fit one request; 128 goroutine threads with their labels
-//!   take about four. The document is built at offset 0 and later chunks come from that copy,
+//!   `l`, otherwise `m`. The document is kept compact (no XML declaration, no newlines, a
+//!   thread without text closes itself) so that about fifty threads fit one request; 128
+//!   goroutine threads with their labels take three. The document is built at offset 0 and later chunks come from that copy,
 //!   so a list that changes between chunks cannot tear.
 //! - With `qXfer:threads` on, gdb takes the XML text as the thread's extra info and never sends
 //!   `qThreadExtraInfo`.
@@ -59,6 +61,10 @@ impl GdbTarget {
             };
             xml.push_str(&format!("<thread id=\"p{pid:x}.{:x}\" name=\"", tid.get()));
             escape_into(&mut xml, &name);
+            if label == name {
+                xml.push_str("\"/>");
+                continue;
+            }
             xml.push_str("\">");
             escape_into(&mut xml, &label);
             xml.push_str("</thread>");
