@@ -14,7 +14,8 @@
 //!   so a list that changes between chunks cannot tear.
 //! - With `qXfer:threads` on, gdb takes the XML text as the thread's extra info and never sends
 //!   `qThreadExtraInfo`.
-//! - Thread ids are `pPID.TID` in hex (gdb parses them so with or without multiprocess); the
+//! - Thread ids are `pPID.TID` in hex, PID the thread's own process (a fork child's, once gdb
+//!   knows the child); gdb parses them so with or without multiprocess; the
 //!   optional `core` attribute is left out (it would cost a /proc read per thread per stop).
 //! - The reply is binary data (`#`, `$`, `}` and `*` escaped), the XML text entity-escaped.
 
@@ -45,13 +46,16 @@ impl GdbTarget {
     }
 
     fn threads_document(&mut self) -> String {
-        let pid = self.pid().map_or(0, |p| p.as_raw());
+        let first = self.pid().map_or(0, |p| p.as_raw());
         let mut xml = String::from("<threads>");
         for tid in self.client_threads() {
             let label = self.thread_label(tid);
-            let name = match ThreadRef::from_tid(tid) {
-                ThreadRef::Goroutine(_) => label.clone(),
-                ThreadRef::Os(os) => self.thread_comm(os).unwrap_or_default(),
+            let (name, pid) = match ThreadRef::from_tid(tid) {
+                ThreadRef::Goroutine(_) => (label.clone(), first),
+                ThreadRef::Os(os) => (
+                    self.thread_comm(os).unwrap_or_default(),
+                    self.session.owner_of(os).map_or(first, |p| p.as_raw()),
+                ),
             };
             xml.push_str(&format!("<thread id=\"p{pid:x}.{:x}\" name=\"", tid.get()));
             escape_into(&mut xml, &name);
