@@ -54,7 +54,10 @@ impl GdbTarget {
 pub(super) fn client_offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
     let body = packet.strip_prefix(b"$qSupported")?;
     let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
-    Some(body.split(|&b| b == b':' || b == b';').any(|f| f == feature))
+    Some(
+        body.split(|&b| b == b':' || b == b';')
+            .any(|f| f == feature),
+    )
 }
 
 #[cfg(test)]

@@ -112,9 +112,7 @@ impl CurrentActivePid for GdbTarget {
         let ThreadRef::Os(os) = ThreadRef::from_tid(tid) else {
             return None;
         };
-        self.session
-            .owner_of(os)
-            .and_then(|p| to_gdb_pid(p).ok())
+        self.session.owner_of(os).and_then(|p| to_gdb_pid(p).ok())
     }
 }
 

@@ -80,7 +80,9 @@ impl GdbTarget {
             return None;
         }
         if !self.session.detach_process(pid) {
-            return Some(super::error::reply(StubError::BadPid(pid.as_raw() as usize)));
+            return Some(super::error::reply(
+                StubError::BadPid(pid.as_raw() as usize),
+            ));
         }
         self.after_process_change();
         Some("OK".to_string())

@@ -37,9 +37,7 @@ use nix::unistd::Pid;
 
 use crate::cli::ThreadsView;
 use crate::goroutines::GoState;
-use crate::process::{
-    Backend, ForkEvents, ProcessError, Session, SignalSet, StartOptions, Stdio,
-};
+use crate::process::{Backend, ForkEvents, ProcessError, Session, SignalSet, StartOptions, Stdio};
 use arch::Amd64Linux;
 pub use error::StubError;
 use host_files::HostFiles;

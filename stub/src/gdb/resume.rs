@@ -45,7 +45,9 @@ impl MultiThreadResume for GdbTarget {
         pid: Option<gdbstub::common::Pid>,
         _signal: Option<Signal>,
     ) -> Result<(), Self::Error> {
-        let pid = pid.and_then(|p| i32::try_from(p.get()).ok()).map(Pid::from_raw);
+        let pid = pid
+            .and_then(|p| i32::try_from(p.get()).ok())
+            .map(Pid::from_raw);
         self.session.continue_all_of(pid);
         Ok(())
     }

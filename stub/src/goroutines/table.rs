@@ -265,8 +265,26 @@ fn first_shown_frame(
         } else {
             f.fp.saturating_sub(16)
         },
-        returns_into: Some(f.function.clone()),
+        returns_into: (!called_an_injected_call(g, f)).then(|| f.function.clone()),
     })
+}
+
+/// Issue 12: whether frame `f`'s pc is exact: the physical frame inside it is a call the runtime
+/// injected (`sigpanic` after a fault, `asyncPreempt` after a preemption signal, `debugCallV2`),
+/// so `f` was interrupted at `pc` and did not call there. The runtime looks such a pc up as it
+/// is (unwindTrap); shown at the instruction before it, an asynchronously preempted loop showed
+/// another line in the client than in `goroutine ID bt`.
+fn called_an_injected_call(g: &Goroutine, f: &goruntime::Frame) -> bool {
+    g.frames
+        .iter()
+        .take_while(|x| !(x.pc == f.pc && x.sp == f.sp))
+        .last()
+        .is_some_and(|callee| {
+            matches!(
+                &*callee.function,
+                "runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2"
+            )
+        })
 }
 
 /// The call instruction before return address `ret` in `function`, unless a hidden runtime

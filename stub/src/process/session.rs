@@ -12,9 +12,9 @@ use nix::unistd::Pid;
 
 use super::backend::Backend;
 use super::core::Core;
+use super::inferior::ForkEvents;
 use super::launch::Stdio;
 use super::signals::{SignalRules, SignalSet};
-use super::inferior::ForkEvents;
 use super::{Inferior, ProcessError, StopEvent};
 
 mod processes;
