@@ -15,6 +15,7 @@ mod host_io;
 mod lldb;
 mod lldb_stop;
 pub mod monitor;
+mod non_stop;
 mod osdata;
 mod resume;
 mod signal_numbers;
@@ -83,6 +84,8 @@ pub struct GdbTarget {
     thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
     comms: (u64, HashMap<Pid, Option<String>>),
+    /// Non-stop mode's client state (`non_stop.rs`).
+    non_stop: non_stop::NonStopClient,
 }
 
 impl GdbTarget {
@@ -106,6 +109,7 @@ impl GdbTarget {
             thread_db_path: tls::DEFAULT_THREAD_DB_PATH.to_string(),
             exec_events: false,
             comms: (u64::MAX, HashMap::new()),
+            non_stop: Default::default(),
         }
     }
 
@@ -140,10 +144,10 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`), and exec stop replies
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `non_stop.rs`), and exec stop replies
 /// (`exec_events.rs`).
-const EXTRA_FEATURES: &str =
-    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+";
+const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;\
+    qXfer:osdata:read+;exec-events+;QNonStop+;QThreadEvents+";
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;

@@ -15,6 +15,7 @@
 //! thread-group leader's exit is reported only after every other thread has been reaped.
 
 mod live;
+pub mod non_stop;
 mod resume;
 mod stops;
 mod teardown;
@@ -62,6 +63,8 @@ pub struct Inferior {
     /// Events met while stopping every thread, reported at later resumes.
     pending: VecDeque<StopEvent>,
     exited: bool,
+    /// Non-stop mode's state (`non_stop.rs`).
+    non_stop: non_stop::NonStopState,
 }
 
 impl Inferior {
@@ -124,6 +127,7 @@ impl Inferior {
             early_children: Default::default(),
             pending: VecDeque::new(),
             exited: false,
+            non_stop: Default::default(),
         })
     }
 

@@ -86,7 +86,7 @@ impl Inferior {
     /// Collects the exits of threads killed while every thread was stopped (SIGKILL from another
     /// process): nothing else can end a stopped thread. The process's end is queued as the next
     /// stop.
-    fn reap_killed_while_stopped(&mut self) -> Result<(), ProcessError> {
+    pub(super) fn reap_killed_while_stopped(&mut self) -> Result<(), ProcessError> {
         while !self.exited {
             let Some(status) = self.next_status(false)? else {
                 break;
@@ -123,7 +123,12 @@ impl Inferior {
 /// a signal-delivery stop (a PTRACE_INTERRUPT, group or event stop) is dropped; there the signal
 /// is sent with tgkill instead, and its delivery stop, which comes at once, resumes the thread
 /// with it (see `on_status`).
-fn run_with_signal(pid: Pid, t: &mut Thread, step: bool, sig: Option<i32>) -> nix::Result<()> {
+pub(super) fn run_with_signal(
+    pid: Pid,
+    t: &mut Thread,
+    step: bool,
+    sig: Option<i32>,
+) -> nix::Result<()> {
     match sig {
         Some(sig) if !t.at_signal_stop => {
             // SAFETY: tgkill takes three integers and touches no memory of ours.
