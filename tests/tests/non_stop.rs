@@ -99,10 +99,12 @@ fn item4_interrupt_all_stops_every_thread() {
 /// The packets themselves: `QNonStop:1`; `vCont;c` replies `OK` at once; `vCont;t` stops every
 /// thread, each reported `T00` (one `%Stop` notification, the rest drained by `vStopped`); `?`
 /// lists every stopped thread again; `vCont;c:THREAD` runs that thread alone, and `vCont;t:THREAD`
-/// stops it again with a notification of its own.
+/// stops it again with a notification of its own. gostub only: in this raw session gdbserver
+/// leaves threads stopped after `vCont;c` with events this test does not drain (the gdb-level
+/// tests above run against both).
 #[test]
 fn item4_notifications_queue_and_thread_specific_resume() {
-    skip_on_lldb_server!();
+    skip_unless_gostub!();
     let server = Server::start(Mode::Launch(&fixture("threads_lib"), &[]));
     let pid = server.inferior_pid();
     let mut rsp = Rsp::connect(&server);
