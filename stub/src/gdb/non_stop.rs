@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn notifications_are_framed_with_percent() {
-        assert_eq!(notification("T05"), b"%Stop:T05#ac".to_vec());
+        assert_eq!(notification("T05"), b"%Stop:T05#99".to_vec());
         assert!(kind("vStopped", false));
         assert!(!kind("?", false));
         assert!(kind("?", true));
