@@ -19,8 +19,11 @@ use crate::process::StopEvent;
 impl GdbTarget {
     /// Notes what a client's `qSupported` offers (`packet` is the framed packet).
     pub fn note_client_features(&mut self, packet: &[u8]) {
-        if let Some(offered) = offers_exec_events(packet) {
+        if let Some(offered) = offers(packet, b"exec-events+") {
             self.exec_events = offered;
+        }
+        if let Some(offered) = offers(packet, b"multiprocess+") {
+            self.non_stop.set_multiprocess(offered);
         }
     }
 
@@ -45,23 +48,23 @@ impl GdbTarget {
     }
 }
 
-/// Whether a `qSupported` packet offers `exec-events+` (`None` for another packet).
-fn offers_exec_events(packet: &[u8]) -> Option<bool> {
+/// Whether a `qSupported` packet offers `feature` (`None` for another packet).
+fn offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
     let body = packet.strip_prefix(b"$qSupported")?;
     let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
     Some(
         body.split(|&b| b == b':' || b == b';')
-            .any(|f| f == b"exec-events+"),
+            .any(|f| f == feature),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::offers_exec_events;
+    use super::offers;
 
     #[test]
     fn exec_events_follow_the_clients_offer() {
-        let offer = |p: &[u8]| offers_exec_events(p);
+        let offer = |p: &[u8]| offers(p, b"exec-events+");
         assert_eq!(
             offer(b"$qSupported:multiprocess+;exec-events+;vContSupported+#00"),
             Some(true)

@@ -14,7 +14,9 @@
 //!   not reported again. A wildcard resume leaves alone the threads whose stop is still queued.
 //! - A thread exit is `w` (status, then the thread), sent only after `QThreadEvents:1` or for a
 //!   thread gdb asked to stop; the process's end is `W`/`X` with `process:`.
-//! - Thread ids are gdb's multiprocess form, `pPID.TID`, always offered by gdb 13.
+//! - Thread ids are `pPID.TID` and ends carry `;process:PID` only for a client that offered
+//!   `multiprocess+` (gdb 13 does unless told `set remote multiprocess-feature-packet off`);
+//!   otherwise gdb takes the pid for a new inferior's.
 //!
 //! In non-stop mode the client sees OS threads, whatever the thread view (a parked goroutine
 //! cannot be stopped or run alone; see README "Non-stop mode").
@@ -37,6 +39,8 @@ use crate::process::{Action, NonStop, NonStopEvent, ProcessError, Request, StopE
 pub struct NonStopClient {
     on: bool,
     thread_events: bool,
+    /// The client offered `multiprocess+`: thread ids are `pPID.TID`, ends name the process.
+    multiprocess: bool,
     /// Stop replies not yet acknowledged: the head was sent, the rest wait for `vStopped`.
     /// Each with the OS thread it reports.
     queue: VecDeque<(Option<Pid>, String)>,
@@ -45,6 +49,10 @@ pub struct NonStopClient {
 impl NonStopClient {
     pub fn on(&self) -> bool {
         self.on
+    }
+
+    pub fn set_multiprocess(&mut self, offered: bool) {
+        self.multiprocess = offered;
     }
 }
 
@@ -244,15 +252,19 @@ impl GdbTarget {
     /// leaves the session with nothing to release.
     fn event_reply(&mut self, event: NonStopEvent) -> (Option<Pid>, String) {
         let pid = self.pid().map_or(0, |p| p.as_raw());
+        let (process, end) = match self.non_stop.multiprocess {
+            true => (format!("p{pid:x}."), format!(";process:{pid:x}")),
+            false => (String::new(), String::new()),
+        };
         let event = match event {
             NonStopEvent::ThreadExited { tid, status } => {
-                let text = format!("w{:02x};p{pid:x}.{:x}", status as u8, tid.as_raw());
+                let text = format!("w{:02x};{process}{:x}", status as u8, tid.as_raw());
                 return (None, text);
             }
             NonStopEvent::Stop(event) => event,
         };
         let keys = self.exec_stop_keys(event);
-        let thread = |tid: Tid| format!("thread:p{pid:x}.{:x};", tid.get());
+        let thread = |tid: Tid| format!("thread:{process}{:x};", tid.get());
         let text = match stop_reason(event, |os| self.client_tid(os)) {
             MultiThreadStopReason::SwBreak(tid) => format!("T05{}swbreak:;", thread(tid)),
             MultiThreadStopReason::HwBreak(tid) => format!("T05{}hwbreak:;", thread(tid)),
@@ -269,11 +281,11 @@ impl GdbTarget {
             }
             MultiThreadStopReason::Exited(code) => {
                 self.session.forget_ended();
-                format!("W{code:02x};process:{pid:x}")
+                format!("W{code:02x}{end}")
             }
             MultiThreadStopReason::Terminated(sig) => {
                 self.session.forget_ended();
-                format!("X{:02x};process:{pid:x}", sig.0)
+                format!("X{:02x}{end}", sig.0)
             }
             _ => "N".to_string(),
         };
