@@ -159,3 +159,20 @@ fn item4_notifications_queue_and_thread_specific_resume() {
     assert_eq!(stopped_and_running(pid), (5, 0));
     server.assert_no_panic();
 }
+
+/// A watchpoint set while the workers run reaches them: gdb inserts it at once in non-stop
+/// mode, the stub stops the running threads to write their debug registers and lets them go
+/// on, and the first worker that writes `counter` stops with the watchpoint.
+#[test]
+fn item4_watchpoint_set_while_threads_run() {
+    skip_on_lldb_server!();
+    let run = stopped_non_stop_at(&fixture("threads_lib"), "all_started")
+        .cmd("watch counter")
+        .cmd("continue")
+        .cmd("info threads")
+        .run_clean();
+    run.expect(&[
+        r"Hardware watchpoint 2: counter",
+        r#"(?s)Thread \d+ "threads_lib" hit Hardware watchpoint 2: counter.*Old value = \d+.*New value = \d+"#,
+    ]);
+}

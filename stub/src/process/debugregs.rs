@@ -143,6 +143,11 @@ impl DebugRegs {
         self.slots.iter().all(Option::is_none)
     }
 
+    /// Slots changed since the threads were last written.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
     }

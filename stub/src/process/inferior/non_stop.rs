@@ -6,7 +6,8 @@
 //! All-stop's machinery is reused: wait statuses go through `on_status` (a breakpoint hit is
 //! rewound, quiet signals pass, new threads start running), but no thread is stopped on another's
 //! behalf. Memory may change under the client while threads run: the page cache is dropped before
-//! each client request, and breakpoint changes are written at once.
+//! each client request, and breakpoint changes are written at once (debug registers by stopping
+//! the running threads for the write).
 //!
 //! Kernel quirks: a PTRACE_INTERRUPT sent to a thread that stops for another reason first is
 //! consumed by that stop, so a thread asked to stop that meets a quiet signal, a clone event or
@@ -293,8 +294,28 @@ impl NonStop for Inferior {
     }
 
     fn after_request(&mut self) -> Result<(), ProcessError> {
-        if self.non_stop.on && self.any_running() {
-            self.sync_breakpoints()?;
+        if !(self.non_stop.on && self.any_running()) {
+            return Ok(());
+        }
+        if !self.debug_regs.is_dirty() {
+            return self.sync_breakpoints();
+        }
+        // Debug registers are per thread and written only in a ptrace-stop: the running threads
+        // stop for the write and go on, as gdbserver's do. What they met meanwhile is kept: a
+        // breakpoint hit is rewound (hit again), any other event is reported, its thread held.
+        let running: Vec<Pid> = self
+            .threads
+            .values()
+            .filter(|t| !t.stopped)
+            .map(|t| t.tid)
+            .collect();
+        self.stop_all()?;
+        self.sync_breakpoints()?;
+        let waiting: Vec<Pid> = self.pending.iter().filter_map(|e| e.thread()).collect();
+        for tid in running {
+            if !waiting.contains(&tid) && self.threads.get(&tid).is_some_and(|t| t.stopped) {
+                self.rerun(tid)?;
+            }
         }
         Ok(())
     }
