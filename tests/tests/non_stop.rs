@@ -63,7 +63,14 @@ fn item4_breakpoint_stops_only_its_thread() {
     let all = run.all();
     let threads = all.split("==THREADS==").nth(1).unwrap_or("");
     let threads = threads.split("==STATES==").next().unwrap_or("");
-    assert_eq!(Regex::new(r"\(running\)").unwrap().find_iter(threads).count(), 4, "{all}");
+    assert_eq!(
+        Regex::new(r"\(running\)")
+            .unwrap()
+            .find_iter(threads)
+            .count(),
+        4,
+        "{all}"
+    );
     assert!(threads.contains("all_started"), "{all}");
     let states = all.split("==STATES==").nth(1).unwrap_or("");
     let states = states.split("==END==").next().unwrap_or("");
@@ -175,4 +182,36 @@ fn item4_watchpoint_set_while_threads_run() {
         r"Hardware watchpoint 2: counter",
         r#"(?s)Thread \d+ "threads_lib" hit Hardware watchpoint 2: counter.*Old value = \d+.*New value = \d+"#,
     ]);
+}
+
+/// `attach` in non-stop mode (extended-remote): `vAttach` replies `OK` and each thread's stop
+/// comes as a notification (signal 0), as gdbserver does; gdb used to reject the stop reply
+/// gdbstub sent instead. A stopped thread's frame is shown (in batch mode gdb takes in the first
+/// stop only), and after `detach` the program runs.
+#[test]
+fn item4_attach_in_non_stop_mode() {
+    skip_on_lldb_server!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Multi);
+    let fx = Fixture::start(&prog, &[], true);
+    let pid = fx.pid();
+    let run = Session::gdb()
+        .pre("set non-stop on")
+        .file(&prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("attach {pid}"))
+        .cmd("info threads")
+        .cmd("detach")
+        .run();
+    run.expect_finished().expect(&[
+        &format!(r"(?m)^\*?\s+\d+\s+Thread {pid}\.\d+ .* in \S+ \("),
+        &format!(r"\[Inferior 1 \(process {pid}\) detached\]"),
+    ]);
+    run.expect_not(&[r"Attaching to \S+ failed", r"Unexpected"]);
+    server.assert_no_panic();
+    assert!(
+        wait_until(T, || stopped_and_running(pid).0 == 0),
+        "threads left stopped after detach: {:?}",
+        task_states(pid)
+    );
 }

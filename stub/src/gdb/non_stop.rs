@@ -41,6 +41,8 @@ pub struct NonStopClient {
     thread_events: bool,
     /// The client offered `multiprocess+`: thread ids are `pPID.TID`, ends name the process.
     multiprocess: bool,
+    /// A reply filled the empty queue: its head goes out as a notification after the reply.
+    notify: bool,
     /// Stop replies not yet acknowledged: the head was sent, the rest wait for `vStopped`.
     /// Each with the OS thread it reports.
     queue: VecDeque<(Option<Pid>, String)>,
@@ -62,7 +64,8 @@ fn kind(payload: &str, on: bool) -> bool {
         || payload.starts_with("QThreadEvents:")
         || payload == "vStopped"
         || payload == "vCtrlC"
-        || (on && (payload == "?" || payload.starts_with("vCont;")))
+        || (on
+            && (payload == "?" || payload.starts_with("vCont;") || payload.starts_with("vAttach;")))
 }
 
 /// The payload of a framed packet (`$payload#xx`).
@@ -101,6 +104,8 @@ impl GdbTarget {
                 .map(|()| "OK".to_string())
         } else if p == "?" {
             Ok(self.all_stopped())
+        } else if let Some(pid) = p.strip_prefix("vAttach;") {
+            self.non_stop_attach(pid)
         } else {
             self.non_stop_resume(&p["vCont".len()..])
         };
@@ -198,8 +203,9 @@ impl GdbTarget {
             let entry = self.event_reply(event);
             self.non_stop.queue.push_back(entry);
         }
+        let notify = std::mem::take(&mut self.non_stop.notify) || was_empty;
         let head = &self.non_stop.queue.front()?.1;
-        was_empty.then(|| notification(head))
+        notify.then(|| notification(head))
     }
 
     fn queue_head(&self) -> String {
@@ -223,6 +229,19 @@ impl GdbTarget {
             self.non_stop.queue.push_back(entry);
         }
         self.queue_head()
+    }
+
+    /// `vAttach` in non-stop mode: `OK`, then the stop of every thread (signal 0) as
+    /// notifications, as gdbserver reports an attach's SIGSTOPs to a client in non-stop mode.
+    fn non_stop_attach(&mut self, pid: &str) -> Result<String, StubError> {
+        let pid =
+            usize::from_str_radix(pid, 16).map_err(|_| StubError::BadArgument(pid.to_string()))?;
+        self.attach_process(pid)?;
+        self.sync_non_stop_mode();
+        let was_empty = self.non_stop.queue.is_empty();
+        self.all_stopped();
+        self.non_stop.notify = was_empty && !self.non_stop.queue.is_empty();
+        Ok("OK".to_string())
     }
 
     /// `vCont` in non-stop mode (`body` after `vCont`): applied at once, replied `OK`.
