@@ -23,7 +23,7 @@ use nix::unistd::Pid;
 
 use super::super::threads::Action;
 use super::super::{ProcessError, StopEvent};
-use super::resume::run_with_signal;
+use super::resume::start;
 use super::{next_stop_id, Inferior};
 
 /// Which threads a request names.
@@ -209,26 +209,10 @@ impl NonStop for Inferior {
                 Request::Run(_) if !t.stopped || waiting.contains(&tid) => {}
                 Request::Run(action) => {
                     t.action = action;
-                    let result = match action {
-                        Action::Hold => continue,
-                        Action::Continue(sig) => {
-                            let sig = sig.or_else(|| t.held_signal.take());
-                            run_with_signal(pid, t, false, sig)
-                        }
-                        Action::Step(sig) => run_with_signal(pid, t, true, sig),
-                        Action::RangeStep { .. } => t.run(true, None),
-                    };
-                    match result {
-                        // Died while stopped: its exit is reaped by poll_events.
-                        Ok(()) | Err(nix::Error::ESRCH) => {}
-                        Err(source) => {
-                            return Err(ProcessError::Ptrace {
-                                tid: tid.as_raw(),
-                                source,
-                            })
-                        }
+                    start(pid, t, action)?;
+                    if action != Action::Hold {
+                        self.non_stop.reasons.remove(&tid);
                     }
-                    self.non_stop.reasons.remove(&tid);
                 }
             }
         }

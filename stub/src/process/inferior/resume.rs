@@ -60,25 +60,7 @@ impl Inferior {
                 Action::Hold if !locked => Action::Continue(None),
                 other => other,
             };
-            let result = match action {
-                Action::Hold => continue,
-                Action::Continue(sig) => {
-                    let sig = sig.or_else(|| t.held_signal.take());
-                    run_with_signal(pid, t, false, sig)
-                }
-                Action::Step(sig) => run_with_signal(pid, t, true, sig),
-                Action::RangeStep { .. } => t.run(true, None),
-            };
-            match result {
-                // The thread died while stopped; its exit status is reaped by poll_stop.
-                Ok(()) | Err(nix::Error::ESRCH) => {}
-                Err(source) => {
-                    return Err(ProcessError::Ptrace {
-                        tid: t.tid.as_raw(),
-                        source,
-                    })
-                }
-            }
+            start(pid, t, action)?;
         }
         Ok(())
     }
@@ -86,7 +68,7 @@ impl Inferior {
     /// Collects the exits of threads killed while every thread was stopped (SIGKILL from another
     /// process): nothing else can end a stopped thread. The process's end is queued as the next
     /// stop.
-    pub(super) fn reap_killed_while_stopped(&mut self) -> Result<(), ProcessError> {
+    fn reap_killed_while_stopped(&mut self) -> Result<(), ProcessError> {
         while !self.exited {
             let Some(status) = self.next_status(false)? else {
                 break;
@@ -119,11 +101,33 @@ impl Inferior {
     }
 }
 
+/// Starts stopped thread `t` (of process `pid`) as `action` says; a continue takes the quiet
+/// signal held for it, `Hold` leaves it stopped. A thread that died while stopped is left for
+/// its exit status, which the next wait reaps.
+pub(super) fn start(pid: Pid, t: &mut Thread, action: Action) -> Result<(), ProcessError> {
+    let result = match action {
+        Action::Hold => return Ok(()),
+        Action::Continue(sig) => {
+            let sig = sig.or_else(|| t.held_signal.take());
+            run_with_signal(pid, t, false, sig)
+        }
+        Action::Step(sig) => run_with_signal(pid, t, true, sig),
+        Action::RangeStep { .. } => t.run(true, None),
+    };
+    match result {
+        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+        Err(source) => Err(ProcessError::Ptrace {
+            tid: t.tid.as_raw(),
+            source,
+        }),
+    }
+}
+
 /// Resumes `t` (of process `pid`) with `sig`. Kernel quirk: a signal named at a stop other than
 /// a signal-delivery stop (a PTRACE_INTERRUPT, group or event stop) is dropped; there the signal
 /// is sent with tgkill instead, and its delivery stop, which comes at once, resumes the thread
 /// with it (see `on_status`).
-pub(super) fn run_with_signal(
+fn run_with_signal(
     pid: Pid,
     t: &mut Thread,
     step: bool,
