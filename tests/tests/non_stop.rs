@@ -215,3 +215,31 @@ fn item4_attach_in_non_stop_mode() {
         task_states(pid)
     );
 }
+
+/// Connecting in non-stop mode to a process attached with `--attach` (every thread stopped,
+/// none reported yet): `?` reports the first thread only, as gdbserver does, and gdb stops the
+/// others with `vCont;t`, each then reported. Reporting all five in `?` made gdb 13 fail an
+/// internal assertion (gdb.server/attach-flag.exp).
+#[test]
+fn item4_non_stop_connect_to_attached_process() {
+    skip_on_lldb_server!();
+    let prog = fixture("threads_lib");
+    let fx = Fixture::start(&prog, &[], true);
+    let pid = fx.pid();
+    let server = Server::start(Mode::Attach(pid));
+    let run = Session::gdb()
+        .pre("maint set target-non-stop on")
+        .file(&prog)
+        .connect(&server)
+        .cmd("info threads")
+        .cmd("thread 4")
+        .cmd("bt 1")
+        .cmd("detach")
+        .run();
+    run.expect_finished().expect(&[
+        r"(?s)\[Switching to thread 4 .*#0\s+0x[0-9a-f]+ in ",
+        &format!(r"\[Inferior 1 \(process {pid}\) detached\]"),
+    ]);
+    run.expect_not(&[r"internal-error", r"\(running\)"]);
+    server.assert_no_panic();
+}

@@ -218,9 +218,7 @@ impl GdbTarget {
     /// `?`: the stop of every stopped thread, the first as the reply.
     fn all_stopped(&mut self) -> String {
         let stops = self
-            .session
-            .backend_ref()
-            .and_then(|b| b.non_stop_state())
+            .controls()
             .map(|c| c.stopped_threads())
             .unwrap_or_default();
         self.non_stop.queue.clear();
@@ -231,8 +229,8 @@ impl GdbTarget {
         self.queue_head()
     }
 
-    /// `vAttach` in non-stop mode: `OK`, then the stop of every thread (signal 0) as
-    /// notifications, as gdbserver reports an attach's SIGSTOPs to a client in non-stop mode.
+    /// `vAttach` in non-stop mode: `OK`, then the first thread's stop (signal 0) as a
+    /// notification; gdb then stops the others (`vCont;t`), each reported as it is asked.
     fn non_stop_attach(&mut self, pid: &str) -> Result<String, StubError> {
         let pid =
             usize::from_str_radix(pid, 16).map_err(|_| StubError::BadArgument(pid.to_string()))?;

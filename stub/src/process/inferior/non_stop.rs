@@ -113,10 +113,12 @@ pub trait NonStop {
     /// Collects every wait status ready now, without blocking, and returns the events the
     /// client must hear, in order.
     fn poll_events(&mut self) -> Result<Vec<NonStopEvent>, ProcessError>;
-    /// The stop of every stopped thread, as `?` reports them in non-stop mode: the event it
-    /// reported, or signal 0 (stopped before non-stop mode, or by the all-stop machinery; gdb
-    /// takes an initial SIGTRAP as signal 0 anyway).
-    fn stopped_threads(&self) -> Vec<StopEvent>;
+    /// The stops `?` reports in non-stop mode: each thread whose stop the client was told, with
+    /// the event it reported; when none was (the process's first stop, or non-stop mode just
+    /// turned on), the first thread alone, with signal 0 (gdb takes an initial SIGTRAP as
+    /// signal 0 anyway), as gdbserver does. The others count as running for the client: a
+    /// `vCont;t` reports them stopped, a wildcard resume runs them.
+    fn stopped_threads(&mut self) -> Vec<StopEvent>;
     /// gdb's `vCtrlC`: SIGINT to the process, as gdbserver sends it; the thread that takes it
     /// stops and is reported.
     fn interrupt_process(&mut self) -> Result<(), ProcessError>;
@@ -199,6 +201,12 @@ impl NonStop for Inferior {
                 continue;
             };
             match request {
+                // Stopped, but the client was never told: the stop it asks for is reported.
+                Request::Stop if t.stopped && !self.non_stop.reasons.contains_key(&tid) => {
+                    if !waiting.contains(&tid) {
+                        self.pending.push_back(StopEvent::Signal { tid, sig: 0 });
+                    }
+                }
                 Request::Stop if t.stopped => {}
                 Request::Stop => {
                     if !t.awaiting_first_stop {
@@ -248,18 +256,22 @@ impl NonStop for Inferior {
         Ok(events)
     }
 
-    fn stopped_threads(&self) -> Vec<StopEvent> {
-        self.threads
+    fn stopped_threads(&mut self) -> Vec<StopEvent> {
+        let told: Vec<StopEvent> = self
+            .threads
             .values()
             .filter(|t| t.stopped)
-            .map(|t| {
-                self.non_stop
-                    .reasons
-                    .get(&t.tid)
-                    .copied()
-                    .unwrap_or(StopEvent::Signal { tid: t.tid, sig: 0 })
-            })
-            .collect()
+            .filter_map(|t| self.non_stop.reasons.get(&t.tid).copied())
+            .collect();
+        if !told.is_empty() {
+            return told;
+        }
+        let Some(first) = self.threads.values().find(|t| t.stopped).map(|t| t.tid) else {
+            return Vec::new();
+        };
+        let stop = StopEvent::Signal { tid: first, sig: 0 };
+        self.non_stop.reasons.insert(first, stop);
+        vec![stop]
     }
 
     fn interrupt_process(&mut self) -> Result<(), ProcessError> {

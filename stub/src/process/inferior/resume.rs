@@ -127,12 +127,7 @@ pub(super) fn start(pid: Pid, t: &mut Thread, action: Action) -> Result<(), Proc
 /// a signal-delivery stop (a PTRACE_INTERRUPT, group or event stop) is dropped; there the signal
 /// is sent with tgkill instead, and its delivery stop, which comes at once, resumes the thread
 /// with it (see `on_status`).
-fn run_with_signal(
-    pid: Pid,
-    t: &mut Thread,
-    step: bool,
-    sig: Option<i32>,
-) -> nix::Result<()> {
+fn run_with_signal(pid: Pid, t: &mut Thread, step: bool, sig: Option<i32>) -> nix::Result<()> {
     match sig {
         Some(sig) if !t.at_signal_stop => {
             // SAFETY: tgkill takes three integers and touches no memory of ours.
