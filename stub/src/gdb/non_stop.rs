@@ -9,7 +9,9 @@
 //!   Stop replies wait in a queue whose head is the one sent: a notification goes out only when
 //!   the queue was empty, and gdb drains the rest with `vStopped`, each answered with the next
 //!   stop reply, and `OK` once the queue is empty.
-//! - `?` queues the stop of every stopped thread and answers with the first (or `OK`).
+//! - `?` queues the stop of every thread reported stopped (of a process stopped as a whole and
+//!   not yet reported, as after `--attach`: the first thread only, as gdbserver) and answers
+//!   with the first (or `OK`).
 //! - A thread stopped by `vCont;t` is reported with signal 0 (`T00`); one already stopped is
 //!   not reported again. A wildcard resume leaves alone the threads whose stop is still queued.
 //! - A thread exit is `w` (status, then the thread), sent only after `QThreadEvents:1` or for a
@@ -215,7 +217,8 @@ impl GdbTarget {
             .map_or_else(|| "OK".to_string(), |(_, text)| text.clone())
     }
 
-    /// `?`: the stop of every stopped thread, the first as the reply.
+    /// `?`: the stops the process layer lists (see `NonStop::stopped_threads`), the first as
+    /// the reply.
     fn all_stopped(&mut self) -> String {
         let stops = self
             .controls()
