@@ -243,3 +243,21 @@ fn item4_non_stop_connect_to_attached_process() {
     run.expect_not(&[r"internal-error", r"\(running\)"]);
     server.assert_no_panic();
 }
+
+/// A Go program in non-stop mode: gdb sees OS threads (Linux tids, not goroutine ids), as
+/// with `monitor threads os`, since a parked goroutine cannot stop or run alone (README
+/// "Non-stop mode"); the monitor commands still answer.
+#[test]
+fn item4_go_program_shows_os_threads_in_non_stop_mode() {
+    skip_unless_gostub!();
+    let prog = go_fixture("states", GO_NEWEST, "default");
+    let t = stopped_non_stop_at(&prog, "main.checkpoint");
+    let pid = t.server.inferior_pid();
+    let run = t.cmd("info threads").cmd("monitor goroutines").run_clean();
+    run.expect(&[
+        &format!(r"(?m)^\*\s+\d+\s+Thread {pid}\.\d+ "),
+        r"goroutine 1 \[",
+    ]);
+    // Goroutine threads have ids 2^30 + goid (ten digits); Linux tids here are shorter.
+    run.expect_not(&[r"(?m)^\*?\s+\d+\s+Thread \d+\.1\d{9} "]);
+}
