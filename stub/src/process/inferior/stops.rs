@@ -292,7 +292,7 @@ impl Inferior {
                 self.threads.insert(self.pid, leader);
                 self.breakpoints.forget_all();
                 self.debug_regs = Default::default();
-                self.memory.forget_all();
+                self.memory.after_exec(self.pid);
                 self.exe = procfs::program_of(self.pid).ok();
                 let _ = tid;
                 Ok(Some(StopEvent::Exec { tid: self.pid }))
