@@ -197,6 +197,12 @@ pub fn run_session(
                             };
                         }
                         target.non_stop_after_packet();
+                        // Threads stopped for a debug-register write may have met events.
+                        if let GdbStubStateMachine::Idle(g) = &mut sm {
+                            if let Some(note) = target.non_stop_events() {
+                                send(g.borrow_conn(), &note)?;
+                            }
+                        }
                         if super::monitor::exit_requested() {
                             // `monitor exit` was answered: as gdbserver, the stub goes at once
                             // (gdb's testsuite waits for the server to close).
