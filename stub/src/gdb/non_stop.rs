@@ -283,7 +283,8 @@ impl GdbTarget {
             }
             NonStopEvent::Stop(event) => event,
         };
-        let keys = self.exec_stop_keys(event);
+        let mut keys = self.exec_stop_keys(event);
+        keys.push_str(&self.fork_stop_keys(event));
         let thread = |tid: Tid| format!("thread:{process}{:x};", tid.get());
         let text = match stop_reason(event, |os| self.client_tid(os)) {
             MultiThreadStopReason::SwBreak(tid) => format!("T05{}swbreak:;", thread(tid)),

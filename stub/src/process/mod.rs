@@ -31,6 +31,7 @@ pub use error::ProcessError;
 pub use events::{Origin, StopEvent};
 pub use inferior::non_stop::{NonStop, NonStopEvent, Request, ThreadSet};
 use inferior::Inferior;
+pub use inferior::ForkEvents;
 pub use launch::{set_style as set_launch_style, Stdio, Style as LaunchStyle};
 pub use os_tables::{os_table, OsTable, OS_TABLE_TYPES};
 pub use procfs::{hostname, program_of, Region};
