@@ -158,15 +158,19 @@ impl StopKind {
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
 /// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `non_stop.rs`), and exec stop replies
 /// (`exec_events.rs`).
-const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;\
-    qXfer:osdata:read+;exec-events+;QNonStop+;QThreadEvents+";
+macro_rules! extra_features {
+    () => {
+        concat!(
+            ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+",
+            ";QNonStop+;QThreadEvents+"
+        )
+    };
+}
+const EXTRA_FEATURES: &str = extra_features!();
 
 /// The same with fork and vfork stop replies, for a client that offered them (`fork_events.rs`;
 /// gdbstub's own fork stop reasons would name the child with the parent's pid).
-const EXTRA_FEATURES_FORKS: &str = concat!(
-    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+",
-    ";fork-events+;vfork-events+"
-);
+const EXTRA_FEATURES_FORKS: &str = concat!(extra_features!(), ";fork-events+;vfork-events+");
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
