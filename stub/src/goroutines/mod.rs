@@ -5,6 +5,7 @@
 //! Quirk: the backend is a `&mut dyn Backend`; goruntime takes a sized `MemorySource`, so it is
 //! handed `&mut &mut dyn Backend` (memcache implements the trait for `&mut T`).
 
+mod decoding;
 mod filter;
 mod table;
 
@@ -16,9 +17,8 @@ use nix::unistd::Pid;
 
 use crate::process::Backend;
 use crate::tid_map::ThreadRef;
-use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
-use table::{build_thread_table, choose_threads, goroutine_label, ViewThread};
+use table::{build_thread_table, choose_threads, ViewThread};
 pub use table::{Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
@@ -66,6 +66,9 @@ pub struct GoState {
     memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// The goroutines the OS threads run at the current stop, when `list` is not made (see
+    /// `decoding.rs`): (stop id, process, goroutines).
+    running: Option<(u64, Pid, Vec<Goroutine>)>,
     /// The goids (sorted) alive at the listing before `list`, when it was of the same process:
     /// what `goroutines -new` compares with.
     earlier: Option<Vec<u64>>,
@@ -185,48 +188,9 @@ impl GoState {
     fn forget_process(&mut self) {
         self.memo = ProcessMemo::default();
         self.list = None;
+        self.running = None;
         self.earlier = None;
         self.table = None;
-    }
-
-    /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
-    /// threads' registers the unwinding needs.
-    fn decoded(&mut self, inf: &mut dyn Backend) -> Result<Decoded<'_>, GoViewError> {
-        let stop = inf.stop_id();
-        self.binary(inf)?;
-        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
-            unreachable!("loaded above")
-        };
-        let mut threads = thread_states(inf);
-        if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
-            let opts = ListOptions {
-                unwind: false,
-                ..ListOptions::default()
-            };
-            // What an earlier stop of this process decoded and unwound is reused for the
-            // goroutines that did not change.
-            let previous = match self.list.take() {
-                Some((_, pid, list)) if pid == inf.pid() => Some(list),
-                _ => None,
-            };
-            self.earlier = previous.as_deref().map(alive_goids);
-            let previous = previous.unwrap_or_default();
-            complete_running(inf, &previous, &mut threads);
-            prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], true);
-            let list = goruntime::list_goroutines_since(
-                bin,
-                &self.memo,
-                &mut &mut *inf,
-                &threads,
-                &opts,
-                previous,
-            )
-            .map_err(list_error)?;
-            self.list = Some((stop, inf.pid(), list));
-        }
-        let list = &mut self.list.as_mut().expect("filled above").2;
-        complete_running(inf, list, &mut threads);
-        Ok((bin, &self.memo, list, threads))
     }
 
     /// Every goroutine of this stop, unwound (computed at most once per stop).
@@ -238,20 +202,6 @@ impl GoState {
         let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
         goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads);
         Ok((bin, list))
-    }
-
-    /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
-    /// label), if it runs one; only that goroutine is unwound.
-    pub fn label_on_thread(&mut self, inf: &mut dyn Backend, pid: i32) -> Option<String> {
-        let policy = self.policy;
-        let (bin, memo, list, threads) = self.decoded(inf).ok()?;
-        let g = list
-            .iter_mut()
-            .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
-        let mut one = [g];
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads);
-        let [g] = one;
-        Some(goroutine_label(bin, g, policy))
     }
 
     /// The text of `monitor goroutines` at this stop.
