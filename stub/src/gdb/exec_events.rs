@@ -23,6 +23,9 @@ impl GdbTarget {
             self.exec_events = offered;
             self.note_fork_offer(packet);
         }
+        if let Some(offered) = client_offers(packet, b"multiprocess+") {
+            self.non_stop.set_multiprocess(offered);
+        }
     }
 
     /// For a stop about to be reported: after an exec, forgets the old program and returns the

@@ -16,6 +16,7 @@ mod host_io;
 mod lldb;
 mod lldb_stop;
 pub mod monitor;
+mod non_stop;
 mod osdata;
 mod resume;
 mod signal_numbers;
@@ -90,6 +91,8 @@ pub struct GdbTarget {
     thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
     comms: (u64, HashMap<Pid, Option<String>>),
+    /// Non-stop mode's client state (`non_stop.rs`).
+    non_stop: non_stop::NonStopClient,
 }
 
 impl GdbTarget {
@@ -116,6 +119,7 @@ impl GdbTarget {
             fork_events: ForkEvents::default(),
             first_pid: None,
             comms: (u64::MAX, HashMap::new()),
+            non_stop: Default::default(),
         }
     }
 
@@ -150,17 +154,21 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`), and exec stop replies
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `non_stop.rs`), and exec stop replies
 /// (`exec_events.rs`).
-const EXTRA_FEATURES: &str =
-    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+";
+macro_rules! extra_features {
+    () => {
+        concat!(
+            ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+",
+            ";QNonStop+;QThreadEvents+"
+        )
+    };
+}
+const EXTRA_FEATURES: &str = extra_features!();
 
 /// The same with fork and vfork stop replies, for a client that offered them (`fork_events.rs`;
 /// gdbstub's own fork stop reasons would name the child with the parent's pid).
-const EXTRA_FEATURES_FORKS: &str = concat!(
-    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+",
-    ";fork-events+;vfork-events+"
-);
+const EXTRA_FEATURES_FORKS: &str = concat!(extra_features!(), ";fork-events+;vfork-events+");
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
