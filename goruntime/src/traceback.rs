@@ -123,8 +123,31 @@ pub fn show_func(
     name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name, minor))
 }
 
-/// Indices of frames the policy shows, in order.
+/// The first of `frames[from..]` that traceback level `level` shows, when none before `from` is
+/// shown (as [`shown_indices`] judges them: each by itself and its callee).
+pub(crate) fn first_shown_from(
+    frames: &[Frame],
+    from: usize,
+    level: u32,
+    minor: u32,
+) -> Option<usize> {
+    (from..frames.len()).find(|&i| {
+        let callee = i
+            .checked_sub(1)
+            .and_then(|j| frames.get(j))
+            .map(|f| &*f.function);
+        frames
+            .get(i)
+            .is_some_and(|f| show_func(&f.function, f.func_id, true, callee, level, minor))
+    })
+}
+
+/// Indices of frames the policy shows, in order. A goroutine walked only to its first shown
+/// frame ([`Goroutine::top_only`]) has just that one.
 fn shown_indices(bin: &GoBinary, g: &Goroutine, level: u32) -> Vec<usize> {
+    if g.top_only.is_some() {
+        return (0..g.frames.len()).collect();
+    }
     let minor = bin.version().minor;
     let mut out = Vec::new();
     let mut callee: Option<&str> = None;
@@ -181,7 +204,7 @@ fn header(g: &Goroutine, level2: Option<()>) -> String {
         }
     }
     let status = match (&g.wait_reason, g.status) {
-        (Some(r), GStatus::Waiting | GStatus::Leaked) => r.clone(),
+        (Some(r), GStatus::Waiting | GStatus::Leaked) => r.to_string(),
         _ => g.status.as_str().to_string(),
     };
     s.push_str(" [");

@@ -92,14 +92,14 @@ fn unmapped_and_short_g_become_error_entries() {
     assert_eq!(bad.len(), 2);
     assert!(
         bad.iter().all(|g| matches!(
-            &g.error,
+            g.error.as_deref(),
             Some(e @ GoroutineError::Mem(MemError::Unreadable { .. })) if e.to_string().contains("0x")
         )),
         "{bad:#?}"
     );
     let g7 = gs.iter().find(|g| g.goid == 7).unwrap();
     assert!(
-        g7.error == Some(GoroutineError::UnknownPc { pc: 0xdead_beef }),
+        g7.error.as_deref() == Some(&GoroutineError::UnknownPc { pc: 0xdead_beef }),
         "{g7:?}"
     );
     assert!(g7.frames.is_empty());
@@ -130,7 +130,7 @@ fn cyclic_and_endless_stacks_are_bounded() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     let a = &gs[0];
     assert!(
-        matches!(a.error, Some(GoroutineError::LeavesStack { .. })),
+        matches!(a.error.as_deref(), Some(GoroutineError::LeavesStack { .. })),
         "{:?}",
         a.error
     );

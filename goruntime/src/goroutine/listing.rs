@@ -8,7 +8,7 @@
 use super::decode::{decode_g, le_u64, m_read_size, read_m, wait_minutes, MInfo};
 use super::metered::Metered;
 use super::walk_start::unwind_goroutines;
-use super::{GStatus, Goroutine, ListOptions, ThreadState};
+use super::{Depth, GStatus, Goroutine, ListOptions, ThreadState};
 use crate::allgs::{read_allg_pointers_noting, StructReads};
 use crate::binary::GoBinary;
 use crate::error::GoError;
@@ -182,7 +182,7 @@ pub fn goroutines_at<M: MemorySource>(
                 Err(e) => {
                     let g = Goroutine {
                         g_addr: addr,
-                        error: Some(e),
+                        error: Some(Box::new(e)),
                         ..Default::default()
                     };
                     place(&mut out, &mut seen, slot, g);
@@ -223,7 +223,7 @@ pub fn goroutines_at<M: MemorySource>(
     memo.put_scratch(raw.into_buffer());
     if opts.unwind {
         let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
-        unwind_goroutines(bin, memo, mem, &mut all, threads);
+        unwind_goroutines(bin, memo, mem, &mut all, threads, Depth::Full);
     }
     // Sorted in place (no buffer: the list is large); allgs is mostly in goid order already.
     if !out.is_sorted_by_key(|g| (g.goid, g.g_addr)) {

@@ -59,14 +59,16 @@ impl<M: MemorySource> MemorySource for Window<'_, M> {
 }
 
 /// Walks the parked goroutines `gs` (saved context in `pc`/`sp`/`bp`, stack bounds known), as
-/// `walk_parked` does, reading their stacks in windows (see the module doc) into `buf` (its old
-/// contents go; a buffer kept across calls spares page faults).
+/// `walk_parked` does (to the first frame level `stop` shows, when given), reading their stacks
+/// in windows (see the module doc) into `buf` (its old contents go; a buffer kept across calls
+/// spares page faults).
 pub(super) fn walk_in_windows<M: MemorySource>(
     bin: &GoBinary,
     pcs: &PcMemo,
     mem: &mut M,
     gs: &mut [&mut Goroutine],
     buf: &mut Vec<u8>,
+    stop: Option<u32>,
 ) {
     // (index into gs, window length)
     let mut todo: Vec<(usize, u64)> = gs
@@ -119,10 +121,9 @@ pub(super) fn walk_in_windows<M: MemorySource>(
                 hi: g.stack_hi,
                 missed: None,
             };
-            let (frames, err) = walk_parked(bin, pcs, &mut w, g);
+            let walk = walk_parked(bin, pcs, &mut w, g, stop);
             let Some(missed) = w.missed.filter(|_| got as u64 == len) else {
-                g.frames = frames;
-                g.error = err;
+                walk.store(g);
                 continue;
             };
             // missed >= base: the window grows to cover it, with room for the frames above.
@@ -139,9 +140,7 @@ pub(super) fn walk_in_windows<M: MemorySource>(
     }
     for i in deep {
         if let Some(g) = gs.get_mut(i) {
-            let (frames, err) = walk_parked(bin, pcs, mem, g);
-            g.frames = frames;
-            g.error = err;
+            walk_parked(bin, pcs, mem, g, stop).store(g);
         }
     }
 }

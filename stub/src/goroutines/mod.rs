@@ -11,7 +11,9 @@ mod table;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState};
+use goruntime::{
+    Depth, GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState,
+};
 use nix::unistd::Pid;
 
 use crate::process::Backend;
@@ -229,15 +231,33 @@ impl GoState {
         Ok((bin, &self.memo, list, threads))
     }
 
-    /// Every goroutine of this stop, unwound (computed at most once per stop).
-    pub fn goroutines(
+    /// Every goroutine of this stop, unwound to `depth` (each walk made at most once per stop
+    /// and depth; none when `depth` is `None`).
+    fn goroutines(
         &mut self,
         inf: &mut dyn Backend,
+        depth: Option<Depth>,
     ) -> Result<(&GoBinary, &[Goroutine]), GoViewError> {
         let (bin, memo, list, threads) = self.decoded(inf)?;
-        let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads);
+        if let Some(depth) = depth {
+            let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
+            goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads, depth);
+        }
         Ok((bin, list))
+    }
+
+    /// `goroutine GOID bt`: the runtime's traceback of goroutine `goid` at this stop (only it is
+    /// walked in full).
+    pub fn traceback(&mut self, inf: &mut dyn Backend, goid: u64) -> Result<String, GoViewError> {
+        let policy = self.policy;
+        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let Some(g) = list.iter_mut().find(|g| g.goid == goid) else {
+            return Ok(format!("no goroutine {goid}"));
+        };
+        let mut one = [g];
+        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, Depth::Full);
+        let [g] = one;
+        Ok(goruntime::render_traceback(bin, g, policy))
     }
 
     /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
@@ -249,30 +269,27 @@ impl GoState {
             .iter_mut()
             .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
         let mut one = [g];
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads);
+        let depth = Depth::FirstShown(policy.level());
+        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, depth);
         let [g] = one;
         Some(goroutine_label(bin, g, policy))
     }
 
-    /// The text of `monitor goroutines` at this stop.
+    /// The text of `monitor goroutines` at this stop, handed to `sink` in pieces that end lines.
     pub fn list_text(
         &mut self,
         inf: &mut dyn Backend,
         filter: &ListFilter,
-    ) -> Result<String, GoViewError> {
+        sink: &mut dyn FnMut(&str),
+    ) -> Result<(), GoViewError> {
         let policy = self.policy;
-        self.goroutines(inf)?;
+        self.goroutines(inf, filter.depth(policy))?;
         let (Some(Loaded { bin: Ok(bin), .. }), Some((_, _, list))) = (&self.binary, &self.list)
         else {
             unreachable!("listed above")
         };
-        Ok(filter::list_text(
-            bin,
-            list,
-            policy,
-            filter,
-            self.earlier.as_deref(),
-        ))
+        filter::list_text(bin, list, policy, filter, self.earlier.as_deref(), sink);
+        Ok(())
     }
 
     /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
@@ -392,7 +409,7 @@ impl GoState {
         let choice = choose_threads(bin, list, &os_threads, policy, &previous, max_threads);
         let hidden = choice.shown - choice.chosen.len();
         let mut chosen = choice.chosen;
-        unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
+        unwind_chosen(bin, memo, inf, list, &mut chosen, &threads, policy);
         let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
@@ -471,7 +488,15 @@ impl GoState {
             return Ok(None);
         }
         let mut chosen = choice.chosen;
-        unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
+        unwind_chosen(
+            bin,
+            &self.memo,
+            inf,
+            &mut list,
+            &mut chosen,
+            &threads,
+            policy,
+        );
         let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, hidden);
         let goids = member_goids(&list, &chosen);
         let members = chosen
@@ -535,7 +560,7 @@ fn moving_stack(g: &Goroutine) -> Option<(u64, u64)> {
     if !matches!(g.status, Running | Runnable | Syscall) || g.goid == 0 {
         return None;
     }
-    let sp = g.frames.first().map_or(g.sp, |f| f.sp);
+    let sp = g.innermost().map_or(g.sp, |(_, sp)| sp);
     (sp != 0).then(|| (sp.saturating_sub(STACK_TOP_BYTES), 2 * STACK_TOP_BYTES))
 }
 
@@ -560,7 +585,8 @@ fn thread_states(inf: &mut dyn Backend) -> Vec<ThreadState> {
         .collect()
 }
 
-/// Unwinds the goroutines at `chosen` (indices into `list`; left sorted).
+/// Unwinds the goroutines at `chosen` (indices into `list`; left sorted) as far as their
+/// threads' labels and registers under `policy` need.
 fn unwind_chosen(
     bin: &GoBinary,
     memo: &ProcessMemo,
@@ -568,6 +594,7 @@ fn unwind_chosen(
     list: &mut [Goroutine],
     chosen: &mut [usize],
     threads: &[ThreadState],
+    policy: Policy,
 ) {
     chosen.sort_unstable();
     let mut to_unwind: Vec<&mut Goroutine> = list
@@ -576,7 +603,8 @@ fn unwind_chosen(
         .filter(|(i, _)| chosen.binary_search(i).is_ok())
         .map(|(_, g)| g)
         .collect();
-    goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut to_unwind, threads);
+    let depth = Depth::FirstShown(policy.level());
+    goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut to_unwind, threads, depth);
 }
 
 /// What unwinding needs of a thread's live registers.

@@ -252,8 +252,8 @@ fn first_shown_frame(
     innermost_returns: bool,
 ) -> Option<ShownFrame> {
     let visible = goruntime::visible_frames(bin, g, policy);
-    let (f, innermost) = (visible.first()?, g.frames.first()?);
-    let is_innermost = f.pc == innermost.pc && f.sp == innermost.sp;
+    let (f, innermost) = (visible.first()?, g.innermost()?);
+    let is_innermost = (f.pc, f.sp) == innermost;
     if is_innermost && !(innermost_returns && f.pc > f.entry) {
         return None;
     }
