@@ -51,12 +51,14 @@ fn list_error(e: GoError) -> GoViewError {
 /// How much of each OS thread's stack, from its rsp, is fetched before goroutines are listed.
 const STACK_TOP_BYTES: u64 = 2048;
 
-/// A stop's goroutines, decoded: the binary, the process memo, the list and the threads' states.
+/// A stop's goroutines, decoded: the binary, the process memo, the list, the threads' states and
+/// the indices into the list of the goroutines on threads.
 type Decoded<'a> = (
     &'a GoBinary,
     &'a ProcessMemo,
     &'a mut Vec<Goroutine>,
     Vec<ThreadState>,
+    &'a [usize],
 );
 
 /// What the Go side of a session knows.
@@ -68,6 +70,8 @@ pub struct GoState {
     memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// Indices into `list` of the goroutines on an OS thread (a few among maybe a million).
+    on_threads: Vec<usize>,
     /// The goids (sorted) alive at the listing before `list`, when it was of the same process:
     /// what `goroutines -new` compares with.
     earlier: Option<Vec<u64>>,
@@ -213,7 +217,7 @@ impl GoState {
             };
             self.earlier = previous.as_deref().map(alive_goids);
             let previous = previous.unwrap_or_default();
-            complete_running(inf, &previous, &mut threads);
+            complete_running(inf, previous.iter(), &mut threads);
             prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], true);
             let list = goruntime::list_goroutines_since(
                 bin,
@@ -224,11 +228,15 @@ impl GoState {
                 previous,
             )
             .map_err(list_error)?;
+            self.on_threads = (0..list.len())
+                .filter(|&i| list[i].thread.is_some())
+                .collect();
             self.list = Some((stop, inf.pid(), list));
         }
         let list = &mut self.list.as_mut().expect("filled above").2;
-        complete_running(inf, list, &mut threads);
-        Ok((bin, &self.memo, list, threads))
+        let on_threads = self.on_threads.iter().filter_map(|&i| list.get(i));
+        complete_running(inf, on_threads, &mut threads);
+        Ok((bin, &self.memo, list, threads, &self.on_threads))
     }
 
     /// Every goroutine of this stop, unwound to `depth` (each walk made at most once per stop
@@ -238,7 +246,7 @@ impl GoState {
         inf: &mut dyn Backend,
         depth: Option<Depth>,
     ) -> Result<(&GoBinary, &[Goroutine]), GoViewError> {
-        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let (bin, memo, list, threads, _) = self.decoded(inf)?;
         if let Some(depth) = depth {
             let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
             goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads, depth);
@@ -250,7 +258,7 @@ impl GoState {
     /// walked in full).
     pub fn traceback(&mut self, inf: &mut dyn Backend, goid: u64) -> Result<String, GoViewError> {
         let policy = self.policy;
-        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let (bin, memo, list, threads, _) = self.decoded(inf)?;
         let Some(g) = list.iter_mut().find(|g| g.goid == goid) else {
             return Ok(format!("no goroutine {goid}"));
         };
@@ -264,10 +272,12 @@ impl GoState {
     /// label), if it runs one; only that goroutine is unwound.
     pub fn label_on_thread(&mut self, inf: &mut dyn Backend, pid: i32) -> Option<String> {
         let policy = self.policy;
-        let (bin, memo, list, threads) = self.decoded(inf).ok()?;
-        let g = list
-            .iter_mut()
-            .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
+        let (bin, memo, list, threads, on_threads) = self.decoded(inf).ok()?;
+        let i = on_threads
+            .iter()
+            .copied()
+            .find(|&i| list[i].thread == Some(pid) && !list[i].status.is_dead())?;
+        let g = &mut list[i];
         let mut one = [g];
         let depth = Depth::FirstShown(policy.level());
         goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, depth);
@@ -294,10 +304,13 @@ impl GoState {
 
     /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
     pub fn goroutine_thread(&mut self, inf: &mut dyn Backend, goid: u64) -> Option<Option<Pid>> {
-        let (_, _, list, _) = self.decoded(inf).ok()?;
-        let g = list
+        let (_, _, list, _, _) = self.decoded(inf).ok()?;
+        // The list is in goid order.
+        let from = list.partition_point(|g| g.goid < goid);
+        let g = list[from..]
             .iter()
-            .find(|g| g.goid == goid && !g.status.is_dead())?;
+            .take_while(|g| g.goid == goid)
+            .find(|g| !g.status.is_dead())?;
         Some(g.thread.map(Pid::from_raw))
     }
 
@@ -405,7 +418,7 @@ impl GoState {
             _ => Vec::new(),
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
-        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let (bin, memo, list, threads, _) = self.decoded(inf)?;
         let choice = choose_threads(bin, list, &os_threads, policy, &previous, max_threads);
         let hidden = choice.shown - choice.chosen.len();
         let mut chosen = choice.chosen;
@@ -462,7 +475,7 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
-        complete_running(inf, &members, &mut threads);
+        complete_running(inf, members.iter(), &mut threads);
         prefetch_for_listing(inf, bin, &self.memo, &threads, &[&members, &system], false);
         let mut addrs: Vec<u64> = members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
@@ -482,7 +495,7 @@ impl GoState {
             members,
         )
         .map_err(list_error)?;
-        complete_running(inf, &list, &mut threads);
+        complete_running(inf, list.iter(), &mut threads);
         let choice = choose_threads(bin, &list, &os_threads, policy, &previous, max_threads);
         if choice.room > 0 {
             return Ok(None);
@@ -622,12 +635,17 @@ fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
 /// from their live registers) where `thread_states` left them out. Called with the last
 /// listing before the prefetch too: a thread that ran a goroutine then most likely runs one
 /// now, and its stack top then comes with the stop's first batch instead of a read of its own.
-fn complete_running(inf: &mut dyn Backend, list: &[Goroutine], threads: &mut [ThreadState]) {
+fn complete_running<'a>(
+    inf: &mut dyn Backend,
+    list: impl Iterator<Item = &'a Goroutine>,
+    threads: &mut [ThreadState],
+) {
+    let running: Vec<i32> = list
+        .filter(|g| g.status == goruntime::GStatus::Running)
+        .filter_map(|g| g.thread)
+        .collect();
     for t in threads.iter_mut().filter(|t| t.rsp == 0) {
-        if !list
-            .iter()
-            .any(|g| g.thread == Some(t.tid) && g.status == goruntime::GStatus::Running)
-        {
+        if !running.contains(&t.tid) {
             continue;
         }
         if let Ok(g) = inf.gprs(Pid::from_raw(t.tid)) {

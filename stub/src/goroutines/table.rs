@@ -364,15 +364,19 @@ pub(super) fn build_thread_table(
             }
         })
         .collect();
+    // (tid, goid) of the goroutines on threads, found in one pass over the list.
+    let on_threads: Vec<(i32, u64)> = list
+        .iter()
+        .filter(|g| g.goid != 0 && !g.status.is_dead())
+        .filter_map(|g| Some((g.thread?, g.goid)))
+        .collect();
     for &tid in os_threads {
         if threads.iter().any(|t| t.os_tid == Some(tid)) {
             continue;
         }
-        let running = list
-            .iter()
-            .find(|g| g.goid != 0 && g.thread == Some(tid.as_raw()) && !g.status.is_dead());
+        let running = on_threads.iter().find(|&&(t, _)| t == tid.as_raw());
         let label = match running {
-            Some(g) => format!("thread running hidden goroutine {}", g.goid),
+            Some((_, goid)) => format!("thread running hidden goroutine {goid}"),
             None => "idle thread (no goroutine)".to_string(),
         };
         threads.push(ViewThread::os(tid, label));
