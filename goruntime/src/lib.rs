@@ -91,6 +91,9 @@ pub struct FrameSym {
     pub entry: u64,
     /// The runtime's funcID of this logical function (wrapper detection).
     pub func_id: u8,
+    /// The frame's pc is exact (live registers, a signal context, or the frame that
+    /// `sigpanic`/`asyncPreempt`/`debugCallV2` was entered from), not a return address.
+    pub exact_pc: bool,
 }
 
 impl std::ops::Deref for Frame {

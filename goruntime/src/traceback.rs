@@ -14,9 +14,10 @@
 
 use crate::binary::GoBinary;
 use crate::goroutine::{GStatus, Goroutine};
-use crate::Frame;
+use crate::{Frame, FrameSym};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// GOTRACEBACK-like policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,22 +124,19 @@ pub fn show_func(
     name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name, minor))
 }
 
-/// The first of `frames[from..]` that traceback level `level` shows, when none before `from` is
-/// shown (as [`shown_indices`] judges them: each by itself and its callee).
-pub(crate) fn first_shown_from(
-    frames: &[Frame],
-    from: usize,
+/// The first of `syms` (the logical frames of one physical frame, innermost first) that
+/// traceback level `level` shows, when no frame inside them is shown (as [`shown_indices`]
+/// judges them: each by itself and its callee; `callee` is the frame inside the first).
+pub(crate) fn first_shown_of<'s>(
+    syms: &'s [Arc<FrameSym>],
+    mut callee: Option<&'s str>,
     level: u32,
     minor: u32,
-) -> Option<usize> {
-    (from..frames.len()).find(|&i| {
-        let callee = i
-            .checked_sub(1)
-            .and_then(|j| frames.get(j))
-            .map(|f| &*f.function);
-        frames
-            .get(i)
-            .is_some_and(|f| show_func(&f.function, f.func_id, true, callee, level, minor))
+) -> Option<&'s Arc<FrameSym>> {
+    syms.iter().find(|s| {
+        let shown = show_func(&s.function, s.func_id, true, callee, level, minor);
+        callee = Some(&s.function);
+        shown
     })
 }
 

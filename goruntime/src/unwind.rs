@@ -15,6 +15,7 @@
 use crate::binary::GoBinary;
 use crate::error::GoroutineError;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
 use crate::pclntab::{Func, ImageBytes, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
@@ -54,7 +55,8 @@ pub fn unwind<M: MemorySource>(
     bounds: Option<(u64, u64)>,
     switch: Option<StackSwitch>,
 ) -> (Vec<Frame>, Option<GoroutineError>) {
-    let (frames, err, _) = unwind_to(bin, pcs, mem, start, bounds, switch, None);
+    let mut pcs = PcCache::new(pcs);
+    let (frames, err, _) = unwind_to(bin, &mut pcs, mem, start, bounds, switch, None);
     (frames, err)
 }
 
@@ -65,7 +67,7 @@ pub fn unwind<M: MemorySource>(
 /// the full walk shows first.
 pub(crate) fn unwind_to<M: MemorySource>(
     bin: &GoBinary,
-    pcs: &PcMemo,
+    pcs: &mut PcCache<'_>,
     mem: &mut M,
     start: UnwindStart,
     bounds: Option<(u64, u64)>,
@@ -87,7 +89,7 @@ enum Walked {
 
 fn walk<M: MemorySource>(
     bin: &GoBinary,
-    pcs: &PcMemo,
+    pcs: &mut PcCache<'_>,
     mem: &mut M,
     start: UnwindStart,
     bounds: Option<(u64, u64)>,
@@ -146,13 +148,23 @@ fn walk<M: MemorySource>(
             );
         }
         let fp = sp.saturating_add(delta as u64).saturating_add(8);
-        let pushed = frames.len();
-        push_frames(&mut frames, &facts, (pc, sp, fp, bp));
         if let Some(level) = stop {
-            if let Some(i) = crate::traceback::first_shown_from(&frames, pushed, level, minor) {
-                return (Vec::new(), Walked::Cut(frames.swap_remove(i)));
+            let callee = frames.last().map(|f| &*f.function);
+            if let Some(sym) = crate::traceback::first_shown_of(&facts.syms, callee, level, minor) {
+                let sym = Arc::clone(sym);
+                return (
+                    Vec::new(),
+                    Walked::Cut(Frame {
+                        pc,
+                        sp,
+                        fp,
+                        bp,
+                        sym,
+                    }),
+                );
             }
         }
+        push_frames(&mut frames, facts, (pc, sp, fp, bp));
         // A signal handler's frames: continue at the interrupted context in the ucontext.
         if let Some(uc) = signal_ucontext(name, fp) {
             let Some(ctx) = interrupted_context(mem, uc) else {
@@ -381,6 +393,33 @@ pub struct PcMemo(Mutex<FxHashMap<(u64, bool), Arc<PcFacts>>>);
 
 const PC_MEMO_LIMIT: usize = 1 << 16;
 
+/// A walker's own view of a [`PcMemo`]: the facts it looked up once, without the memo's lock
+/// (a listing's walks look up a few pcs millions of times). Bounded like the memo.
+pub(crate) struct PcCache<'a> {
+    memo: &'a PcMemo,
+    local: FxHashMap<(u64, bool), Arc<PcFacts>>,
+}
+
+impl<'a> PcCache<'a> {
+    pub(crate) fn new(memo: &'a PcMemo) -> PcCache<'a> {
+        PcCache {
+            memo,
+            local: FxHashMap::default(),
+        }
+    }
+
+    /// [`PcMemo::facts`], from the walker's own map when it has them.
+    pub(crate) fn facts(&mut self, bin: &GoBinary, pc: u64, trap: bool) -> Option<&PcFacts> {
+        if self.local.len() >= PC_MEMO_LIMIT {
+            self.local.clear();
+        }
+        match self.local.entry((pc, trap)) {
+            Entry::Occupied(e) => Some(&**e.into_mut()),
+            Entry::Vacant(e) => Some(&**e.insert(self.memo.facts(bin, pc, trap)?)),
+        }
+    }
+}
+
 impl PcMemo {
     pub fn facts(&self, bin: &GoBinary, pc: u64, trap: bool) -> Option<Arc<PcFacts>> {
         let mut memo = self
@@ -411,6 +450,7 @@ impl PcMemo {
                         inlined: lf.inlined,
                         entry: func.entry,
                         func_id: lf.func_id,
+                        exact_pc: trap,
                     })
                 })
                 .collect(),

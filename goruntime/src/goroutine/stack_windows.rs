@@ -13,7 +13,7 @@
 use super::walk_start::walk_parked;
 use super::Goroutine;
 use crate::binary::GoBinary;
-use crate::unwind::PcMemo;
+use crate::unwind::{PcCache, PcMemo};
 use memcache::{MemError, MemorySource, ReadRequest};
 
 /// The first window of a goroutine: this many bytes above its saved sp (less when its stack
@@ -70,6 +70,7 @@ pub(super) fn walk_in_windows<M: MemorySource>(
     buf: &mut Vec<u8>,
     stop: Option<u32>,
 ) {
+    let pcs = &mut PcCache::new(pcs);
     // (index into gs, window length)
     let mut todo: Vec<(usize, u64)> = gs
         .iter()

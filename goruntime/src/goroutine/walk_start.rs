@@ -11,7 +11,7 @@ use crate::binary::GoBinary;
 use crate::error::GoroutineError;
 use crate::layout::{Layout, GOBUF_MAX};
 use crate::memo::ProcessMemo;
-use crate::unwind::{unwind, unwind_to, PcMemo, StackSwitch, UnwindStart};
+use crate::unwind::{unwind, unwind_to, PcCache, PcMemo, StackSwitch, UnwindStart};
 use crate::Frame;
 use memcache::{MemoryExt, MemorySource};
 use std::collections::HashMap;
@@ -75,7 +75,7 @@ pub fn unwind_goroutines<M: MemorySource>(
 /// frame traceback level `stop` shows, when given (see [`unwind_to`]).
 pub(super) fn walk_parked<M: MemorySource>(
     bin: &GoBinary,
-    pcs: &PcMemo,
+    pcs: &mut PcCache<'_>,
     mem: &mut M,
     g: &Goroutine,
     stop: Option<u32>,
@@ -196,7 +196,7 @@ fn start_and_unwind<M: MemorySource>(
             g.frames = frames;
             g.error = err.map(Box::new);
         }
-        _ => walk_parked(bin, pcs, mem, g, None).store(g),
+        _ => walk_parked(bin, &mut PcCache::new(pcs), mem, g, None).store(g),
     }
 }
 

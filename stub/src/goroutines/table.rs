@@ -265,7 +265,8 @@ fn first_shown_frame(
         } else {
             f.fp.saturating_sub(16)
         },
-        returns_into: Some(f.function.clone()),
+        // An exact pc (the frame asyncPreempt or sigpanic was entered from) is shown as it is.
+        returns_into: (!f.exact_pc).then(|| f.function.clone()),
     })
 }
 
