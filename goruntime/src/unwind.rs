@@ -113,7 +113,7 @@ fn walk<M: MemorySource>(
             match name.as_str() {
                 "runtime.morestack" | "runtime.mcall" => {
                     if name == "runtime.mcall" {
-                        push_frames(&mut frames, &facts, (pc, sp, sp.saturating_add(8), bp));
+                        push_frames(&mut frames, facts, (pc, sp, sp.saturating_add(8), bp));
                     }
                     pc = sw.pc;
                     sp = sw.sp;
