@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::{fake_g, pc_with_frame};
 use goruntime::{
     list_goroutines_since, unwind_goroutines, Depth, GoBinary, Goroutine, ListOptions, ProcessMemo,
 };
@@ -41,30 +42,12 @@ impl MemorySource for Counting {
     }
 }
 
-/// A pc inside main.recurse where the frame size is positive (a shown frame at level 1).
-fn pc_with_frame(bin: &GoBinary) -> u64 {
-    let t = bin.pclntab();
-    let f = t.find_func_by_name("main.recurse").unwrap();
-    (f.entry..f.end)
-        .find(|&pc| t.sp_delta(&f, pc).unwrap_or(0) > 0)
-        .unwrap()
-        + 1
-}
-
 /// A waiting g parked at `pc` on stack `i` (its return address 0 ends the walk), waiting for
 /// reason `reason`.
-fn fake_g(bin: &GoBinary, goid: u64, pc: u64, i: u64, reason: u8) -> Vec<u8> {
-    let l = bin.layout();
+fn parked_g(bin: &GoBinary, goid: u64, pc: u64, i: u64, reason: u8) -> Vec<u8> {
     let (lo, hi) = (STACKS + i * STACK, STACKS + (i + 1) * STACK);
-    let mut g = vec![0u8; l.g_size as usize];
-    let mut put = |off: u64, v: &[u8]| g[off as usize..off as usize + v.len()].copy_from_slice(v);
-    put(l.g_stack_lo, &lo.to_le_bytes());
-    put(l.g_stack_hi, &hi.to_le_bytes());
-    put(l.g_atomicstatus, &4u32.to_le_bytes());
-    put(l.g_goid, &goid.to_le_bytes());
-    put(l.g_waitreason, &[reason]);
-    put(l.g_sched + l.gobuf_pc, &pc.to_le_bytes());
-    put(l.g_sched + l.gobuf_sp, &(lo + 0x1000).to_le_bytes());
+    let mut g = fake_g(bin, goid, pc, lo + 0x1000, lo, hi);
+    g[bin.layout().g_waitreason as usize] = reason;
     g
 }
 
@@ -82,7 +65,7 @@ fn memory(bin: &GoBinary, gs: &[(u64, u64)], pc: u64) -> Counting {
         .collect();
     mem.add_region(ALLGS, ptrs);
     for &(goid, i) in gs {
-        mem.add_region(GS + i * 0x1000, fake_g(bin, goid, pc, i, 2));
+        mem.add_region(GS + i * 0x1000, parked_g(bin, goid, pc, i, 2));
         mem.add_region(STACKS + i * STACK, vec![0u8; STACK as usize]);
     }
     Counting {
