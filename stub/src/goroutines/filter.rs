@@ -103,6 +103,29 @@ impl ListFilter {
         }
     }
 
+    /// How many goroutines' walks the text needs when that is not every listed one's: the `-n`
+    /// lines of a plain listing (without `-f` and `-group`, which goroutines are listed does not
+    /// depend on their frames).
+    pub fn lines_walked(&self) -> Option<usize> {
+        match (&self.func, self.group) {
+            (None, None) => self.limit,
+            _ => None,
+        }
+    }
+
+    /// Whether `g` is listed: the policy shows it, the filters keep it and, with `-new`, its goid
+    /// is not among `earlier`'s (the sorted goids of the previous listing).
+    pub fn lists(
+        &self,
+        bin: &GoBinary,
+        g: &Goroutine,
+        policy: Policy,
+        earlier: Option<&[u64]>,
+    ) -> bool {
+        let is_new = !self.new || earlier.is_none_or(|e| e.binary_search(&g.goid).is_err());
+        goruntime::is_shown(bin, g, policy) && self.matches(g) && is_new
+    }
+
     /// `-s`, `-w` and `-f` match substrings (like grep); `-l` matches a label exactly.
     fn matches(&self, g: &Goroutine) -> bool {
         self.status.as_ref().is_none_or(|s| {
@@ -165,11 +188,9 @@ pub fn list_text(
     earlier: Option<&[u64]>,
     sink: &mut dyn FnMut(&str),
 ) {
-    let is_new =
-        |g: &Goroutine| !filter.new || earlier.is_none_or(|e| e.binary_search(&g.goid).is_err());
     let shown: Vec<&Goroutine> = list
         .iter()
-        .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g) && is_new(g))
+        .filter(|g| filter.lists(bin, g, policy, earlier))
         .collect();
     // Lines are about 80 bytes (a function and a path): room for a piece and a line.
     let mut out = String::with_capacity(PIECE + 1024);
@@ -263,6 +284,17 @@ mod tests {
             parse("-group go").unwrap().group,
             Some(GroupBy::GoStatement)
         );
+    }
+
+    /// Issue 13: `-n N` walks only the goroutines of its N lines, unless a filter or a group
+    /// needs every walk.
+    #[test]
+    fn only_a_plain_listing_walks_just_its_lines() {
+        assert_eq!(parse("-n 5").unwrap().lines_walked(), Some(5));
+        assert_eq!(parse("-s wait -n 5").unwrap().lines_walked(), Some(5));
+        assert_eq!(parse("-n 5 -f main.").unwrap().lines_walked(), None);
+        assert_eq!(parse("-group top -n 3").unwrap().lines_walked(), None);
+        assert_eq!(parse("").unwrap().lines_walked(), None);
     }
 
     #[test]

@@ -292,7 +292,34 @@ impl GoState {
         sink: &mut dyn FnMut(&str),
     ) -> Result<(), GoViewError> {
         let policy = self.policy;
-        self.goroutines(inf, filter.depth(policy))?;
+        match filter.lines_walked() {
+            // `-n N`: only the first N listed goroutines are walked.
+            Some(n) => {
+                self.decoded(inf)?;
+                let earlier = self.earlier.take();
+                let walked = self.decoded(inf).map(|(bin, memo, list, threads, _)| {
+                    let mut lines: Vec<&mut Goroutine> = list
+                        .iter_mut()
+                        .filter(|g| filter.lists(bin, g, policy, earlier.as_deref()))
+                        .take(n)
+                        .collect();
+                    let depth = Depth::FirstShown(policy.level());
+                    goruntime::unwind_goroutines(
+                        bin,
+                        memo,
+                        &mut &mut *inf,
+                        &mut lines,
+                        &threads,
+                        depth,
+                    );
+                });
+                self.earlier = earlier;
+                walked?;
+            }
+            None => {
+                self.goroutines(inf, filter.depth(policy))?;
+            }
+        }
         let (Some(Loaded { bin: Ok(bin), .. }), Some((_, _, list))) = (&self.binary, &self.list)
         else {
             unreachable!("listed above")
