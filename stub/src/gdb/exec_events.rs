@@ -19,8 +19,9 @@ use crate::process::StopEvent;
 impl GdbTarget {
     /// Notes what a client's `qSupported` offers (`packet` is the framed packet).
     pub fn note_client_features(&mut self, packet: &[u8]) {
-        if let Some(offered) = offers_exec_events(packet) {
+        if let Some(offered) = client_offers(packet, b"exec-events+") {
             self.exec_events = offered;
+            self.note_fork_offer(packet);
         }
     }
 
@@ -30,13 +31,17 @@ impl GdbTarget {
         let StopEvent::Exec { .. } = event else {
             return String::new();
         };
-        self.go.forget_program();
-        self.view = None;
-        self.resumed_as.clear();
-        self.note_program();
-        let exe = self
-            .session
-            .backend_ref()
+        // The process that exec'd: the first, or a fork child (whose exec leaves the first
+        // process's program and Go state alone).
+        let pid = self.session.stopped_process().or(self.pid());
+        if pid == self.pid() {
+            self.go.forget_program();
+            self.view = None;
+            self.resumed_as.clear();
+            self.note_program();
+        }
+        let exe = pid
+            .and_then(|p| self.session.process_ref(p))
             .and_then(|b| b.exe().map(|p| p.to_string_lossy().into_owned()));
         match (self.exec_events, exe) {
             (true, Some(exe)) => format!("exec:{};", hex(&exe)),
@@ -45,23 +50,23 @@ impl GdbTarget {
     }
 }
 
-/// Whether a `qSupported` packet offers `exec-events+` (`None` for another packet).
-fn offers_exec_events(packet: &[u8]) -> Option<bool> {
+/// Whether a `qSupported` packet offers `feature` (`None` for another packet).
+pub(super) fn client_offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
     let body = packet.strip_prefix(b"$qSupported")?;
     let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
     Some(
         body.split(|&b| b == b':' || b == b';')
-            .any(|f| f == b"exec-events+"),
+            .any(|f| f == feature),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::offers_exec_events;
+    use super::client_offers;
 
     #[test]
     fn exec_events_follow_the_clients_offer() {
-        let offer = |p: &[u8]| offers_exec_events(p);
+        let offer = |p: &[u8]| client_offers(p, b"exec-events+");
         assert_eq!(
             offer(b"$qSupported:multiprocess+;exec-events+;vContSupported+#00"),
             Some(true)

@@ -5,6 +5,7 @@
 //! Quirk: the backend is a `&mut dyn Backend`; goruntime takes a sized `MemorySource`, so it is
 //! handed `&mut &mut dyn Backend` (memcache implements the trait for `&mut T`).
 
+mod decoding;
 mod filter;
 mod inputs;
 mod table;
@@ -19,10 +20,9 @@ use nix::unistd::Pid;
 
 use crate::process::Backend;
 use crate::tid_map::ThreadRef;
-use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
 use inputs::{complete_running, prefetch_for_listing, thread_states};
-use table::{build_thread_table, choose_threads, goroutine_label, ViewThread};
+use table::{build_thread_table, choose_threads, ViewThread};
 pub use table::{Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
@@ -71,6 +71,11 @@ pub struct GoState {
     list: Option<(u64, Pid, Vec<Goroutine>)>,
     /// Indices into `list` of the goroutines on an OS thread (a few among maybe a million).
     on_threads: Vec<usize>,
+    /// The goroutines the OS threads run at the current stop, when `list` is not made (see
+    /// `decoding.rs`): (stop id, process, goroutines).
+    running: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// Indices into `running` of the goroutines on an OS thread.
+    running_on_threads: Vec<usize>,
     /// The goids (sorted) alive at the listing before `list`, when it was of the same process:
     /// what `goroutines -new` compares with.
     earlier: Option<Vec<u64>>,
@@ -190,52 +195,9 @@ impl GoState {
     fn forget_process(&mut self) {
         self.memo = ProcessMemo::default();
         self.list = None;
+        self.running = None;
         self.earlier = None;
         self.table = None;
-    }
-
-    /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
-    /// threads' registers the unwinding needs.
-    fn decoded(&mut self, inf: &mut dyn Backend) -> Result<Decoded<'_>, GoViewError> {
-        let stop = inf.stop_id();
-        self.binary(inf)?;
-        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
-            unreachable!("loaded above")
-        };
-        let mut threads = thread_states(inf);
-        if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
-            let opts = ListOptions {
-                unwind: false,
-                ..ListOptions::default()
-            };
-            // What an earlier stop of this process decoded and unwound is reused for the
-            // goroutines that did not change.
-            let previous = match self.list.take() {
-                Some((_, pid, list)) if pid == inf.pid() => Some(list),
-                _ => None,
-            };
-            self.earlier = previous.as_deref().map(alive_goids);
-            let previous = previous.unwrap_or_default();
-            complete_running(inf, previous.iter(), &mut threads);
-            prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], true);
-            let list = goruntime::list_goroutines_since(
-                bin,
-                &self.memo,
-                &mut &mut *inf,
-                &threads,
-                &opts,
-                previous,
-            )
-            .map_err(list_error)?;
-            self.on_threads = (0..list.len())
-                .filter(|&i| list[i].thread.is_some())
-                .collect();
-            self.list = Some((stop, inf.pid(), list));
-        }
-        let list = &mut self.list.as_mut().expect("filled above").2;
-        let on_threads = self.on_threads.iter().filter_map(|&i| list.get(i));
-        complete_running(inf, on_threads, &mut threads);
-        Ok((bin, &self.memo, list, threads, &self.on_threads))
     }
 
     /// Every goroutine of this stop, unwound to `depth` (each walk made at most once per stop
@@ -265,23 +227,6 @@ impl GoState {
         goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, Depth::Full);
         let [g] = one;
         Ok(goruntime::render_traceback(bin, g, policy))
-    }
-
-    /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
-    /// label), if it runs one; only that goroutine is unwound.
-    pub fn label_on_thread(&mut self, inf: &mut dyn Backend, pid: i32) -> Option<String> {
-        let policy = self.policy;
-        let (bin, memo, list, threads, on_threads) = self.decoded(inf).ok()?;
-        let i = on_threads
-            .iter()
-            .copied()
-            .find(|&i| list[i].thread == Some(pid) && !list[i].status.is_dead())?;
-        let g = &mut list[i];
-        let mut one = [g];
-        let depth = Depth::FirstShown(policy.level());
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, depth);
-        let [g] = one;
-        Some(goroutine_label(bin, g, policy))
     }
 
     /// The text of `monitor goroutines` at this stop, handed to `sink` in pieces that end lines.
