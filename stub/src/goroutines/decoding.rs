@@ -10,7 +10,7 @@
 //! always agree. A goroutine is on a thread only when its M's `curg` is that goroutine and the
 //! M's `procid` that thread, in both.
 
-use goruntime::ListOptions;
+use goruntime::{Depth, ListOptions};
 
 use super::filter::alive_goids;
 use super::table::goroutine_label;
@@ -48,9 +48,9 @@ impl GoState {
         let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
             unreachable!("loaded above")
         };
-        let slot = match scope {
-            Scope::All => &mut self.list,
-            Scope::Running => &mut self.running,
+        let (slot, on_threads) = match scope {
+            Scope::All => (&mut self.list, &mut self.on_threads),
+            Scope::Running => (&mut self.running, &mut self.running_on_threads),
         };
         let mut threads = thread_states(inf);
         if slot.as_ref().is_none_or(|(s, _, _)| *s != stop) {
@@ -66,7 +66,7 @@ impl GoState {
                 self.earlier = previous.as_deref().map(alive_goids);
             }
             let previous = previous.unwrap_or_default();
-            complete_running(inf, &previous, &mut threads);
+            complete_running(inf, previous.iter(), &mut threads);
             let all = scope == Scope::All;
             prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], all);
             let mem = &mut &mut *inf;
@@ -82,11 +82,15 @@ impl GoState {
                 }
             }
             .map_err(list_error)?;
+            *on_threads = (0..list.len())
+                .filter(|&i| list[i].thread.is_some())
+                .collect();
             *slot = Some((stop, inf.pid(), list));
         }
         let list = &mut slot.as_mut().expect("filled above").2;
-        complete_running(inf, list, &mut threads);
-        Ok((bin, &self.memo, list, threads))
+        let running = on_threads.iter().filter_map(|&i| list.get(i));
+        complete_running(inf, running, &mut threads);
+        Ok((bin, &self.memo, list, threads, on_threads))
     }
 
     /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
@@ -99,12 +103,14 @@ impl GoState {
             .as_ref()
             .is_some_and(|(s, p, _)| *s == stop && *p == inf.pid());
         let scope = if listed { Scope::All } else { Scope::Running };
-        let (bin, memo, list, threads) = self.decoded_in(inf, scope).ok()?;
-        let g = list
-            .iter_mut()
-            .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
-        let mut one = [g];
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads);
+        let (bin, memo, list, threads, on_threads) = self.decoded_in(inf, scope).ok()?;
+        let i = on_threads
+            .iter()
+            .copied()
+            .find(|&i| list[i].thread == Some(pid) && !list[i].status.is_dead())?;
+        let mut one = [&mut list[i]];
+        let depth = Depth::FirstShown(policy.level());
+        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, depth);
         let [g] = one;
         Some(goroutine_label(bin, g, policy))
     }

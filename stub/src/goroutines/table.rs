@@ -252,8 +252,8 @@ fn first_shown_frame(
     innermost_returns: bool,
 ) -> Option<ShownFrame> {
     let visible = goruntime::visible_frames(bin, g, policy);
-    let (f, innermost) = (visible.first()?, g.frames.first()?);
-    let is_innermost = f.pc == innermost.pc && f.sp == innermost.sp;
+    let (f, innermost) = (visible.first()?, g.innermost()?);
+    let is_innermost = (f.pc, f.sp) == innermost;
     if is_innermost && !(innermost_returns && f.pc > f.entry) {
         return None;
     }
@@ -265,26 +265,9 @@ fn first_shown_frame(
         } else {
             f.fp.saturating_sub(16)
         },
-        returns_into: (!called_an_injected_call(g, f)).then(|| f.function.clone()),
+        // An exact pc (the frame asyncPreempt or sigpanic was entered from) is shown as it is.
+        returns_into: (!f.exact_pc).then(|| f.function.clone()),
     })
-}
-
-/// Issue 12: whether frame `f`'s pc is exact: the physical frame inside it is a call the runtime
-/// injected (`sigpanic` after a fault, `asyncPreempt` after a preemption signal, `debugCallV2`),
-/// so `f` was interrupted at `pc` and did not call there. The runtime looks such a pc up as it
-/// is (unwindTrap); shown at the instruction before it, an asynchronously preempted loop showed
-/// another line in the client than in `goroutine ID bt`.
-fn called_an_injected_call(g: &Goroutine, f: &goruntime::Frame) -> bool {
-    g.frames
-        .iter()
-        .take_while(|x| !(x.pc == f.pc && x.sp == f.sp))
-        .last()
-        .is_some_and(|callee| {
-            matches!(
-                &*callee.function,
-                "runtime.sigpanic" | "runtime.asyncPreempt" | "runtime.debugCallV2"
-            )
-        })
 }
 
 /// The call instruction before return address `ret` in `function`, unless a hidden runtime
@@ -382,15 +365,19 @@ pub(super) fn build_thread_table(
             }
         })
         .collect();
+    // (tid, goid) of the goroutines on threads, found in one pass over the list.
+    let on_threads: Vec<(i32, u64)> = list
+        .iter()
+        .filter(|g| g.goid != 0 && !g.status.is_dead())
+        .filter_map(|g| Some((g.thread?, g.goid)))
+        .collect();
     for &tid in os_threads {
         if threads.iter().any(|t| t.os_tid == Some(tid)) {
             continue;
         }
-        let running = list
-            .iter()
-            .find(|g| g.goid != 0 && g.thread == Some(tid.as_raw()) && !g.status.is_dead());
+        let running = on_threads.iter().find(|&&(t, _)| t == tid.as_raw());
         let label = match running {
-            Some(g) => format!("thread running hidden goroutine {}", g.goid),
+            Some((_, goid)) => format!("thread running hidden goroutine {goid}"),
             None => "idle thread (no goroutine)".to_string(),
         };
         threads.push(ViewThread::os(tid, label));
