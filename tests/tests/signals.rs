@@ -61,6 +61,38 @@ fn sigusr1_reported_and_delivered() {
     ]);
 }
 
+/// Issue 10 (`qXfer:siginfo`): gdb's `$_siginfo` is the stopped thread's siginfo, read and
+/// written as through gdbserver: a SIGUSR1 from kill() carries SI_USER and the sender's pid, a
+/// field written reads back changed from the kernel, and the signal is still delivered.
+#[test]
+fn issue10_siginfo_is_read_and_written() {
+    skip_on_lldb_server!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Launch(&prog, &["0", "usr1"]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("continue")
+        .cmd("info inferiors")
+        .cmd("p $_siginfo.si_signo")
+        .cmd("p $_siginfo.si_code")
+        .cmd("p $_siginfo._sifields._kill.si_pid")
+        .cmd("set $_siginfo._sifields._kill.si_uid = 4242")
+        .cmd("p $_siginfo._sifields._kill.si_uid")
+        .cmd("continue")
+        .run();
+    run.expect_finished().expect(&[
+        r"received signal SIGUSR1",
+        r"\$1 = 10\n",
+        r"\$2 = 0\n",
+        r"\$4 = 4242\n",
+        r"\[Inferior 1 \(process \d+\) exited normally\]",
+    ]);
+    let pid = run.capture(r"process (\d+)");
+    run.expect(&[&format!(r"\$3 = {pid}\n")]);
+    server.assert_no_panic();
+}
+
 /// A signal gdb is told not to stop for still reaches the program.
 #[test]
 fn nostop_signal_is_passed() {

@@ -20,7 +20,9 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{lldb, osdata, signal_settings, tls, GdbTarget, StopKind, StubError};
+use super::{
+    lldb, osdata, signal_settings, tls, xfer_siginfo, GdbTarget, StopKind, StubError,
+};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -159,6 +161,14 @@ pub fn run_session(
                         send(g.borrow_conn(), &tap.reply(""))?;
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes) if bytes.starts_with(xfer_siginfo::PACKET_PREFIX) => {
+                        // gdbstub has no `qXfer:siginfo`; a write carries binary data, so the
+                        // raw packet is answered here.
+                        log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        let answer = target.xfer_siginfo(&bytes);
+                        send(g.borrow_conn(), &tap.reply_bytes(&answer))?;
+                        GdbStubStateMachine::Idle(g)
+                    }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$R") && tap.extended() => {
                         // `R` has no reply; gdbstub would send an empty one, and every later
                         // reply would answer the packet before it.
@@ -172,6 +182,7 @@ pub fn run_session(
                             log::trace!("<- {}", String::from_utf8_lossy(&bytes));
                         }
                         target.note_client_features(&bytes);
+                        target.note_general_thread(&bytes);
                         let mut sm = GdbStubStateMachine::Idle(g);
                         for b in bytes {
                             sm = match sm {
@@ -206,6 +217,7 @@ pub fn run_session(
                     let mut keys = target.exec_stop_keys(event);
                     let reason = stop_reason(event, |os| target.client_tid(os));
                     target.last_stop = stopped_thread(event, reason);
+                    target.stop_selects(target.last_stop.map(|(tid, _, _)| tid));
                     let expedited = expedited_registers(target, event);
                     if let Some((tid, _, _)) = target.last_stop {
                         keys.push_str(&target.lldb_stop_keys(tid));
@@ -266,7 +278,7 @@ pub fn run_session(
 }
 
 /// The specific thread an `Hg`/`Hc` packet selects (`None` for "any" or "all", or another packet).
-fn selected_thread(packet: &[u8]) -> Option<Tid> {
+pub(super) fn selected_thread(packet: &[u8]) -> Option<Tid> {
     let body = packet.strip_prefix(b"$H")?;
     let body = &body[..body.iter().position(|&b| b == b'#')?];
     let id = body.get(1..)?;

@@ -11,6 +11,9 @@
 //! - gdb then drops the old program's breakpoints without `z` packets, loads the new program
 //!   (by the path given, through `target:` files), reads the auxv and library list again and
 //!   plants its breakpoints anew.
+//! - The same `qSupported` says whether the client reads the `N` stop reply (`no-resumed+`,
+//!   gdb 7.12 on); without it the no-resumed stop is gdbserver's error reply (the vendored
+//!   `use_no_resumed_stop_reason`).
 
 use super::lldb::hex;
 use super::GdbTarget;
@@ -19,8 +22,11 @@ use crate::process::StopEvent;
 impl GdbTarget {
     /// Notes what a client's `qSupported` offers (`packet` is the framed packet).
     pub fn note_client_features(&mut self, packet: &[u8]) {
-        if let Some(offered) = offers_exec_events(packet) {
+        if let Some(offered) = offers(packet, b"exec-events+") {
             self.exec_events = offered;
+        }
+        if let Some(offered) = offers(packet, b"no-resumed+") {
+            self.no_resumed = offered;
         }
     }
 
@@ -45,23 +51,20 @@ impl GdbTarget {
     }
 }
 
-/// Whether a `qSupported` packet offers `exec-events+` (`None` for another packet).
-fn offers_exec_events(packet: &[u8]) -> Option<bool> {
+/// Whether a `qSupported` packet offers `feature` (`None` for another packet).
+fn offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
     let body = packet.strip_prefix(b"$qSupported")?;
     let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
-    Some(
-        body.split(|&b| b == b':' || b == b';')
-            .any(|f| f == b"exec-events+"),
-    )
+    Some(body.split(|&b| b == b':' || b == b';').any(|f| f == feature))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::offers_exec_events;
+    use super::offers;
 
     #[test]
     fn exec_events_follow_the_clients_offer() {
-        let offer = |p: &[u8]| offers_exec_events(p);
+        let offer = |p: &[u8]| offers(p, b"exec-events+");
         assert_eq!(
             offer(b"$qSupported:multiprocess+;exec-events+;vContSupported+#00"),
             Some(true)
@@ -73,5 +76,10 @@ mod tests {
         );
         assert_eq!(offer(b"$qSupported#35"), Some(false));
         assert_eq!(offer(b"$m0,1#00"), None);
+        let gdb13 = b"$qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;\
+            vfork-events+;exec-events+;vContSupported+;QThreadEvents+;no-resumed+;\
+            memory-tagging+#00";
+        assert_eq!(offers(gdb13, b"no-resumed+"), Some(true));
+        assert_eq!(offers(b"$qSupported:xmlRegisters=i386#00", b"no-resumed+"), Some(false));
     }
 }

@@ -25,6 +25,7 @@ mod thread_suffix;
 mod threads;
 mod tls;
 mod xfer;
+mod xfer_siginfo;
 mod xfer_threads;
 
 use std::collections::HashMap;
@@ -77,8 +78,13 @@ pub struct GdbTarget {
     threads_xml: Vec<u8>,
     /// The `qXfer:osdata` document being read (built at offset 0).
     osdata_xml: Vec<u8>,
+    /// The thread the client selected with `Hg` or last heard of in a stop reply
+    /// (`xfer_siginfo.rs`).
+    general_thread: Option<Tid>,
     /// The client offered `exec-events+`: exec stops carry `exec:` (`exec_events.rs`).
     exec_events: bool,
+    /// The client offered `no-resumed+`: it reads the `N` stop reply (`exec_events.rs`).
+    no_resumed: bool,
     /// `monitor set libthread-db-search-path` (TLS is refused while it finds none).
     thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
@@ -104,7 +110,9 @@ impl GdbTarget {
             threads_xml: Vec::new(),
             osdata_xml: Vec::new(),
             thread_db_path: tls::DEFAULT_THREAD_DB_PATH.to_string(),
+            general_thread: None,
             exec_events: false,
+            no_resumed: false,
             comms: (u64::MAX, HashMap::new()),
         }
     }
@@ -140,10 +148,10 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`), and exec stop replies
-/// (`exec_events.rs`).
-const EXTRA_FEATURES: &str =
-    ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+";
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `xfer_siginfo.rs`), and exec stop
+/// replies and the `N` stop reply for clients that read them (`exec_events.rs`).
+const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;\
+    qXfer:osdata:read+;qXfer:siginfo:read+;qXfer:siginfo:write+;exec-events+;no-resumed+";
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
@@ -165,6 +173,9 @@ impl Target for GdbTarget {
     }
     fn extra_supported_features(&self) -> &'static str {
         EXTRA_FEATURES
+    }
+    fn use_no_resumed_stop_reason(&self) -> bool {
+        self.no_resumed
     }
 
     fn support_breakpoints(

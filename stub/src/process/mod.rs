@@ -19,6 +19,7 @@ mod os_tables;
 mod procfs;
 mod regs;
 mod session;
+mod siginfo;
 mod signals;
 mod svr4;
 mod threads;
@@ -35,6 +36,7 @@ pub use os_tables::{os_table, OsTable, OS_TABLE_TYPES};
 pub use procfs::{hostname, program_of, Region};
 pub use regs::{cpu_has_avx, XState};
 pub use session::{Session, StartOptions};
+pub use siginfo::SIGINFO_SIZE;
 pub use signals::SignalSet;
 #[cfg(test)]
 pub use svr4::Library;
