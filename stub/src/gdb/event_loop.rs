@@ -299,6 +299,7 @@ fn stopped_thread(
         StopEvent::SwBreak { .. } | StopEvent::HwBreak { .. } => StopKind::Breakpoint,
         StopEvent::Watch { .. } => StopKind::Watchpoint,
         StopEvent::Step { .. } => StopKind::Trace,
+        StopEvent::Exec { .. } => StopKind::Exec,
         _ => StopKind::Signal,
     };
     match reason {

@@ -134,6 +134,8 @@ pub enum StopKind {
     Watchpoint,
     Trace,
     Signal,
+    /// The program execed (`exec_events.rs`).
+    Exec,
 }
 
 impl StopKind {
@@ -143,6 +145,7 @@ impl StopKind {
             StopKind::Watchpoint => "watchpoint",
             StopKind::Trace => "trace",
             StopKind::Signal => "signal",
+            StopKind::Exec => "exec",
         }
     }
 }
