@@ -1,6 +1,7 @@
 //! `qGetTLSAddr:THREAD,OFFSET,LM`: the address of a thread-local variable, so gdb can read
 //! `__thread` variables. This file translates: the thread's fs_base comes from its registers and
-//! the address from the process layer (`process::tls_address`, which walks glibc's dtv).
+//! the address from the process layer (`process::tls_address`, which walks glibc's dtv, at the
+//! `link_map` offsets the loaded glibc publishes: `process::link_map_tls_fields`).
 //!
 //! Protocol quirks met here:
 //! - gdbstub 0.7 has no `qGetTLSAddr`: the tap answers it. It is not a `qSupported` feature;
@@ -21,7 +22,7 @@ use gdbstub::common::Tid;
 
 use super::error::reply;
 use super::{GdbTarget, StubError};
-use crate::process::{tls_address, ProcessError};
+use crate::process::{link_map_tls_fields, tls_address, ProcessError};
 
 /// The packet prefix the tap hands to [`GdbTarget::tls_address`].
 pub const PREFIX: &str = "qGetTLSAddr:";
@@ -53,7 +54,9 @@ impl GdbTarget {
         let os = self.os_tid(tid)?;
         let backend = self.backend()?;
         let fs_base = backend.gprs(os)?.fs_base;
-        Ok(tls_address(backend, fs_base, lm, offset).map_err(ProcessError::from)?)
+        let map = backend.link_map()?;
+        let fields = link_map_tls_fields(backend, &map).map_err(ProcessError::from)?;
+        Ok(tls_address(backend, fields, fs_base, lm, offset).map_err(ProcessError::from)?)
     }
 }
 

@@ -22,6 +22,7 @@ mod session;
 mod siginfo;
 mod signals;
 mod svr4;
+mod thread_db;
 mod threads;
 mod tls;
 mod wait;
@@ -42,6 +43,7 @@ pub use signals::SignalSet;
 pub use svr4::Library;
 pub use svr4::{dt_debug_slot, LinkMap};
 pub use threads::Action;
+pub use thread_db::link_map_tls_fields;
 pub use tls::tls_address;
 
 /// Raw ptrace register access, for the register conversion's live round-trip test only.
