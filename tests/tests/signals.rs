@@ -93,6 +93,24 @@ fn issue10_siginfo_is_read_and_written() {
     server.assert_no_panic();
 }
 
+/// Issue 10 (gdb.base/sigchld.exp): a launched program starts with SIGCHLD unblocked, as under
+/// gdbserver; the stub blocks it for its own signalfd, and a blocked mask survives exec.
+#[test]
+fn issue10_launched_program_has_sigchld_unblocked() {
+    skip_on_lldb_server!();
+    // grep, not a shell: dash clears its signal mask at startup.
+    let grep = std::path::Path::new("/bin/grep");
+    let server = Server::start(Mode::Launch(grep, &["SigBlk", "/proc/self/status"]));
+    let run = Session::gdb().connect(&server).cmd("continue").run();
+    run.expect_finished().expect(&[r"exited normally"]);
+    let out = server.proc.stdout_text() + &server.proc.stderr_text();
+    assert!(
+        out.contains("SigBlk:\t0000000000000000"),
+        "program's blocked signals: {out}"
+    );
+    server.assert_no_panic();
+}
+
 /// A signal gdb is told not to stop for still reaches the program.
 #[test]
 fn nostop_signal_is_passed() {

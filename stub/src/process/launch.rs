@@ -8,10 +8,11 @@
 //! child execs the wrapper, which execs the program: the first PTRACE_EVENT_EXEC is the
 //! wrapper's and is let go, the second leaves the program at its first instruction.
 //!
-//! As gdbserver's, the child runs in its own process group, and over stdio it says
-//! `stdin/stdout redirected` on stderr before it execs. A failed exec sends execvp's errno back
-//! through a close-on-exec pipe (which an exec that succeeds closes unread), so the stub can
-//! say why; the child then exits 127 (not found) or 126 (cannot execute), the shell's codes.
+//! As gdbserver's, the child runs in its own process group, with the stub's SIGCHLD block
+//! lifted, and over stdio it says `stdin/stdout redirected` on stderr before it execs. A
+//! failed exec sends execvp's errno back through a close-on-exec pipe (which an exec that
+//! succeeds closes unread), so the stub can say why; the child then exits 127 (not found) or
+//! 126 (cannot execute), the shell's codes.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -137,6 +138,12 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                 // survives exec, so the program gets the defaults back.
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::signal(libc::SIGINT, libc::SIG_DFL);
+                // The stub blocks SIGCHLD for its signalfd; a blocked mask survives exec too
+                // (gdb.base/sigchld.exp).
+                let mut chld: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut chld);
+                libc::sigaddset(&mut chld, libc::SIGCHLD);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &chld, std::ptr::null_mut());
                 if stdio == Stdio::AwayFromProtocol {
                     let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
                     if fd >= 0 {
