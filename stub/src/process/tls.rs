@@ -5,7 +5,8 @@
 //!
 //! Path (x86_64 is TLS variant II, the TCB at the thread pointer):
 //!
-//! * the module id is the `link_map`'s `l_tls_modid` (0: the module has no TLS);
+//! * the module id is the `link_map`'s `l_tls_modid` (0: the module has no TLS); a static
+//!   program, which has no link map, is module 1;
 //! * the thread's dynamic thread vector is the TCB's `dtv` field (`tcbhead_t.dtv`, at the thread
 //!   pointer + 8). `dtv[-1].counter` is the number of slots allocated, `dtv[0]` the generation,
 //!   and `dtv[modid].pointer.val` the block (16-byte `dtv_t` entries);
@@ -65,6 +66,19 @@ pub fn tls_address<M: MemorySource + ?Sized>(
         .ok_or(TlsError::Overflow { base, offset })
 }
 
+/// The address of `offset` in the TLS block of a static program's own module (id 1), which
+/// gdb names with link map 0 (a static program has no link map): as gdbserver asks
+/// libthread_db's `td_thr_tlsbase(1)` then, the block is the thread's dtv slot 1.
+pub fn static_program_tls_address<M: MemorySource + ?Sized>(
+    mem: &mut M,
+    thread_pointer: u64,
+    offset: u64,
+) -> Result<u64, TlsError> {
+    let base = dtv_block(mem, thread_pointer, 1)?.ok_or(TlsError::NotAllocated(0))?;
+    base.checked_add(offset)
+        .ok_or(TlsError::Overflow { base, offset })
+}
+
 fn block_base<M: MemorySource + ?Sized>(
     mem: &mut M,
     fields: LinkMapTls,
@@ -76,22 +90,32 @@ fn block_base<M: MemorySource + ?Sized>(
     if modid == 0 {
         return Err(TlsError::NoTls(lm));
     }
-    let dtv = mem.read_u64(thread_pointer.wrapping_add(TCB_DTV))?;
-    let slots = mem.read_u64(dtv.wrapping_sub(DTV_ENTRY))?;
-    if modid <= slots {
-        let slot = modid
-            .checked_mul(DTV_ENTRY)
-            .and_then(|o| dtv.checked_add(o))
-            .ok_or(MemError::Unreadable { addr: dtv })?;
-        let block = mem.read_u64(slot)?;
-        if block != 0 && block & 1 == 0 {
-            return Ok(block);
-        }
+    if let Some(block) = dtv_block(mem, thread_pointer, modid)? {
+        return Ok(block);
     }
     match mem.read_u64(field(fields.offset)?)? {
         NO_TLS_OFFSET | FORCED_DYNAMIC_TLS_OFFSET => Err(TlsError::NotAllocated(lm)),
         static_offset => Ok(thread_pointer.wrapping_sub(static_offset)),
     }
+}
+
+/// The block in the thread's dtv slot `modid`, if the slot is there and allocated.
+fn dtv_block<M: MemorySource + ?Sized>(
+    mem: &mut M,
+    thread_pointer: u64,
+    modid: u64,
+) -> Result<Option<u64>, TlsError> {
+    let dtv = mem.read_u64(thread_pointer.wrapping_add(TCB_DTV))?;
+    let slots = mem.read_u64(dtv.wrapping_sub(DTV_ENTRY))?;
+    if modid > slots {
+        return Ok(None);
+    }
+    let slot = modid
+        .checked_mul(DTV_ENTRY)
+        .and_then(|o| dtv.checked_add(o))
+        .ok_or(MemError::Unreadable { addr: dtv })?;
+    let block = mem.read_u64(slot)?;
+    Ok((block != 0 && block & 1 == 0).then_some(block))
 }
 
 #[cfg(test)]
@@ -137,6 +161,20 @@ mod tests {
     fn an_allocated_dtv_slot_is_the_block() {
         let mut mem = image(4, &[0x1111_0000, 0x2222_0000], 2, 0x80);
         assert_eq!(tls_address(&mut mem, F, TP, LM, 0x10), Ok(0x2222_0010));
+    }
+
+    #[test]
+    fn a_static_programs_block_is_dtv_slot_one() {
+        let mut mem = image(4, &[0x1111_0000], 0, 0);
+        assert_eq!(
+            static_program_tls_address(&mut mem, TP, 0x20),
+            Ok(0x1111_0020)
+        );
+        let mut mem = image(4, &[u64::MAX], 0, 0);
+        assert_eq!(
+            static_program_tls_address(&mut mem, TP, 0),
+            Err(TlsError::NotAllocated(0))
+        );
     }
 
     #[test]
