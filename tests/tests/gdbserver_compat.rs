@@ -95,10 +95,14 @@ fn item6_gdbserver_monitor_commands() {
             "monitor set debug-format all",
             "monitor set debug-format none",
             "monitor set libthread-db-search-path /nowhere",
+            "monitor",
+            "monitor no-such-command",
             "monitor exit",
         ])
         .run()
         .expect(&[
+            // gdb.server/server-mon.exp: an unknown or empty command, as gdbserver answers it.
+            r"(?s)Unknown monitor command\..*Protocol error with Rcmd.*Unknown monitor command\..*Protocol error with Rcmd",
             r"The following monitor commands are supported:",
             r"exit",
             r"Debug output enabled\.",
