@@ -111,6 +111,24 @@ fn issue10_launched_program_has_sigchld_unblocked() {
     server.assert_no_panic();
 }
 
+/// Issue 10 item 1 (gdb.base/sigrepeat.exp, sigstep.exp): a signal gdb passes (SIGALRM), met
+/// during a `next`, is reported to gdb as gdbserver reports it, and gdb steps over its handler;
+/// the stub used to hold it until the next continue, so a `next` over a loop that only the
+/// handler ends never returned.
+#[test]
+fn item1_next_over_a_loop_ended_by_a_passed_signal() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("c_sigstep"), "spin_until_alarm")
+        .cmds(["next", "next", "continue"])
+        .timeout(Duration::from_secs(30))
+        .run_clean();
+    run.expect(&[
+        r"return alarms; /\* after the loop \*/",
+        r"exited normally",
+    ])
+    .expect_not(&[r"SIGALRM"]);
+}
+
 /// A signal gdb is told not to stop for still reaches the program.
 #[test]
 fn nostop_signal_is_passed() {

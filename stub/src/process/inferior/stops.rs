@@ -346,9 +346,15 @@ impl Inferior {
                     }
                     return Ok(None);
                 }
-                if self.signals.is_quiet(sig) {
+                let stepping = matches!(
+                    self.thread(tid)?.action,
+                    Action::Step(_) | Action::RangeStep { .. }
+                );
+                // A signal the client passes, met during its step, is its to step over the
+                // handler (gdbserver reports it; gdb.base/sigrepeat.exp).
+                let client_steps_over = stepping && !stopping && self.signals.client_steps_over(sig);
+                if self.signals.is_quiet(sig) && !client_steps_over {
                     let t = self.thread(tid)?;
-                    let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
                     if stopping || stepping {
                         t.held_signal = Some(sig);
                         if !stopping {
