@@ -22,6 +22,7 @@ mod session;
 mod siginfo;
 mod signals;
 mod svr4;
+mod terminal;
 mod thread_db;
 mod threads;
 mod tls;
