@@ -20,9 +20,7 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{
-    lldb, osdata, signal_settings, tls, xfer_siginfo, GdbTarget, StopKind, StubError,
-};
+use super::{lldb, osdata, signal_settings, tls, xfer_siginfo, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 

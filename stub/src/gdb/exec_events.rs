@@ -62,7 +62,10 @@ impl GdbTarget {
 fn offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
     let body = packet.strip_prefix(b"$qSupported")?;
     let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
-    Some(body.split(|&b| b == b':' || b == b';').any(|f| f == feature))
+    Some(
+        body.split(|&b| b == b':' || b == b';')
+            .any(|f| f == feature),
+    )
 }
 
 #[cfg(test)]
@@ -87,6 +90,9 @@ mod tests {
             vfork-events+;exec-events+;vContSupported+;QThreadEvents+;no-resumed+;\
             memory-tagging+#00";
         assert_eq!(offers(gdb13, b"no-resumed+"), Some(true));
-        assert_eq!(offers(b"$qSupported:xmlRegisters=i386#00", b"no-resumed+"), Some(false));
+        assert_eq!(
+            offers(b"$qSupported:xmlRegisters=i386#00", b"no-resumed+"),
+            Some(false)
+        );
     }
 }

@@ -23,9 +23,7 @@ use gdbstub::common::Tid;
 
 use super::error::reply;
 use super::{GdbTarget, StubError};
-use crate::process::{
-    link_map_tls_fields, static_program_tls_address, tls_address, ProcessError,
-};
+use crate::process::{link_map_tls_fields, static_program_tls_address, tls_address, ProcessError};
 
 /// The packet prefix the tap hands to [`GdbTarget::tls_address`].
 pub const PREFIX: &str = "qGetTLSAddr:";
@@ -58,8 +56,9 @@ impl GdbTarget {
         let backend = self.backend()?;
         let fs_base = backend.gprs(os)?.fs_base;
         if lm == 0 {
-            return Ok(static_program_tls_address(backend, fs_base, offset)
-                .map_err(ProcessError::from)?);
+            return Ok(
+                static_program_tls_address(backend, fs_base, offset).map_err(ProcessError::from)?
+            );
         }
         let map = backend.link_map()?;
         let fields = link_map_tls_fields(backend, &map).map_err(ProcessError::from)?;

@@ -42,7 +42,8 @@ impl GdbTarget {
             .strip_prefix(PACKET_PREFIX)
             .and_then(|b| b.get(..b.len().checked_sub(3)?))
             .unwrap_or_default();
-        let bad = || reply(StubError::BadArgument(String::from_utf8_lossy(body).into())).into_bytes();
+        let bad =
+            || reply(StubError::BadArgument(String::from_utf8_lossy(body).into())).into_bytes();
         if let Some(args) = body.strip_prefix(b"read::") {
             let parsed = std::str::from_utf8(args)
                 .ok()
@@ -118,7 +119,10 @@ mod tests {
 
     #[test]
     fn binary_data_is_unescaped() {
-        assert_eq!(unescape_binary(b"a}\x03}\x04}]}\nb"), Some(b"a#$}*b".to_vec()));
+        assert_eq!(
+            unescape_binary(b"a}\x03}\x04}]}\nb"),
+            Some(b"a#$}*b".to_vec())
+        );
         assert_eq!(unescape_binary(b""), Some(Vec::new()));
         assert_eq!(unescape_binary(b"ab}"), None);
     }

@@ -43,8 +43,8 @@ pub use signals::SignalSet;
 #[cfg(test)]
 pub use svr4::Library;
 pub use svr4::{dt_debug_slot, LinkMap};
-pub use threads::Action;
 pub use thread_db::link_map_tls_fields;
+pub use threads::Action;
 pub use tls::{static_program_tls_address, tls_address};
 
 /// Raw ptrace register access, for the register conversion's live round-trip test only.

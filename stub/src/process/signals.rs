@@ -8,7 +8,8 @@
 //! never stop on preemption. A quiet signal that arrives while a thread is being stepped is held
 //! back and delivered at the thread's next continue, so `stepi` never lands in a handler; but
 //! one the client itself passes, to a client that steps over handlers (gdb), is reported then,
-//! as gdbserver does, and gdb delivers it and steps over the handler.
+//! as gdbserver does, and gdb delivers it and steps over the handler (not a Go program's
+//! SIGURG: a goroutine thread cannot run alone through the handler).
 //!
 //! Protocol quirk: `QProgramSignals` (gdbserver's meaning) only says which signals the stub may
 //! deliver on its own; without it gdbserver keeps SIGTRAP and SIGINT back, gdb's defaults.
@@ -94,9 +95,13 @@ impl SignalRules {
     }
 
     /// Whether `sig`, met during a step, is reported: the client passes it itself and steps over
-    /// its handler. Any other quiet signal is held for the thread's next continue.
+    /// its handler. Any other quiet signal is held for the thread's next continue, and so is a
+    /// Go program's preemption signal (a goroutine thread cannot step over the handler).
     pub fn client_steps_over(&self, sig: i32) -> bool {
-        self.client_steps_over && self.client_pass.is_some_and(|set| set.contains(sig))
+        let preemption = sig == libc::SIGURG && self.go_program;
+        self.client_steps_over
+            && !preemption
+            && self.client_pass.is_some_and(|set| set.contains(sig))
     }
 
     /// Whether a signal the client never saw goes back to the program at a detach.
@@ -151,6 +156,8 @@ mod tests {
         assert!(!rules.is_quiet(libc::SIGURG));
         rules.set_go_program(true);
         assert!(rules.is_quiet(libc::SIGURG));
+        rules.set_client_pass(SignalSet::from_numbers(&[libc::SIGURG]), true);
+        assert!(!rules.client_steps_over(libc::SIGURG));
         let mut none = SignalRules::new(SignalSet::default());
         none.set_go_program(true);
         none.set_client_pass(SignalSet::default(), false);

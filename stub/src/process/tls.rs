@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn a_module_without_tls_or_without_a_block_is_an_error() {
         let mut mem = image(4, &[0x1111_0000], 0, 0x80);
-        assert_eq!(tls_address(&mut mem, F, TP, LM, 0), Err(TlsError::NoTls(LM)));
+        assert_eq!(
+            tls_address(&mut mem, F, TP, LM, 0),
+            Err(TlsError::NoTls(LM))
+        );
         for offset in [NO_TLS_OFFSET, FORCED_DYNAMIC_TLS_OFFSET] {
             let mut mem = image(4, &[u64::MAX], 1, offset);
             assert_eq!(

@@ -352,7 +352,8 @@ impl Inferior {
                 );
                 // A signal the client passes, met during its step, is its to step over the
                 // handler (gdbserver reports it; gdb.base/sigrepeat.exp).
-                let client_steps_over = stepping && !stopping && self.signals.client_steps_over(sig);
+                let client_steps_over =
+                    stepping && !stopping && self.signals.client_steps_over(sig);
                 if self.signals.is_quiet(sig) && !client_steps_over {
                     let t = self.thread(tid)?;
                     if stopping || stepping {
