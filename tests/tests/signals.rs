@@ -122,11 +122,8 @@ fn item1_next_over_a_loop_ended_by_a_passed_signal() {
         .cmds(["next", "next", "continue"])
         .timeout(Duration::from_secs(30))
         .run_clean();
-    run.expect(&[
-        r"return alarms; /\* after the loop \*/",
-        r"exited normally",
-    ])
-    .expect_not(&[r"SIGALRM"]);
+    run.expect(&[r"return alarms; /\* after the loop \*/", r"exited normally"])
+        .expect_not(&[r"SIGALRM"]);
 }
 
 /// A signal gdb is told not to stop for still reaches the program.
