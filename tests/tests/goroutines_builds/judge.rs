@@ -6,7 +6,6 @@ use gostub_tests::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-
 /// Running or runnable: may change between the dump and the checkpoint.
 pub(crate) fn volatile(state: &str) -> bool {
     state.starts_with("running") || state.starts_with("runnable")
@@ -298,7 +297,12 @@ pub(crate) fn check_list(c: &Checked) {
 /// before it). A client may show an
 /// inlined frame as the function it is inlined into: lldb at the inlined line, gdb for
 /// runtime.Gosched in main.goschedLoop at the caller's line.
-pub(crate) fn same_frame(c: &Checked, top: &Top, want: &[GoFrame], off: Option<&(String, u64)>) -> bool {
+pub(crate) fn same_frame(
+    c: &Checked,
+    top: &Top,
+    want: &[GoFrame],
+    off: Option<&(String, u64)>,
+) -> bool {
     let Some(first) = want.first() else {
         return true;
     };
@@ -427,7 +431,13 @@ pub(crate) struct Judged {
     pub(crate) frames: Option<usize>,
 }
 
-pub(crate) fn check_build(client: Client, prog: &str, version: &str, variant: &str, policy: Policy) -> Judged {
+pub(crate) fn check_build(
+    client: Client,
+    prog: &str,
+    version: &str,
+    variant: &str,
+    policy: Policy,
+) -> Judged {
     let c = run_checked(client, prog, version, variant, policy);
     check_list(&c);
     let threads = check_tops(&c, &|_, _| false);
