@@ -33,8 +33,21 @@ impl DwarfInfo {
     /// Extracts the facts, or `None` when the binary has no (usable) DWARF.
     pub fn load(file: &object::File<'_>) -> Option<DwarfInfo> {
         file.section_by_name(".debug_info")?;
+        // Only what units and their entries' names and addresses need is decompressed (location
+        // and range lists are a quarter of Go's compressed DWARF, read at every connect).
         let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, gimli::Error> {
-            Ok(match file.section_by_name(id.name()) {
+            use gimli::SectionId::*;
+            let needed = matches!(
+                id,
+                DebugInfo
+                    | DebugAbbrev
+                    | DebugLine
+                    | DebugStr
+                    | DebugLineStr
+                    | DebugStrOffsets
+                    | DebugAddr
+            );
+            Ok(match file.section_by_name(id.name()).filter(|_| needed) {
                 Some(s) => s.uncompressed_data().unwrap_or(Cow::Borrowed(&[][..])),
                 None => Cow::Borrowed(&[][..]),
             })
@@ -124,6 +137,9 @@ impl DwarfInfo {
             }
             if let Some((n, sz, m)) = current.take() {
                 info.structs.entry(n).or_insert((sz, m));
+            }
+            if info.structs.len() == STRUCTS.len() && info.vars.len() == VARS.len() {
+                break;
             }
         }
         Some(info)

@@ -43,12 +43,14 @@ pub fn parse_goroutines_list(text: &str) -> (Vec<ListLine>, Option<(usize, usize
 }
 
 /// (lwp, label) of each thread in gdb's `info threads`: the text in parentheses after the
-/// optional quoted thread name.
+/// optional quoted thread name (gdb's details), or else that name (a goroutine thread's label
+/// is its name, sent once: issue 9).
 pub fn info_threads_rows(text: &str) -> Vec<(u64, String)> {
-    let re = Regex::new(r#"(?m)^\*?\s+\d+\s+Thread \d+\.(\d+)(?: "[^"]*")?(?: \((.*))?"#).unwrap();
+    let re =
+        Regex::new(r#"(?m)^\*?\s+\d+\s+Thread \d+\.(\d+)(?: "([^"]*)")?(?: \((.*))?"#).unwrap();
     re.captures_iter(text)
         .map(|c| {
-            let label = c.get(2).map(|m| m.as_str()).unwrap_or("");
+            let label = c.get(3).or(c.get(2)).map_or("", |m| m.as_str());
             (c[1].parse().unwrap(), label.to_string())
         })
         .collect()

@@ -74,11 +74,12 @@ fn gdb_info_threads_shows_names_from_qxfer_threads() {
         &["info threads", "monitor threads os", "info threads"],
     );
     let all = run.all();
-    // Goroutine threads are named by their label, which stays their extra info too.
+    // Goroutine threads are named by their label, sent once (issue 9): no extra info repeats it.
     run.expect(&[
-        r#"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "goroutine 1 \[running\] main\.checkpoint" \(goroutine 1 \[running\] main\.checkpoint\)"#,
-        r#"(?m)^\s+\d+\s+Thread \d+\.\d+ "goroutine \d+ \[[^\]]+\] \S+" \(goroutine \d+ "#,
+        r#"(?m)^\*?\s+\d+\s+Thread \d+\.\d+ "goroutine 1 \[running\] main\.checkpoint""#,
+        r#"(?m)^\s+\d+\s+Thread \d+\.\d+ "goroutine \d+ \[[^\]]+\] \S+""#,
     ]);
+    run.expect_not(&[r#"Thread \d+\.\d+ "goroutine [^"]*" \(goroutine"#]);
     // OS threads by their comm (the program's name, cut to 15 bytes by the kernel).
     let prog = go_fixture("many", GO_NEWEST, "default");
     let name = prog.file_name().unwrap().to_string_lossy();
@@ -99,4 +100,42 @@ fn gdb_info_threads_shows_names_from_qxfer_threads() {
         packets.iter().any(|p| p.starts_with("qXfer:threads:read")),
         "no qXfer:threads: {packets:?}"
     );
+}
+
+/// Issue 9: `qXfer:threads:read` sent each goroutine thread's label twice (its `name` and, as
+/// the element's text, its extra info), so 128 goroutine threads took four 4 KiB requests at
+/// every stop. The label is sent once, and the list of 128 goroutine threads takes three.
+#[test]
+fn issue9_thread_list_sends_each_goroutine_label_once() {
+    skip_unless_gostub!();
+    let run = many_session(
+        "300",
+        &["set debug remote-packet-max-chars unlimited", "continue"],
+    );
+    let all = run.all();
+    let last_resume = all.rfind("Sending packet: $vCont;c").expect("a continue");
+    let stop = &all[last_resume..];
+    let requests = sent(stop)
+        .iter()
+        .filter(|p| p.starts_with("qXfer:threads:read"))
+        .count();
+    let doc: String = Regex::new(r"Packet received: [ml](<.*|[^<\n].*)")
+        .unwrap()
+        .captures_iter(stop)
+        .map(|c| c[1].to_string())
+        .collect();
+    let goroutines =
+        Regex::new(r#"<thread id="p[0-9a-f]+\.4[0-9a-f]{7}" name="goroutine \d+ [^"]*"/>"#)
+            .unwrap()
+            .find_iter(&doc)
+            .count();
+    assert_eq!(
+        goroutines, 128,
+        "goroutine threads in the list\n{doc}\n{all}"
+    );
+    assert!(
+        !doc.contains("\">goroutine "),
+        "a goroutine label sent twice\n{doc}"
+    );
+    assert!(requests <= 3, "{requests} qXfer:threads requests\n{doc}");
 }

@@ -77,7 +77,7 @@ fn next_stays_on_breakpoint_goroutine_pie_go_newest() {
 /// gdb commands that select the thread of the goroutine parked in `func`.
 fn select_goroutine_in(func: &str) -> String {
     format!(
-        "python [t.switch() for t in gdb.selected_inferior().threads() if (t.details or '').endswith('{func}')]"
+        "python [t.switch() for t in gdb.selected_inferior().threads() if (t.details or t.name or '').endswith('{func}')]"
     )
 }
 

@@ -21,7 +21,7 @@ use crate::tid_map::ThreadRef;
 impl GdbTarget {
     /// The live registers of OS thread `pid`.
     pub fn live_regs(&mut self, pid: Pid) -> Result<Amd64Regs, StubError> {
-        let backend = self.backend()?;
+        let backend = self.session.backend_of(pid)?;
         let gprs = backend.gprs(pid)?;
         Ok(Amd64Regs::from_ptrace(&gprs, backend.xstate(pid)?))
     }
@@ -35,7 +35,8 @@ impl GdbTarget {
         {
             return Err(StubError::GoroutineInSignalHandler { goid });
         }
-        self.backend()?
+        self.session
+            .backend_of(pid)?
             .edit_registers(pid, &mut |gprs, xstate| regs.apply_to(gprs, xstate))?;
         Ok(())
     }
@@ -59,14 +60,14 @@ impl MultiThreadBase for GdbTarget {
         &mut self,
         start_addr: u64,
         data: &mut [u8],
-        _tid: Tid,
+        tid: Tid,
     ) -> TargetResult<usize, Self> {
-        let backend = self.backend().map_err(target_error)?;
+        let backend = self.memory_of(tid).map_err(target_error)?;
         backend.read(start_addr, data).map_err(target_error)
     }
 
-    fn write_addrs(&mut self, start_addr: u64, data: &[u8], _tid: Tid) -> TargetResult<(), Self> {
-        let backend = self.backend().map_err(target_error)?;
+    fn write_addrs(&mut self, start_addr: u64, data: &[u8], tid: Tid) -> TargetResult<(), Self> {
+        let backend = self.memory_of(tid).map_err(target_error)?;
         backend.write_memory(start_addr, data).map_err(target_error)
     }
 

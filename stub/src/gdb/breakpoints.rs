@@ -27,7 +27,8 @@ impl Breakpoints for GdbTarget {
 
 impl SwBreakpoint for GdbTarget {
     fn add_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
-        self.backend()
+        self.session
+            .selected()
             .map_err(target_error)?
             .add_sw_breakpoint(addr)
             .map_err(target_error)?;
@@ -36,7 +37,8 @@ impl SwBreakpoint for GdbTarget {
 
     fn remove_sw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
         Ok(self
-            .backend()
+            .session
+            .selected()
             .map_err(target_error)?
             .remove_sw_breakpoint(addr))
     }
@@ -46,7 +48,8 @@ impl HwBreakpoint for GdbTarget {
     fn add_hw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
         // A refused slot is "not supported here" (empty reply), so gdb says so to the user.
         Ok(self
-            .backend()
+            .session
+            .selected()
             .map_err(target_error)?
             .add_hw(addr, 1, HwKind::Execute)
             .is_ok())
@@ -54,7 +57,8 @@ impl HwBreakpoint for GdbTarget {
 
     fn remove_hw_breakpoint(&mut self, addr: u64, _kind: usize) -> TargetResult<bool, Self> {
         Ok(self
-            .backend()
+            .session
+            .selected()
             .map_err(target_error)?
             .remove_hw(addr, 1, HwKind::Execute))
     }
@@ -76,7 +80,8 @@ impl HwWatchpoint for GdbTarget {
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
         Ok(self
-            .backend()
+            .session
+            .selected()
             .map_err(target_error)?
             .add_hw(addr, len, hw_kind(kind))
             .is_ok())
@@ -89,7 +94,8 @@ impl HwWatchpoint for GdbTarget {
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
         Ok(self
-            .backend()
+            .session
+            .selected()
             .map_err(target_error)?
             .remove_hw(addr, len, hw_kind(kind)))
     }

@@ -136,6 +136,18 @@ pub fn run_session(
                         )?;
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes) if bytes.starts_with(b"$D;") => {
+                        // `D;PID` of one process of several: that one goes, the session stays
+                        // (`fork_events.rs`); with one process, gdbstub detaches and ends.
+                        log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        match target.answer_detach(&bytes) {
+                            Some(reply) => {
+                                send(g.borrow_conn(), &tap.reply(&reply))?;
+                                GdbStubStateMachine::Idle(g)
+                            }
+                            None => feed(g, target, bytes)?,
+                        }
+                    }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$k#") => {
                         // gdbstub answers `k` with OK (extended mode) or nothing; lldb waits for
                         // the exit status, and gdb reads no reply at all. The session kills and
@@ -181,18 +193,8 @@ pub fn run_session(
                         }
                         target.note_client_features(&bytes);
                         target.note_general_thread(&bytes);
-                        let mut sm = GdbStubStateMachine::Idle(g);
-                        for b in bytes {
-                            sm = match sm {
-                                GdbStubStateMachine::Idle(g) => {
-                                    g.incoming_data(target, b).map_err(protocol)?
-                                }
-                                GdbStubStateMachine::Running(g) => {
-                                    g.incoming_data(target, b).map_err(protocol)?
-                                }
-                                other => other,
-                            };
-                        }
+                        target.note_thread_selection(&bytes);
+                        let sm = feed(g, target, bytes)?;
                         if super::monitor::exit_requested() {
                             // `monitor exit` was answered: as gdbserver, the stub goes at once
                             // (gdb's testsuite waits for the server to close).
@@ -211,11 +213,19 @@ pub fn run_session(
                     None
                 };
                 if let Some(event) = event {
-                    // First: an exec drops the old program's view before the thread is named.
+                    // First: an exec drops the old program's view before the thread is named,
+                    // and a process that took the first one's place drops the old view too.
+                    target.after_process_change();
                     let mut keys = target.exec_stop_keys(event);
-                    let reason = stop_reason(event, |os| target.client_tid(os));
+                    keys.push_str(&target.fork_stop_keys(event));
+                    let reason = target
+                        .end_of_one(event)
+                        .unwrap_or_else(|| stop_reason(event, |os| target.client_tid(os)));
                     target.last_stop = stopped_thread(event, reason);
                     target.stop_selects(target.last_stop.map(|(tid, _, _)| tid));
+                    if let (Some(pid), Some((tid, _, _))) = (event.thread(), target.last_stop) {
+                        target.note_reported(pid, tid);
+                    }
                     let expedited = expedited_registers(target, event);
                     if let Some((tid, _, _)) = target.last_stop {
                         keys.push_str(&target.lldb_stop_keys(tid));
@@ -275,6 +285,28 @@ pub fn run_session(
     }
 }
 
+/// Feeds a whole packet to gdbstub.
+fn feed<'a>(
+    g: gdbstub::stub::state_machine::GdbStubStateMachineInner<
+        'a,
+        gdbstub::stub::state_machine::state::Idle<GdbTarget>,
+        GdbTarget,
+        BufferedConn,
+    >,
+    target: &mut GdbTarget,
+    bytes: Vec<u8>,
+) -> Result<GdbStubStateMachine<'a, GdbTarget, BufferedConn>, SessionError> {
+    let mut sm = GdbStubStateMachine::Idle(g);
+    for b in bytes {
+        sm = match sm {
+            GdbStubStateMachine::Idle(g) => g.incoming_data(target, b).map_err(protocol)?,
+            GdbStubStateMachine::Running(g) => g.incoming_data(target, b).map_err(protocol)?,
+            other => other,
+        };
+    }
+    Ok(sm)
+}
+
 /// The specific thread an `Hg`/`Hc` packet selects (`None` for "any" or "all", or another packet).
 pub(super) fn selected_thread(packet: &[u8]) -> Option<Tid> {
     let body = packet.strip_prefix(b"$H")?;
@@ -315,7 +347,7 @@ fn expedited_registers(
     event: StopEvent,
 ) -> Option<Vec<(Amd64RegId, Vec<u8>)>> {
     let tid = event.thread()?;
-    let gprs = target.session.backend().ok()?.gprs(tid).ok()?;
+    let gprs = target.session.backend_of(tid).ok()?.gprs(tid).ok()?;
     Some(Amd64Regs::expedited(&gprs))
 }
 

@@ -27,10 +27,11 @@ use crate::process::StopEvent;
 impl GdbTarget {
     /// Notes what a client's `qSupported` offers (`packet` is the framed packet).
     pub fn note_client_features(&mut self, packet: &[u8]) {
-        if let Some(offered) = offers(packet, b"exec-events+") {
+        if let Some(offered) = client_offers(packet, b"exec-events+") {
             self.exec_events = offered;
+            self.note_fork_offer(packet);
         }
-        if let Some(offered) = offers(packet, b"no-resumed+") {
+        if let Some(offered) = client_offers(packet, b"no-resumed+") {
             self.no_resumed = offered;
         }
     }
@@ -42,13 +43,17 @@ impl GdbTarget {
         let StopEvent::Exec { .. } = event else {
             return String::new();
         };
-        self.go.forget_program();
-        self.view = None;
-        self.resumed_as.clear();
-        self.note_program();
-        let exe = self
-            .session
-            .backend_ref()
+        // The process that exec'd: the first, or a fork child (whose exec leaves the first
+        // process's program and Go state alone).
+        let pid = self.session.stopped_process().or(self.pid());
+        if pid == self.pid() {
+            self.go.forget_program();
+            self.view = None;
+            self.resumed_as.clear();
+            self.note_program();
+        }
+        let exe = pid
+            .and_then(|p| self.session.process_ref(p))
             .and_then(|b| b.exe().map(|p| p.to_string_lossy().into_owned()));
         match (self.exec_events, exe) {
             (true, Some(exe)) => format!("exec:{};", hex(&exe)),
@@ -59,7 +64,7 @@ impl GdbTarget {
 }
 
 /// Whether a `qSupported` packet offers `feature` (`None` for another packet).
-fn offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
+pub(super) fn client_offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
     let body = packet.strip_prefix(b"$qSupported")?;
     let body = &body[..body.iter().position(|&b| b == b'#').unwrap_or(body.len())];
     Some(
@@ -70,11 +75,11 @@ fn offers(packet: &[u8], feature: &[u8]) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::offers;
+    use super::client_offers;
 
     #[test]
     fn exec_events_follow_the_clients_offer() {
-        let offer = |p: &[u8]| offers(p, b"exec-events+");
+        let offer = |p: &[u8]| client_offers(p, b"exec-events+");
         assert_eq!(
             offer(b"$qSupported:multiprocess+;exec-events+;vContSupported+#00"),
             Some(true)
@@ -89,9 +94,9 @@ mod tests {
         let gdb13 = b"$qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;\
             vfork-events+;exec-events+;vContSupported+;QThreadEvents+;no-resumed+;\
             memory-tagging+#00";
-        assert_eq!(offers(gdb13, b"no-resumed+"), Some(true));
+        assert_eq!(client_offers(gdb13, b"no-resumed+"), Some(true));
         assert_eq!(
-            offers(b"$qSupported:xmlRegisters=i386#00", b"no-resumed+"),
+            client_offers(b"$qSupported:xmlRegisters=i386#00", b"no-resumed+"),
             Some(false)
         );
     }

@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use super::error::target_error;
 use super::{GdbTarget, StubError};
 use crate::process::Origin;
+use crate::tid_map::ThreadRef;
 
 impl GdbTarget {
     /// `R` in extended mode: the program restarts with the same arguments. The packet has no
@@ -66,8 +67,23 @@ impl ExtendedMode for GdbTarget {
         })
     }
 
-    fn kill(&mut self, _pid: Option<GdbPid>) -> TargetResult<ShouldTerminate, Self> {
-        self.session.kill();
+    /// `vKill;PID` kills that process alone when the connection carries others (fork
+    /// children); otherwise everything.
+    fn kill(&mut self, pid: Option<GdbPid>) -> TargetResult<ShouldTerminate, Self> {
+        let pid = pid
+            .and_then(|p| i32::try_from(p.get()).ok())
+            .map(Pid::from_raw);
+        match pid {
+            Some(pid) if self.session.process_count() > 1 => {
+                if !self.session.kill_process(pid) {
+                    return Err(target_error(StubError::BadPid(pid.as_raw() as usize)));
+                }
+                self.after_process_change();
+            }
+            _ => {
+                self.session.kill();
+            }
+        }
         Ok(ShouldTerminate::No)
     }
 
@@ -89,6 +105,14 @@ impl CurrentActivePid for GdbTarget {
             .pid()
             .and_then(|p| to_gdb_pid(p).ok())
             .unwrap_or(GdbPid::MIN))
+    }
+
+    /// An OS thread of another process (a fork child) carries that process's pid.
+    fn pid_of_thread(&mut self, tid: gdbstub::common::Tid) -> Option<GdbPid> {
+        let ThreadRef::Os(os) = ThreadRef::from_tid(tid) else {
+            return None;
+        };
+        self.session.owner_of(os).and_then(|p| to_gdb_pid(p).ok())
     }
 }
 

@@ -10,6 +10,7 @@ mod error;
 pub mod event_loop;
 mod exec_events;
 mod extended_mode;
+mod fork_events;
 mod host_files;
 mod host_io;
 mod lldb;
@@ -37,7 +38,7 @@ use nix::unistd::Pid;
 
 use crate::cli::ThreadsView;
 use crate::goroutines::GoState;
-use crate::process::{Backend, ProcessError, Session, SignalSet, StartOptions, Stdio};
+use crate::process::{Backend, ForkEvents, ProcessError, Session, SignalSet, StartOptions, Stdio};
 use arch::Amd64Linux;
 pub use error::StubError;
 use host_files::HostFiles;
@@ -74,6 +75,8 @@ pub struct GdbTarget {
     resumed_as: HashMap<Pid, Tid>,
     /// The client thread, signal and kind of the last stop reported (for lldb's questions).
     pub last_stop: Option<(Tid, u8, StopKind)>,
+    /// The stop id, OS thread and client thread of the last stop reply (see `threads.rs`).
+    reported: Option<(u64, Pid, Tid)>,
     /// The `qXfer:threads` document being read (built at offset 0).
     threads_xml: Vec<u8>,
     /// The `qXfer:osdata` document being read (built at offset 0).
@@ -85,6 +88,10 @@ pub struct GdbTarget {
     exec_events: bool,
     /// The client offered `no-resumed+`: it reads the `N` stop reply (`exec_events.rs`).
     no_resumed: bool,
+    /// The fork events the client offered (`fork_events.rs`).
+    fork_events: ForkEvents,
+    /// The first process as last seen, to notice when a fork child takes its place.
+    first_pid: Option<Pid>,
     /// `monitor set libthread-db-search-path` (TLS is refused while it finds none).
     thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
@@ -106,6 +113,7 @@ impl GdbTarget {
             client_is_lldb: false,
             lldb_thread_lists: false,
             last_stop: None,
+            reported: None,
             resumed_as: HashMap::new(),
             threads_xml: Vec::new(),
             osdata_xml: Vec::new(),
@@ -113,6 +121,8 @@ impl GdbTarget {
             general_thread: None,
             exec_events: false,
             no_resumed: false,
+            fork_events: ForkEvents::default(),
+            first_pid: None,
             comms: (u64::MAX, HashMap::new()),
         }
     }
@@ -153,8 +163,19 @@ impl StopKind {
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
 /// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `xfer_siginfo.rs`), and exec stop
 /// replies and the `N` stop reply for clients that read them (`exec_events.rs`).
-const EXTRA_FEATURES: &str = ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;\
-    qXfer:osdata:read+;qXfer:siginfo:read+;qXfer:siginfo:write+;exec-events+;no-resumed+";
+macro_rules! extra_features {
+    () => {
+        concat!(
+            ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+",
+            ";qXfer:siginfo:read+;qXfer:siginfo:write+;exec-events+;no-resumed+"
+        )
+    };
+}
+const EXTRA_FEATURES: &str = extra_features!();
+
+/// The same with fork and vfork stop replies, for a client that offered them (`fork_events.rs`;
+/// gdbstub's own fork stop reasons would name the child with the parent's pid).
+const EXTRA_FEATURES_FORKS: &str = concat!(extra_features!(), ";fork-events+;vfork-events+");
 
 impl Target for GdbTarget {
     type Arch = Amd64Linux;
@@ -164,7 +185,8 @@ impl Target for GdbTarget {
         BaseOps::MultiThread(self)
     }
 
-    // gostub does not follow forks; the client must not expect fork events.
+    // Fork stop replies are written by `fork_events.rs` (gdbstub's would carry the wrong pid),
+    // and offered in `extra_supported_features`.
     fn use_fork_stop_reason(&self) -> bool {
         false
     }
@@ -175,7 +197,11 @@ impl Target for GdbTarget {
         false
     }
     fn extra_supported_features(&self) -> &'static str {
-        EXTRA_FEATURES
+        if self.fork_events.fork || self.fork_events.vfork {
+            EXTRA_FEATURES_FORKS
+        } else {
+            EXTRA_FEATURES
+        }
     }
     fn use_no_resumed_stop_reason(&self) -> bool {
         self.no_resumed

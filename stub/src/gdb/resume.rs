@@ -9,6 +9,7 @@ use gdbstub::target::ext::base::multithread::{
     MultiThreadSingleStepOps,
 };
 use gdbstub::target::ext::breakpoints::WatchKind;
+use nix::unistd::Pid;
 
 use super::signal_numbers::{from_gdb, to_gdb};
 use super::{GdbTarget, StubError};
@@ -21,7 +22,7 @@ impl GdbTarget {
         let pid = self
             .os_tid(tid)
             .inspect_err(|e| log::warn!("resume refused: {e}"))?;
-        self.backend()?.set_action(pid, action)?;
+        self.session.set_action(pid, action)?;
         self.resumed_as.insert(pid, tid);
         Ok(())
     }
@@ -29,14 +30,25 @@ impl GdbTarget {
 
 impl MultiThreadResume for GdbTarget {
     fn resume(&mut self) -> Result<(), Self::Error> {
-        Ok(self.backend()?.resume()?)
+        self.backend()?;
+        Ok(self.session.resume()?)
     }
 
     fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
         self.resumed_as.clear();
-        if let Ok(backend) = self.backend() {
-            backend.clear_actions();
-        }
+        self.session.clear_actions();
+        Ok(())
+    }
+
+    fn set_resume_action_continue_process(
+        &mut self,
+        pid: Option<gdbstub::common::Pid>,
+        _signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        let pid = pid
+            .and_then(|p| i32::try_from(p.get()).ok())
+            .map(Pid::from_raw);
+        self.session.continue_all_of(pid);
         Ok(())
     }
 
@@ -84,9 +96,7 @@ impl MultiThreadRangeStepping for GdbTarget {
 
 impl MultiThreadSchedulerLocking for GdbTarget {
     fn set_resume_action_scheduler_lock(&mut self) -> Result<(), Self::Error> {
-        if let Ok(backend) = self.backend() {
-            backend.lock_scheduler();
-        }
+        self.session.lock_scheduler();
         Ok(())
     }
 }
@@ -117,8 +127,11 @@ pub fn stop_reason(
             tid: tid(t),
             signal: Signal(to_gdb(sig)),
         },
-        // `T05` whose `exec:` key (`exec_events.rs`) tells the client which program now runs.
-        StopEvent::Exec { tid: t } => MultiThreadStopReason::SignalWithThread {
+        // `T05` whose `exec:`, `fork:`, `vfork:` or `vforkdone:` key (`exec_events.rs`,
+        // `fork_events.rs`) tells the client what happened.
+        StopEvent::Exec { tid: t }
+        | StopEvent::Fork { tid: t, .. }
+        | StopEvent::VforkDone { tid: t } => MultiThreadStopReason::SignalWithThread {
             tid: tid(t),
             signal: Signal::SIGTRAP,
         },

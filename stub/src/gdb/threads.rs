@@ -32,6 +32,10 @@ impl GdbTarget {
         let Some(backend) = self.session.backend_ref() else {
             return View::Os;
         };
+        // A Go program's fork child has one thread and none of the parent's goroutines.
+        if self.session.is_fork_child(backend.pid()) {
+            return View::Os;
+        }
         let view = match self.options.threads {
             ThreadsView::Os => View::Os,
             ThreadsView::Goroutines | ThreadsView::Auto if self.go.is_go(backend) => {
@@ -69,18 +73,28 @@ impl GdbTarget {
     }
 
     /// The client's thread ids, in the order the client lists them.
+    /// The client's thread ids, in the order the client lists them: the first process's in the
+    /// view in force, then the OS threads of the other processes (fork children).
     pub fn client_threads(&mut self) -> Vec<Tid> {
-        if let Some(table) = self.table() {
-            return table.threads.iter().filter_map(|t| t.id.to_tid()).collect();
-        }
-        let Some(backend) = self.session.backend_ref() else {
-            return Vec::new();
+        let mut pids = self.session.listed_pids().into_iter();
+        let first = pids.next();
+        let mut threads = match self.table() {
+            Some(table) => table.threads.iter().filter_map(|t| t.id.to_tid()).collect(),
+            None => first.map_or_else(Vec::new, |p| self.os_threads_of(p)),
         };
-        backend
-            .thread_ids()
-            .into_iter()
-            .filter_map(|t| ThreadRef::Os(t).to_tid())
-            .collect()
+        for pid in pids {
+            threads.extend(self.os_threads_of(pid));
+        }
+        threads
+    }
+
+    fn os_threads_of(&self, pid: Pid) -> Vec<Tid> {
+        self.session.process_ref(pid).map_or_else(Vec::new, |b| {
+            b.thread_ids()
+                .into_iter()
+                .filter_map(|t| ThreadRef::Os(t).to_tid())
+                .collect()
+        })
     }
 
     /// The client thread standing for OS thread `tid` (the one reported in a stop reply).
@@ -98,14 +112,30 @@ impl GdbTarget {
             .unwrap_or(Tid::MIN)
     }
 
-    /// The OS thread that runs client thread `tid`; a parked goroutine has none. A goroutine id
-    /// from the other view (a client that has not refreshed its thread list since `monitor
-    /// threads`) still names its goroutine.
+    /// Notes the thread a stop reply named: until the next stop, client thread `tid` is OS
+    /// thread `pid`.
+    pub fn note_reported(&mut self, pid: Pid, tid: Tid) {
+        self.reported = self.session.backend_ref().map(|b| (b.stop_id(), pid, tid));
+    }
+
+    /// The OS thread that runs client thread `tid`; a parked goroutine has none. The thread the
+    /// stop reply named is the OS thread it was reported for, without the goroutines view: gdb
+    /// steps it through a `next` (`vCont;r` or `s` on that thread at every stop on the way),
+    /// and would otherwise cost a table per step. A goroutine id from the other view (a
+    /// client that has not refreshed its thread list since `monitor threads`) still names its
+    /// goroutine.
     pub fn os_tid(&mut self, tid: Tid) -> Result<Pid, StubError> {
         let goid = match ThreadRef::from_tid(tid) {
             ThreadRef::Os(pid) => return Ok(pid),
             ThreadRef::Goroutine(goid) => goid,
         };
+        if let (Some((stop, pid, named)), Some(backend)) =
+            (self.reported, self.session.backend_ref())
+        {
+            if named == tid && stop == backend.stop_id() && backend.has_thread(pid) {
+                return Ok(pid);
+            }
+        }
         if let Some(t) = self
             .table()
             .and_then(|t| t.find(ThreadRef::Goroutine(goid)))
@@ -168,7 +198,7 @@ impl GdbTarget {
                 if let Some(at) = self.interrupted_at(tid) {
                     return Some(at.frame());
                 }
-                let g = self.session.backend().ok()?.gprs(pid).ok()?;
+                let g = self.session.backend_of(pid).ok()?.gprs(pid).ok()?;
                 Some((g.rip, g.rsp, g.rbp))
             }
             Err(StubError::GoroutineParked { goid }) => self.parked_at(goid),
@@ -211,8 +241,9 @@ impl GdbTarget {
     /// OS thread `pid`'s name (its comm), read from /proc at most once per stop: the thread list
     /// of every stop (`qXfer:threads`) names each OS thread.
     pub fn thread_comm(&mut self, pid: Pid) -> Option<String> {
-        let backend = self.session.backend_ref()?;
-        let stop = backend.stop_id();
+        let stop = self.session.backend_ref()?.stop_id();
+        let owner = self.session.owner_of(pid).or(self.session.pid())?;
+        let backend = self.session.process_ref(owner)?;
         if self.comms.0 != stop {
             self.comms = (stop, HashMap::new());
         }
@@ -224,6 +255,9 @@ impl GdbTarget {
     }
 
     fn goroutine_on(&mut self, pid: Pid) -> Option<String> {
+        if self.session.owner_of(pid) != self.session.pid() {
+            return None;
+        }
         let backend = self.session.backend().ok()?;
         self.go.label_on_thread(backend, pid.as_raw())
     }
@@ -238,10 +272,7 @@ impl GdbTarget {
             ThreadRef::Goroutine(_) => self
                 .table()
                 .is_some_and(|t| t.find(ThreadRef::from_tid(tid)).is_some()),
-            ThreadRef::Os(pid) => self
-                .session
-                .backend_ref()
-                .is_some_and(|b| b.has_thread(pid)),
+            ThreadRef::Os(pid) => self.session.owner_of(pid).is_some(),
         }
     }
 }

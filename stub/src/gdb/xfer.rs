@@ -27,9 +27,10 @@ fn copy_window(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize
 }
 
 impl GdbTarget {
+    /// The process `Hg` selected (the one gdb asks about, with more than one on the connection).
     fn backend_now(&self) -> TargetResult<&dyn Backend, Self> {
         self.session
-            .backend_ref()
+            .selected_ref()
             .ok_or_else(|| target_error(ProcessError::NoProcess))
     }
 }

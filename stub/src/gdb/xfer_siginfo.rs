@@ -88,13 +88,13 @@ impl GdbTarget {
 
     fn siginfo(&mut self) -> Result<[u8; SIGINFO_SIZE], StubError> {
         let pid = self.siginfo_thread()?;
-        Ok(self.backend()?.siginfo(pid)?)
+        Ok(self.session.backend_of(pid)?.siginfo(pid)?)
     }
 
     /// Writes `data` over the siginfo at `offset` (cut at its end); returns the count written.
     fn write_siginfo(&mut self, offset: usize, data: &[u8]) -> Result<usize, StubError> {
         let pid = self.siginfo_thread()?;
-        let backend = self.backend()?;
+        let backend = self.session.backend_of(pid)?;
         let mut info = backend.siginfo(pid)?;
         let n = data.len().min(SIGINFO_SIZE - offset);
         info[offset..offset + n].copy_from_slice(&data[..n]);

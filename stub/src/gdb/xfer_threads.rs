@@ -1,20 +1,23 @@
 //! `qXfer:threads:read`: the thread list as one XML document, which gdb fetches once per stop
 //! instead of `qfThreadInfo`/`qsThreadInfo` and then `qThreadExtraInfo` per thread for
 //! `info threads`. Each thread carries its name (a goroutine thread's label, an OS thread's
-//! comm) and, as its text, the label `qThreadExtraInfo` gives (gdb's `details`, which scripts
-//! read, so it stays even where it repeats the name).
+//! comm) and, as its text, the label `qThreadExtraInfo` gives (gdb's `details`) where that
+//! says more than the name: an OS thread's label (the goroutine it runs, in the os view). A
+//! goroutine thread's label is its name and is sent once (issue 9: sent twice, 128 goroutine
+//! threads took four requests; gdb shows `Thread P.T "label"`, without the parenthesis).
 //!
 //! Protocol quirks met here:
 //! - gdbstub 0.7 has no `qXfer:threads`: the tap answers it and `qSupported` advertises it
 //!   through the vendored `extra_supported_features`.
 //! - gdb reads the object in 4 KiB requests from offset 0 on; a chunk that reaches the end is
-//!   `l`, otherwise `m`. The document is kept compact (no XML declaration, no newlines)
-//!   so that a few dozen threads fit one request; 128 goroutine threads with their labels
-//!   take about four. The document is built at offset 0 and later chunks come from that copy,
+//!   `l`, otherwise `m`. The document is kept compact (no XML declaration, no newlines, a
+//!   thread without text closes itself) so that about fifty threads fit one request; 128
+//!   goroutine threads with their labels take three. The document is built at offset 0 and later chunks come from that copy,
 //!   so a list that changes between chunks cannot tear.
 //! - With `qXfer:threads` on, gdb takes the XML text as the thread's extra info and never sends
 //!   `qThreadExtraInfo`.
-//! - Thread ids are `pPID.TID` in hex (gdb parses them so with or without multiprocess); the
+//! - Thread ids are `pPID.TID` in hex, PID the thread's own process (a fork child's, once gdb
+//!   knows the child); gdb parses them so with or without multiprocess; the
 //!   optional `core` attribute is left out (it would cost a /proc read per thread per stop).
 //! - The reply is binary data (`#`, `$`, `}` and `*` escaped), the XML text entity-escaped.
 
@@ -45,16 +48,23 @@ impl GdbTarget {
     }
 
     fn threads_document(&mut self) -> String {
-        let pid = self.pid().map_or(0, |p| p.as_raw());
+        let first = self.pid().map_or(0, |p| p.as_raw());
         let mut xml = String::from("<threads>");
         for tid in self.client_threads() {
             let label = self.thread_label(tid);
-            let name = match ThreadRef::from_tid(tid) {
-                ThreadRef::Goroutine(_) => label.clone(),
-                ThreadRef::Os(os) => self.thread_comm(os).unwrap_or_default(),
+            let (name, pid) = match ThreadRef::from_tid(tid) {
+                ThreadRef::Goroutine(_) => (label.clone(), first),
+                ThreadRef::Os(os) => (
+                    self.thread_comm(os).unwrap_or_default(),
+                    self.session.owner_of(os).map_or(first, |p| p.as_raw()),
+                ),
             };
             xml.push_str(&format!("<thread id=\"p{pid:x}.{:x}\" name=\"", tid.get()));
             escape_into(&mut xml, &name);
+            if label == name {
+                xml.push_str("\"/>");
+                continue;
+            }
             xml.push_str("\">");
             escape_into(&mut xml, &label);
             xml.push_str("</thread>");

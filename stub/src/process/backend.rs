@@ -12,6 +12,7 @@ use memcache::{CacheStats, MemError, MemorySource, SyscallCounters};
 use nix::unistd::Pid;
 
 use super::debugregs::{HwError, HwKind};
+use super::inferior::ForkEvents;
 use super::procfs::{ProcessInfo, Region};
 use super::regs::XState;
 use super::siginfo::SIGINFO_SIZE;
@@ -77,11 +78,30 @@ pub trait Backend: MemorySource {
     /// never runs has no signals to pass.
     fn set_signal_rules(&mut self, _rules: SignalRules) {}
     fn resume(&mut self) -> Result<(), ProcessError>;
+    /// Whether the client gave any thread of this process an action since `clear_actions`.
+    fn has_actions(&self) -> bool {
+        false
+    }
+    /// Another process of the session stopped: this one stops too, reporting nothing.
+    fn halt(&mut self) -> Result<(), ProcessError> {
+        Ok(())
+    }
     /// Ctrl-C: the next `poll_stop` reports SIGINT.
     fn interrupt(&mut self);
     /// The stop to report once every thread is stopped, or `None` while running.
     fn poll_stop(&mut self) -> Result<Option<StopEvent>, ProcessError>;
     fn has_pending_event(&self) -> bool;
+
+    // ----- forks -----
+    /// Which forks are stops (their children held) from now on.
+    fn set_fork_events(&mut self, _events: ForkEvents) {}
+    /// The processes forked and held since the last call.
+    fn take_forked(&mut self) -> Vec<Box<dyn Backend>> {
+        Vec::new()
+    }
+    /// A vfork child forgets the int3 bytes it shares with its parent (before a detach that
+    /// must leave the parent's breakpoints in).
+    fn forget_shared_breakpoints(&mut self) {}
     /// Threads besides the reported one that hit a software breakpoint at this stop.
     fn other_breakpoint_hits(&self) -> &[Pid];
     /// The stop a backend starts in when it is not the client's to choose (a core's fatal

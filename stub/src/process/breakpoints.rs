@@ -12,7 +12,8 @@ pub const INT3: u8 = 0xcc;
 /// What `sync` must write: `(address, byte)` pairs.
 pub type Patch = Vec<(u64, u8)>;
 
-#[derive(Debug, Default)]
+/// Cloned for a forked child, whose memory holds the same int3 bytes (`inferior/fork.rs`).
+#[derive(Debug, Default, Clone)]
 pub struct SwBreakpoints {
     /// The addresses the client last asked for.
     wanted: BTreeSet<u64>,

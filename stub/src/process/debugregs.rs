@@ -143,6 +143,15 @@ impl DebugRegs {
         self.slots.iter().all(Option::is_none)
     }
 
+    /// The same wanted slots for a new process (a fork child, whose registers start zeroed):
+    /// written to it before it first runs.
+    pub fn for_new_process(&self) -> DebugRegs {
+        DebugRegs {
+            slots: self.slots,
+            dirty: !self.is_empty(),
+        }
+    }
+
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
     }

@@ -32,6 +32,17 @@ pub enum StopEvent {
     Exec {
         tid: Pid,
     },
+    /// `tid` forked (or vforked) `child`, which is held stopped at its first instruction after
+    /// the fork (`inferior/fork.rs`), for a client that asked for fork events.
+    Fork {
+        tid: Pid,
+        child: Pid,
+        vfork: bool,
+    },
+    /// `tid`'s vfork child exec'd or exited: the parent's memory is its own again.
+    VforkDone {
+        tid: Pid,
+    },
     Exited(i32),
     Killed(i32),
     /// No thread is left running to report a stop: under scheduler locking the only resumed
@@ -54,7 +65,9 @@ impl StopEvent {
             | StopEvent::Watch { tid, .. }
             | StopEvent::Step { tid }
             | StopEvent::Signal { tid, .. }
-            | StopEvent::Exec { tid } => Some(tid),
+            | StopEvent::Exec { tid }
+            | StopEvent::Fork { tid, .. }
+            | StopEvent::VforkDone { tid } => Some(tid),
             StopEvent::Exited(_) | StopEvent::Killed(_) | StopEvent::NoResumed => None,
         }
     }

@@ -28,14 +28,17 @@ use nix::unistd::{fork, ForkResult, Pid};
 use super::wait::{self, Decision, Waited};
 use super::StopEvent;
 
-/// The ptrace options every traced thread gets.
-/// Forks are traced only so that the child can be cleaned of our breakpoints and let go.
+/// The ptrace options every traced thread gets. Forks are traced so that the child can be
+/// cleaned of our breakpoints and let go, or held for a client that follows forks
+/// (`inferior/fork.rs`); vfork-done tells such a client when a vfork child let go of the
+/// parent's memory.
 pub fn trace_options() -> Options {
     Options::PTRACE_O_TRACECLONE
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_TRACESYSGOOD
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACEVFORKDONE
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +216,7 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                     Decision::Cloned { .. }
                     | Decision::Forked { .. }
                     | Decision::EventStop { .. }
+                    | Decision::VforkDone { .. }
                     | Decision::OtherEvent { .. } => {
                         let _ = ptrace::cont(child, None);
                     }
@@ -282,6 +286,7 @@ pub fn attach(pid: Pid) -> Result<Vec<AttachedThread>, StartError> {
             | Decision::Forked { tid, .. }
             | Decision::Exec { tid }
             | Decision::EventStop { tid }
+            | Decision::VforkDone { tid }
             | Decision::OtherEvent { tid } => pending.retain(|t| *t != tid),
             Decision::SyscallStop { .. } | Decision::Nothing => {}
         }

@@ -2,6 +2,8 @@
 //! the plain and the extended mode alike. It also makes the decisions about the process's end:
 //! a process whose control is lost (a wait error) or whose detach fails is killed, and a new
 //! `run` or `attach` releases the old process first (killed if launched, detached if attached).
+//! The fork children a client follows are processes of the session too (`session/processes.rs`):
+//! ending the session ends them as it ends the first.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -10,9 +12,13 @@ use nix::unistd::Pid;
 
 use super::backend::Backend;
 use super::core::Core;
+use super::inferior::ForkEvents;
 use super::launch::Stdio;
 use super::signals::{SignalRules, SignalSet};
 use super::{Inferior, ProcessError, StopEvent};
+
+mod processes;
+pub use processes::ResumeScope;
 
 /// What every process of a session is started with.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +32,29 @@ pub struct Session {
     options: StartOptions,
     /// The quiet and detach rules every process of the session runs under.
     signals: SignalRules,
+    /// The first process: the one launched or attached to, whose program the Go state reads
+    /// (or, once it is gone, the fork child that took its place).
     backend: Option<Box<dyn Backend>>,
+    /// The other processes on the connection: fork children, held or followed.
+    others: Vec<Box<dyn Backend>>,
+    /// Processes that came from a fork (a Go program's child has one thread and no goroutines
+    /// of its own).
+    forked: Vec<Pid>,
+    /// Fork children the client does not know yet (until the next resume).
+    unlisted: Vec<Pid>,
+    /// Fork children whose fork stop is still kept in the parent, unreported, with their
+    /// parents: they go with their parent (detached or killed), as gdbserver's.
+    unreported: Vec<(Pid, Pid)>,
+    /// The process memory and breakpoint requests without a thread go to (`Hg`); `None`: the
+    /// first.
+    selected: Option<Pid>,
+    /// The process of the stop reported last.
+    last_stopped: Option<Pid>,
+    fork_events: ForkEvents,
+    scope: ResumeScope,
+    /// The client handles several processes (gdb's `multiprocess+`): a new `run` or `attach`
+    /// adds a process instead of releasing the one held (gdb's second inferior).
+    keep_processes: bool,
     /// The program most recently launched or attached to, for `qXfer:exec-file` and `run`
     /// without a name.
     program: Option<PathBuf>,
@@ -40,12 +68,22 @@ impl Session {
             options,
             signals: SignalRules::new(options.quiet_signals),
             backend: None,
+            others: Vec::new(),
+            forked: Vec::new(),
+            unlisted: Vec::new(),
+            unreported: Vec::new(),
+            selected: None,
+            last_stopped: None,
+            fork_events: ForkEvents::default(),
+            scope: ResumeScope::default(),
+            keep_processes: false,
             program: None,
             args: Vec::new(),
         }
     }
 
-    /// Launches `program` (the last one when `None`), releasing a process still held.
+    /// Launches `program` (the last one when `None`), releasing a process still held (kept, for
+    /// a client that handles several processes: see `keep_processes`).
     pub fn launch(
         &mut self,
         program: Option<PathBuf>,
@@ -54,11 +92,14 @@ impl Session {
         let program = program
             .or_else(|| self.program.clone())
             .ok_or(ProcessError::NoProgram)?;
-        self.release();
+        if !self.keep_processes {
+            self.release();
+        }
         let o = self.options;
-        let inf = Inferior::launch(&program, args, o.stdio, self.signals, o.cache_pages)?;
+        let mut inf = Inferior::launch(&program, args, o.stdio, self.signals, o.cache_pages)?;
+        inf.set_fork_events(self.fork_events);
         let pid = inf.pid();
-        self.backend = Some(Box::new(inf));
+        self.add_first(Box::new(inf));
         self.program = Some(program);
         self.args = args.to_vec();
         Ok(pid)
@@ -68,20 +109,24 @@ impl Session {
     /// held is released first.
     pub fn restart(&mut self) -> Result<Pid, ProcessError> {
         let args = std::mem::take(&mut self.args);
+        self.release();
         self.launch(None, &args)
     }
 
-    /// Attaches to `pid`, releasing a process still held. The process held already is refused,
-    /// as gdbserver refuses it (it stays attached).
+    /// Attaches to `pid`, releasing a process still held (or keeping it, as `launch`). A process
+    /// held already is refused, as gdbserver refuses it (it stays attached).
     pub fn attach(&mut self, pid: Pid) -> Result<(), ProcessError> {
-        if self.pid() == Some(pid) {
+        if self.pids().contains(&pid) {
             return Err(ProcessError::AlreadyAttached(pid.as_raw()));
         }
-        self.release();
+        if !self.keep_processes {
+            self.release();
+        }
         let o = self.options;
-        let inf = Inferior::attach(pid, self.signals, o.cache_pages)?;
+        let mut inf = Inferior::attach(pid, self.signals, o.cache_pages)?;
+        inf.set_fork_events(self.fork_events);
         self.program = inf.exe().map(Path::to_path_buf);
-        self.backend = Some(Box::new(inf));
+        self.add_first(Box::new(inf));
         Ok(())
     }
 
@@ -89,9 +134,8 @@ impl Session {
     /// the process held and every later one.
     pub fn update_signals(&mut self, change: impl FnOnce(&mut SignalRules)) {
         change(&mut self.signals);
-        if let Some(b) = self.backend.as_mut() {
-            b.set_signal_rules(self.signals);
-        }
+        let signals = self.signals;
+        self.each(|b| b.set_signal_rules(signals));
     }
 
     /// Opens the core file `core` (of `program`, or of the executable the core names).
@@ -124,59 +168,31 @@ impl Session {
         self.backend.as_ref().map(|b| b.pid())
     }
 
-    /// The stop to report, once the running process has fully stopped. Without a process the
-    /// answer is an exit; a process error while waiting means control is lost: the process is
-    /// killed and reported killed (the client must hear something).
-    pub fn poll_stop(&mut self) -> Option<StopEvent> {
-        let Some(backend) = self.backend.as_mut() else {
-            return Some(StopEvent::Exited(0));
-        };
-        match backend.poll_stop() {
-            Ok(event) => event,
-            Err(e) => {
-                log::error!("lost control of the process: {e}");
-                backend.kill();
-                Some(StopEvent::Killed(libc::SIGKILL))
-            }
-        }
-    }
-
-    /// Whether a stop can be reported without waiting for SIGCHLD (an event kept from the last
-    /// stop, or no process at all).
-    pub fn stop_pending(&self) -> bool {
-        self.backend.as_ref().is_none_or(|b| b.has_pending_event())
-    }
-
     /// Ctrl-C: stop the running process; the stop is reported by `poll_stop`.
     pub fn interrupt(&mut self) {
-        if let Some(b) = self.backend.as_mut() {
-            b.interrupt();
-        }
+        self.each(|b| b.interrupt());
     }
 
-    /// `D`: take out every breakpoint and let the process run on; killed if that fails.
+    /// `D`: take out every breakpoint and let every process run on; killed if that fails.
     pub fn detach(&mut self) {
-        if let Some(mut b) = self.backend.take() {
-            if let Err(e) = b.detach() {
-                log::error!("detach failed, killing the process instead: {e}");
-                b.kill();
-            }
+        for pid in self.pids() {
+            self.detach_process(pid);
         }
     }
 
-    /// `k`: kill the process (if any). The answer the client hears is the process killed by
+    /// `k`: kill every process (if any). The answer the client hears is the process killed by
     /// SIGKILL, whether or not there was one.
     pub fn kill(&mut self) -> StopEvent {
-        if let Some(mut b) = self.backend.take() {
+        for mut b in self.take_all() {
             b.kill();
         }
         StopEvent::Killed(libc::SIGKILL)
     }
 
     /// The client went away (or a new process replaces this one): a launched process is killed,
-    /// an attached one detached.
+    /// an attached one detached (a fork child as its parent).
     pub fn release(&mut self) {
-        if let Some(mut b) = self.backend.take() {
+        for mut b in self.take_all() {
             b.release();
         }
     }
@@ -184,6 +200,7 @@ impl Session {
     /// The process ended and the client was told: nothing is left to release.
     pub fn forget_ended(&mut self) {
         self.backend = None;
+        self.promote();
     }
 
     /// The signal the first stop of a process is reported with to lldb (as lldb-server says it:

@@ -5,6 +5,11 @@
 //! Kernel quirks named here: `__WALL` is needed to see clone()d threads; ECHILD means nothing is
 //! traced any more (the whole process is gone, possibly reaped by someone else); a thread's exit
 //! may be reported as `Signaled` when the group was killed.
+//!
+//! With more than one process on a connection (fork children), `waitpid(-1)` run for one
+//! process can collect another's status: that status is kept here ([`stash`]) until its
+//! process asks ([`take_stashed`]). A forked child's first stop, which may come before its
+//! parent's fork event, waits here the same way.
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -36,6 +41,41 @@ pub fn wait(who: Option<Pid>, block: bool) -> nix::Result<Waited> {
     }
 }
 
+/// How many statuses of other processes are kept at most (the oldest goes first): a status
+/// nobody claims (a process detached meanwhile) must not grow the list for good.
+const STASH_MAX: usize = 4096;
+
+thread_local! {
+    /// Statuses collected for another process than the one that waited (the tracing thread's).
+    static STASHED: std::cell::RefCell<std::collections::VecDeque<WaitStatus>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
+/// Keeps a status that belongs to another process of the session.
+pub fn stash(status: WaitStatus) {
+    STASHED.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() >= STASH_MAX {
+            s.pop_front();
+        }
+        s.push_back(status);
+    });
+}
+
+/// The first kept status that `mine` claims, taken out.
+pub fn take_stashed(mut mine: impl FnMut(&WaitStatus) -> bool) -> Option<WaitStatus> {
+    STASHED.with(|s| {
+        let mut s = s.borrow_mut();
+        let at = s.iter().position(&mut mine)?;
+        s.remove(at)
+    })
+}
+
+/// Whether a kept status is one `mine` claims.
+pub fn has_stashed(mut mine: impl FnMut(&WaitStatus) -> bool) -> bool {
+    STASHED.with(|s| s.borrow().iter().any(&mut mine))
+}
+
 /// Waits up to `timeout` for a SIGCHLD (blocked in this process, so it stays pending until read
 /// here or by the event loop's signalfd); returns early when one is pending. For waits that must
 /// not block in `waitpid`: a zombie leader's exit wakes the tracer but gives no status.
@@ -63,7 +103,10 @@ pub enum Decision {
     Exec { tid: Pid },
     /// PTRACE_EVENT_STOP: a seized thread's first stop, an interrupt, or a group stop.
     EventStop { tid: Pid },
-    /// Any other ptrace event stop (e.g. vfork-done): resumed as it was running.
+    /// PTRACE_EVENT_VFORK_DONE: `tid`'s vfork child exec'd or exited (the memory is its own
+    /// again).
+    VforkDone { tid: Pid },
+    /// Any other ptrace event stop: resumed as it was running.
     OtherEvent { tid: Pid },
     /// A syscall stop (not asked for; resumed as it was running).
     SyscallStop { tid: Pid },
@@ -91,6 +134,7 @@ pub fn decide(status: WaitStatus) -> Decision {
             libc::PTRACE_EVENT_FORK => Decision::Forked { tid, vfork: false },
             libc::PTRACE_EVENT_VFORK => Decision::Forked { tid, vfork: true },
             libc::PTRACE_EVENT_EXEC => Decision::Exec { tid },
+            libc::PTRACE_EVENT_VFORK_DONE => Decision::VforkDone { tid },
             libc::PTRACE_EVENT_STOP => Decision::EventStop { tid },
             _ => Decision::OtherEvent { tid },
         },
@@ -173,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             ev(libc::PTRACE_EVENT_VFORK_DONE),
-            Decision::OtherEvent { tid: t(5) }
+            Decision::VforkDone { tid: t(5) }
         );
         assert!(ev(libc::PTRACE_EVENT_STOP).is_stop());
         assert_eq!(ev(libc::PTRACE_EVENT_STOP).signal(), None);

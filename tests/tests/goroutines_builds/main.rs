@@ -152,7 +152,7 @@ fn full_client_matrix() {
 /// for the one stepped. gdb keeps the registers of threads a locked step did not resume, read
 /// when the handler's thread was the one reported: its register cache is flushed.
 fn in_handler_commands() -> Vec<String> {
-    let find = "python exec(\"import gdb\\nspin = lambda u: u.ptid[1] >= 1 << 30 and '[running]' in (u.details or '') and (u.details or '').endswith('main.spin')\\nfor i in range(100):\\n  gdb.execute('continue', to_string=True)\\n  t = gdb.selected_thread()\\n  others = [u for u in gdb.selected_inferior().threads() if u.ptid[1] != t.ptid[1] and spin(u)]\\n  if spin(t) and others:\\n    break\\nprint('@@H %d' % (t.ptid[1] - (1 << 30)))\\ngdb.execute('delete')\\ngdb.execute('set scheduler-locking on')\\nothers[0].switch()\\nprint('@@U %d' % (others[0].ptid[1] - (1 << 30)))\\ngdb.execute('stepi')\\ngdb.execute('maint flush register-cache')\")";
+    let find = "python exec(\"import gdb\\nspin = lambda u: u.ptid[1] >= 1 << 30 and '[running]' in (u.name or '') and (u.name or '').endswith('main.spin')\\nfor i in range(100):\\n  gdb.execute('continue', to_string=True)\\n  t = gdb.selected_thread()\\n  others = [u for u in gdb.selected_inferior().threads() if u.ptid[1] != t.ptid[1] and spin(u)]\\n  if spin(t) and others:\\n    break\\nprint('@@H %d' % (t.ptid[1] - (1 << 30)))\\ngdb.execute('delete')\\ngdb.execute('set scheduler-locking on')\\nothers[0].switch()\\nprint('@@U %d' % (others[0].ptid[1] - (1 << 30)))\\ngdb.execute('stepi')\\ngdb.execute('maint flush register-cache')\")";
     vec!["break runtime.sigprof".to_string(), find.to_string()]
 }
 

@@ -20,8 +20,9 @@ use super::super::siginfo::{self, SIGINFO_SIZE};
 use super::super::signals::SignalRules;
 use super::super::svr4::{self, LinkMap};
 use super::super::threads::Action;
+use super::super::wait;
 use super::super::{Origin, ProcessError, StopEvent};
-use super::Inferior;
+use super::{ForkEvents, Inferior};
 
 impl MemorySource for Inferior {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
@@ -186,6 +187,14 @@ impl Backend for Inferior {
         Inferior::resume(self)
     }
 
+    fn has_actions(&self) -> bool {
+        self.threads.values().any(|t| t.action != Action::Hold)
+    }
+
+    fn halt(&mut self) -> Result<(), ProcessError> {
+        Inferior::halt(self)
+    }
+
     fn interrupt(&mut self) {
         Inferior::interrupt(self)
     }
@@ -195,7 +204,21 @@ impl Backend for Inferior {
     }
 
     fn has_pending_event(&self) -> bool {
-        (self.running && self.has_reportable()) || self.exited || self.nothing_resumed()
+        (self.running && (self.has_reportable() || wait::has_stashed(|s| self.claims(s))))
+            || self.exited
+            || self.nothing_resumed()
+    }
+
+    fn set_fork_events(&mut self, events: ForkEvents) {
+        self.fork_events = events;
+    }
+
+    fn take_forked(&mut self) -> Vec<Box<dyn Backend>> {
+        Inferior::take_forked(self)
+    }
+
+    fn forget_shared_breakpoints(&mut self) {
+        Inferior::forget_shared_breakpoints(self)
     }
 
     fn other_breakpoint_hits(&self) -> &[Pid] {

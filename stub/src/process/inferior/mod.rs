@@ -14,6 +14,7 @@
 //! first stays pending and shows up as a spurious PTRACE_EVENT_STOP after the next resume; and the
 //! thread-group leader's exit is reported only after every other thread has been reaped.
 
+mod fork;
 mod live;
 mod resume;
 mod stops;
@@ -34,6 +35,7 @@ use super::memory::TargetMemory;
 use super::signals::SignalRules;
 use super::threads::Thread;
 use super::{Origin, ProcessError, StopEvent};
+pub use fork::ForkEvents;
 
 pub(super) fn next_stop_id() -> u64 {
     static STOP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -54,8 +56,14 @@ pub struct Inferior {
     scheduler_locked: bool,
     interrupt_requested: bool,
     stop_id: u64,
-    /// Forked children whose first stop came before their parent's fork event.
-    early_children: std::collections::BTreeSet<Pid>,
+    /// The page cache size, for the processes it forks.
+    cache_pages: usize,
+    /// Which forks are stops, with their children held (`fork.rs`).
+    fork_events: ForkEvents,
+    /// Children held since the session last took them.
+    forked: Vec<Inferior>,
+    /// A vfork child: the parent whose memory it shares (until it execs or exits).
+    vfork_parent: Option<Pid>,
     /// Threads other than the reported one that hit a software breakpoint at this stop (each
     /// rewound to it). lldb is told, so that it does not step them over a hit it never saw.
     other_breakpoint_hits: Vec<Pid>,
@@ -121,7 +129,10 @@ impl Inferior {
             interrupt_requested: false,
             stop_id: next_stop_id(),
             other_breakpoint_hits: Vec::new(),
-            early_children: Default::default(),
+            cache_pages,
+            fork_events: ForkEvents::default(),
+            forked: Vec::new(),
+            vfork_parent: None,
             pending: VecDeque::new(),
             exited: false,
         })

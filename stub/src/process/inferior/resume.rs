@@ -113,6 +113,20 @@ impl Inferior {
             .any(|&tid| ptrace::read_user(tid, std::ptr::null_mut()) == Err(nix::Error::ESRCH))
     }
 
+    /// All-stop across processes: another process of the session stopped, so this one stops
+    /// too, with nothing to report; what its threads met while stopping is kept for its next
+    /// resume (breakpoint hits are rewound: they come again).
+    pub fn halt(&mut self) -> Result<(), ProcessError> {
+        if !self.running {
+            return Ok(());
+        }
+        self.other_breakpoint_hits = self.stop_all()?;
+        self.running = false;
+        self.stop_id = super::next_stop_id();
+        self.begin_stop();
+        Ok(())
+    }
+
     /// Ctrl-C from the client: stops every thread; the next `poll_stop` reports SIGINT. A Ctrl-C
     /// while stopped is ignored, as gdbserver does (a request left standing would turn the next
     /// resume's first unreported stop into a SIGINT).

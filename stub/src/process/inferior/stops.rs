@@ -91,6 +91,9 @@ impl Inferior {
     /// The next wait status of any thread (`None`: none ready, when not blocking). ECHILD means
     /// nothing traced is left: the process is marked gone and its end queued as killed.
     pub(super) fn next_status(&mut self, block: bool) -> Result<Option<WaitStatus>, ProcessError> {
+        if let Some(status) = wait::take_stashed(|s| self.claims(s)) {
+            return Ok(Some(status));
+        }
         match wait::wait(None, block).map_err(ptrace_err(Pid::from_raw(-1)))? {
             Waited::Status(status) => Ok(Some(status)),
             Waited::Nothing => Ok(None),
@@ -100,6 +103,19 @@ impl Inferior {
                 Ok(None)
             }
         }
+    }
+
+    /// Whether a wait status is this process's: of a thread it knows, or a stop of a new thread
+    /// of it (its clone event still to come). Another process's thread, or one gone unknown,
+    /// is not.
+    pub(super) fn claims(&self, status: &WaitStatus) -> bool {
+        let Some(tid) = status.pid() else {
+            return true;
+        };
+        if tid == self.pid || self.threads.contains_key(&tid) {
+            return true;
+        }
+        wait::decide(*status).is_stop() && same_process(self.pid, tid)
     }
 
     pub(super) fn finish_stop(&mut self, mut event: StopEvent) -> Result<StopEvent, ProcessError> {
@@ -249,13 +265,11 @@ impl Inferior {
         stopping: bool,
     ) -> Result<Option<StopEvent>, ProcessError> {
         log::trace!("wait status {status:?} (stopping: {stopping})");
-        if let Some(tid) = status.pid() {
-            if !self.threads.contains_key(&tid) && tid != self.pid && !same_process(self.pid, tid) {
-                // A forked child's first stop, ahead of its parent's fork event: it waits there
-                // until `release_child` lets it go.
-                self.early_children.insert(tid);
-                return Ok(None);
-            }
+        if !self.claims(&status) {
+            // Another process's (a fork child's first stop ahead of its parent's fork event, or
+            // a status of another process of the session): it waits for its owner.
+            wait::stash(status);
+            return Ok(None);
         }
         match wait::decide(status) {
             Decision::Gone { tid, end } => Ok(self.on_thread_gone(tid, end)),
@@ -282,15 +296,8 @@ impl Inferior {
                 }
                 Ok(None)
             }
-            Decision::Forked { tid, vfork } => {
-                let child = Pid::from_raw(ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32);
-                self.release_child(child, vfork);
-                self.mark_stopped(tid);
-                if !stopping {
-                    self.rerun(tid)?;
-                }
-                Ok(None)
-            }
+            Decision::Forked { tid, vfork } => self.on_fork(tid, vfork, stopping),
+            Decision::VforkDone { tid } => self.on_vfork_done(tid, stopping),
             Decision::Exec { tid } => {
                 // The program replaced itself: one thread remains, under the leader's id, and
                 // nothing of ours is in the new image (the kernel cleared the debug registers
@@ -381,34 +388,6 @@ impl Inferior {
                 Ok(Some(StopEvent::Signal { tid, sig }))
             }
             Decision::Nothing => Ok(None),
-        }
-    }
-
-    /// A child the program forked starts traced (ptrace follows forks so that this can run): its
-    /// copy of memory still holds our int3 bytes, which are put back to the originals before it
-    /// is let go. A vfork child shares the parent's memory and runs only until it execs; it is
-    /// let go as it is. Kernel quirk: the child's first stop may have been collected already, as
-    /// a process we do not trace.
-    pub(super) fn release_child(&mut self, child: Pid, shares_memory: bool) {
-        if !self.early_children.remove(&child) {
-            match wait::wait(Some(child), true) {
-                Ok(Waited::Status(status)) if wait::decide(status).is_stop() => {}
-                _ => return,
-            }
-        }
-        if !shares_memory {
-            if let Ok(mut mem) = memcache::ProcMem::open(child.as_raw()) {
-                for (addr, orig) in self.breakpoints.inserted_originals() {
-                    if let Err(e) = mem.write(addr, &[orig]) {
-                        log::warn!(
-                            "forked child {child}: breakpoint at {addr:#x} not removed: {e}"
-                        );
-                    }
-                }
-            }
-        }
-        if let Err(e) = ptrace::detach(child, None) {
-            log::warn!("forked child {child}: detach failed: {e}");
         }
     }
 

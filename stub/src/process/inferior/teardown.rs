@@ -101,7 +101,12 @@ impl Inferior {
         }
         let _ = kill(self.pid, Signal::SIGKILL);
         // Reap every thread; the leader's status comes last (bounded by the kernel's reaping).
+        // Another process's statuses are kept for it.
         while let Ok(Waited::Status(status)) = wait::wait(None, true) {
+            if !self.claims(&status) {
+                wait::stash(status);
+                continue;
+            }
             if matches!(wait::decide(status), Decision::Gone { tid, .. } if tid == self.pid) {
                 break;
             }

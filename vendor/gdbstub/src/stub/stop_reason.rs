@@ -140,6 +140,21 @@ pub enum BaseStopReason<Tid, U> {
     ///
     /// [`Target::use_no_resumed_stop_reason`]: crate::target::Target::use_no_resumed_stop_reason
     NoResumed,
+    /// gostub patch: one process of several on the connection exited (`W..;process:PID`); the
+    /// session goes on with the others.
+    ProcessExited {
+        /// The process that exited
+        pid: crate::common::Pid,
+        /// Its exit status
+        code: u8,
+    },
+    /// gostub patch: one process of several was killed by a signal (`X..;process:PID`).
+    ProcessTerminated {
+        /// The process that was killed
+        pid: crate::common::Pid,
+        /// The signal
+        signal: Signal,
+    },
 }
 
 impl<Tid, U> BaseStopReason<Tid, U> {
@@ -160,7 +175,9 @@ impl<Tid, U> BaseStopReason<Tid, U> {
             | Self::Signal(_)
             | Self::Exited(_)
             | Self::Terminated(_)
-            | Self::NoResumed => false,
+            | Self::NoResumed
+            | Self::ProcessExited { .. }
+            | Self::ProcessTerminated { .. } => false,
         }
     }
 }
@@ -213,6 +230,12 @@ impl<U> From<BaseStopReason<(), U>> for BaseStopReason<Tid, U> {
             },
             BaseStopReason::VForkDone(_) => BaseStopReason::VForkDone(crate::SINGLE_THREAD_TID),
             BaseStopReason::NoResumed => BaseStopReason::NoResumed,
+            BaseStopReason::ProcessExited { pid, code } => {
+                BaseStopReason::ProcessExited { pid, code }
+            }
+            BaseStopReason::ProcessTerminated { pid, signal } => {
+                BaseStopReason::ProcessTerminated { pid, signal }
+            }
         }
     }
 }

@@ -67,6 +67,23 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
         }
     }
 
+    /// gostub patch: the pid written in thread `tid`'s id (its own process's, when the
+    /// connection carries more than one).
+    pub(crate) fn get_thread_pid(
+        &mut self,
+        target: &mut T,
+        tid: Tid,
+    ) -> Result<Pid, Error<T::Error, C::Error>> {
+        if let Some(pid) = target
+            .support_extended_mode()
+            .and_then(|ops| ops.support_current_active_pid())
+            .and_then(|ops| ops.pid_of_thread(tid))
+        {
+            return Ok(pid);
+        }
+        self.get_current_pid(target)
+    }
+
     // Used by `?` and `vAttach` to return a "reasonable" stop reason.
     //
     // This is a bit of an implementation wart, since this is really something
@@ -91,7 +108,7 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 pid: self
                     .features
                     .multiprocess()
-                    .then_some(SpecificIdKind::WithId(self.get_current_pid(target)?)),
+                    .then_some(SpecificIdKind::WithId(self.get_thread_pid(target, tid)?)),
                 tid: SpecificIdKind::WithId(tid),
             })?;
         } else {
@@ -443,31 +460,24 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                         tid: SpecificIdKind::WithId(SINGLE_THREAD_TID),
                     })?,
                     BaseOps::MultiThread(ops) => {
-                        let mut err: Result<_, Error<T::Error, C::Error>> = Ok(());
-                        let mut first = true;
-                        ops.list_active_threads(&mut |tid| {
-                            // TODO: replace this with a try block (once stabilized)
-                            let e = (|| {
-                                if !first {
-                                    res.write_str(",")?
-                                }
-                                first = false;
-                                res.write_specific_thread_id(SpecificThreadId {
-                                    pid: self
-                                        .features
-                                        .multiprocess()
-                                        .then_some(SpecificIdKind::WithId(pid)),
-                                    tid: SpecificIdKind::WithId(tid),
-                                })?;
-                                Ok(())
-                            })();
-
-                            if let Err(e) = e {
-                                err = Err(e)
+                        // gostub patch: the threads are listed first, then each is written with
+                        // its own process's pid (`pid_of_thread`).
+                        let mut tids = alloc::vec::Vec::new();
+                        ops.list_active_threads(&mut |tid| tids.push(tid))
+                            .map_err(Error::TargetError)?;
+                        for (i, tid) in tids.into_iter().enumerate() {
+                            if i > 0 {
+                                res.write_str(",")?
                             }
-                        })
-                        .map_err(Error::TargetError)?;
-                        err?;
+                            let pid = self.get_thread_pid(target, tid)?;
+                            res.write_specific_thread_id(SpecificThreadId {
+                                pid: self
+                                    .features
+                                    .multiprocess()
+                                    .then_some(SpecificIdKind::WithId(pid)),
+                                tid: SpecificIdKind::WithId(tid),
+                            })?;
+                        }
                     }
                 }
 

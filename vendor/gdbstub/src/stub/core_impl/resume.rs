@@ -195,6 +195,13 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                             // Target API contract specifies that the default
                             // resume action for all threads is continue.
                             has_wildcard_continue = true;
+                            // gostub patch: the process it is limited to (`pPID.-1`), if any.
+                            let pid = match action.thread.and_then(|thread| thread.pid) {
+                                Some(SpecificIdKind::WithId(pid)) => Some(pid),
+                                _ => None,
+                            };
+                            ops.set_resume_action_continue_process(pid, signal)
+                                .map_err(Error::TargetError)?;
                         }
                         Some(SpecificIdKind::WithId(tid)) => ops
                             .set_resume_action_continue(tid, signal)
@@ -305,7 +312,7 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 pid: self
                     .features
                     .multiprocess()
-                    .then_some(SpecificIdKind::WithId(self.get_current_pid(target)?)),
+                    .then_some(SpecificIdKind::WithId(self.get_thread_pid(target, tid)?)),
                 tid: SpecificIdKind::WithId(tid),
             })?;
             res.write_str(";")?;
@@ -499,6 +506,20 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 } else {
                     "E.No unwaited-for children left."
                 })?;
+                FinishExecStatus::Handled
+            }
+            MultiThreadStopReason::ProcessExited { pid, code } => {
+                res.write_str("W")?;
+                res.write_num(code)?;
+                res.write_str(";process:")?;
+                res.write_num(pid.get())?;
+                FinishExecStatus::Handled
+            }
+            MultiThreadStopReason::ProcessTerminated { pid, signal } => {
+                res.write_str("X")?;
+                res.write_num(signal.0)?;
+                res.write_str(";process:")?;
+                res.write_num(pid.get())?;
                 FinishExecStatus::Handled
             }
             // Explicitly avoid using `_ =>` to handle the "unguarded" variants, as doing so would

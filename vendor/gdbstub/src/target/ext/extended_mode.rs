@@ -287,6 +287,12 @@ pub trait CurrentActivePid: ExtendedMode {
     /// leave a comment on this [tracking
     /// issue](https://github.com/daniel5151/gdbstub/issues/124).
     fn current_active_pid(&mut self) -> Result<Pid, Self::Error>;
+
+    /// gostub patch: the process thread `tid` belongs to, when the connection carries more
+    /// than one (`None`: the current active pid).
+    fn pid_of_thread(&mut self, _tid: crate::common::Tid) -> Option<Pid> {
+        None
+    }
 }
 
 define_ext!(CurrentActivePidOps, CurrentActivePid);

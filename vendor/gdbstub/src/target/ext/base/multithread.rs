@@ -213,6 +213,16 @@ pub trait MultiThreadResume: Target {
         signal: Option<Signal>,
     ) -> Result<(), Self::Error>;
 
+    /// gostub patch: a continue action for every thread, of process `pid` only (`pPID.-1`) or
+    /// of every process (`None`). Called besides the wildcard handling above.
+    fn set_resume_action_continue_process(
+        &mut self,
+        _pid: Option<crate::common::Pid>,
+        _signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
     /// Support for optimized [single stepping].
     ///
     /// [single stepping]: https://sourceware.org/gdb/current/onlinedocs/gdb/Continuing-and-Stepping.html#index-stepi
