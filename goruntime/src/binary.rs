@@ -22,6 +22,7 @@ use crate::wait_reasons::WaitReasons;
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A parsed Go executable. Cheap to query; load once per program.
 pub struct GoBinary {
@@ -225,7 +226,7 @@ impl GoBinary {
     }
 
     /// Wait reason text for a `waitReason` value, as the target's runtime spells it.
-    pub fn wait_reason_text(&self, reason: u8) -> String {
+    pub fn wait_reason_text(&self, reason: u8) -> Arc<str> {
         self.wait_reasons.text(reason)
     }
 }

@@ -51,7 +51,7 @@ pub use binary::GoBinary;
 pub use error::{GoError, GoroutineError};
 pub use goroutine::{
     goroutines_at, list_goroutines, list_goroutines_since, list_goroutines_with, listing_hints,
-    running_g_addrs, unwind_goroutines, GStatus, Goroutine, ListOptions, ThreadState,
+    running_g_addrs, unwind_goroutines, Depth, GStatus, Goroutine, ListOptions, ThreadState,
 };
 pub use layout::Layout;
 pub use memo::ProcessMemo;
@@ -61,7 +61,10 @@ pub use version::GoVersion;
 
 use std::sync::Arc;
 
-/// One logical stack frame (inlined calls are separate frames sharing pc/sp/fp).
+/// One logical stack frame (inlined calls are separate frames sharing pc/sp/fp): where it lies
+/// on the stack, and what its pc is in the program ([`FrameSym`], one per pc and logical frame,
+/// shared by every frame there and read through `Deref`: `frame.function`). Parked goroutines
+/// stop at a handful of pcs, so a listing of many holds few `FrameSym`s.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Frame {
     /// Program counter of the physical frame (return address for outer frames).
@@ -73,6 +76,12 @@ pub struct Frame {
     /// RBP in this frame (best effort: `g.sched.bp`/thread RBP for the innermost frame, then
     /// the frame-pointer chain; 0 when unknown).
     pub bp: u64,
+    pub sym: Arc<FrameSym>,
+}
+
+/// What a logical frame's pc is in the program.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FrameSym {
     pub function: Arc<str>,
     pub file: Arc<str>,
     pub line: u32,
@@ -82,6 +91,16 @@ pub struct Frame {
     pub entry: u64,
     /// The runtime's funcID of this logical function (wrapper detection).
     pub func_id: u8,
+    /// The frame's pc is exact (live registers, a signal context, or the frame that
+    /// `sigpanic`/`asyncPreempt`/`debugCallV2` was entered from), not a return address.
+    pub exact_pc: bool,
+}
+
+impl std::ops::Deref for Frame {
+    type Target = FrameSym;
+    fn deref(&self) -> &FrameSym {
+        &self.sym
+    }
 }
 
 /// Function, file and line of an exact pc (innermost inlined function).

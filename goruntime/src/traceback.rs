@@ -14,9 +14,10 @@
 
 use crate::binary::GoBinary;
 use crate::goroutine::{GStatus, Goroutine};
-use crate::Frame;
+use crate::{Frame, FrameSym};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// GOTRACEBACK-like policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,8 +124,28 @@ pub fn show_func(
     name.contains('.') && (!name.starts_with("runtime.") || is_exported_runtime(name, minor))
 }
 
-/// Indices of frames the policy shows, in order.
+/// The first of `syms` (the logical frames of one physical frame, innermost first) that
+/// traceback level `level` shows, when no frame inside them is shown (as [`shown_indices`]
+/// judges them: each by itself and its callee; `callee` is the frame inside the first).
+pub(crate) fn first_shown_of<'s>(
+    syms: &'s [Arc<FrameSym>],
+    mut callee: Option<&'s str>,
+    level: u32,
+    minor: u32,
+) -> Option<&'s Arc<FrameSym>> {
+    syms.iter().find(|s| {
+        let shown = show_func(&s.function, s.func_id, true, callee, level, minor);
+        callee = Some(&s.function);
+        shown
+    })
+}
+
+/// Indices of frames the policy shows, in order. A goroutine walked only to its first shown
+/// frame ([`Goroutine::top_only`]) has just that one.
 fn shown_indices(bin: &GoBinary, g: &Goroutine, level: u32) -> Vec<usize> {
+    if g.top_only.is_some() {
+        return (0..g.frames.len()).collect();
+    }
     let minor = bin.version().minor;
     let mut out = Vec::new();
     let mut callee: Option<&str> = None;
@@ -181,7 +202,7 @@ fn header(g: &Goroutine, level2: Option<()>) -> String {
         }
     }
     let status = match (&g.wait_reason, g.status) {
-        (Some(r), GStatus::Waiting | GStatus::Leaked) => r.clone(),
+        (Some(r), GStatus::Waiting | GStatus::Leaked) => r.to_string(),
         _ => g.status.as_str().to_string(),
     };
     s.push_str(" [");

@@ -15,10 +15,11 @@
 use crate::binary::GoBinary;
 use crate::error::GoroutineError;
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 
-use crate::pclntab::{Func, ImageBytes, LogicalFrame, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
-use crate::Frame;
+use crate::pclntab::{Func, ImageBytes, FUNC_FLAG_SP_WRITE, FUNC_FLAG_TOP_FRAME};
+use crate::{Frame, FrameSym};
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use memcache::{MemoryExt, MemorySource};
 
@@ -52,16 +53,58 @@ pub fn unwind<M: MemorySource>(
     mem: &mut M,
     start: UnwindStart,
     bounds: Option<(u64, u64)>,
-    mut switch: Option<StackSwitch>,
+    switch: Option<StackSwitch>,
 ) -> (Vec<Frame>, Option<GoroutineError>) {
+    let mut pcs = PcCache::new(pcs);
+    let (frames, err, _) = unwind_to(bin, &mut pcs, mem, start, bounds, switch, None);
+    (frames, err)
+}
+
+/// [`unwind`], stopping at the first frame traceback level `stop` shows (when given): the walk
+/// then returns that frame alone, no error, and `true`. A walk that finds no shown frame goes to
+/// its end (the runtime then shows every frame) and returns them all, and `false`. The frames
+/// the policy shows first depend only on the frames before them, so the frame found is the one
+/// the full walk shows first.
+pub(crate) fn unwind_to<M: MemorySource>(
+    bin: &GoBinary,
+    pcs: &mut PcCache<'_>,
+    mem: &mut M,
+    start: UnwindStart,
+    bounds: Option<(u64, u64)>,
+    switch: Option<StackSwitch>,
+    stop: Option<u32>,
+) -> (Vec<Frame>, Option<GoroutineError>, bool) {
+    let (frames, err) = walk(bin, pcs, mem, start, bounds, switch, stop);
+    match err {
+        Walked::Cut(frame) => (vec![frame], None, true),
+        Walked::End(err) => (frames, err, false),
+    }
+}
+
+/// How a walk ended: at its end (maybe with an error), or cut at a shown frame.
+enum Walked {
+    End(Option<GoroutineError>),
+    Cut(Frame),
+}
+
+fn walk<M: MemorySource>(
+    bin: &GoBinary,
+    pcs: &mut PcCache<'_>,
+    mem: &mut M,
+    start: UnwindStart,
+    bounds: Option<(u64, u64)>,
+    mut switch: Option<StackSwitch>,
+    stop: Option<u32>,
+) -> (Vec<Frame>, Walked) {
     let mut frames = Vec::new();
+    let minor = bin.version().minor;
     let (mut pc, mut sp, mut bp) = (start.pc, start.sp, start.bp);
     let mut trap = start.trap;
     let mut innermost = true;
     let mut bounds = bounds.filter(|(lo, hi)| lo < hi && sp >= *lo && sp <= *hi);
     for _ in 0..MAX_PHYSICAL_FRAMES {
         let Some(facts) = pcs.facts(bin, pc, trap) else {
-            return (frames, Some(GoroutineError::UnknownPc { pc }));
+            return (frames, Walked::End(Some(GoroutineError::UnknownPc { pc })));
         };
         let f = &facts.func;
         let name = &facts.name;
@@ -70,7 +113,7 @@ pub fn unwind<M: MemorySource>(
             match name.as_str() {
                 "runtime.morestack" | "runtime.mcall" => {
                     if name == "runtime.mcall" {
-                        push_frames(&mut frames, &facts, (pc, sp, sp.saturating_add(8), bp));
+                        push_frames(&mut frames, facts, (pc, sp, sp.saturating_add(8), bp));
                     }
                     pc = sw.pc;
                     sp = sw.sp;
@@ -92,23 +135,42 @@ pub fn unwind<M: MemorySource>(
         }
         let Some(delta) = facts.sp_delta else {
             let function = name.clone();
-            return (frames, Some(GoroutineError::NoFrameSize { function, pc }));
+            return (
+                frames,
+                Walked::End(Some(GoroutineError::NoFrameSize { function, pc })),
+            );
         };
         if delta < 0 {
             let function = name.clone();
             return (
                 frames,
-                Some(GoroutineError::NegativeFrameSize { function, pc }),
+                Walked::End(Some(GoroutineError::NegativeFrameSize { function, pc })),
             );
         }
         let fp = sp.saturating_add(delta as u64).saturating_add(8);
-        push_frames(&mut frames, &facts, (pc, sp, fp, bp));
+        if let Some(level) = stop {
+            let callee = frames.last().map(|f| &*f.function);
+            if let Some(sym) = crate::traceback::first_shown_of(&facts.syms, callee, level, minor) {
+                let sym = Arc::clone(sym);
+                return (
+                    Vec::new(),
+                    Walked::Cut(Frame {
+                        pc,
+                        sp,
+                        fp,
+                        bp,
+                        sym,
+                    }),
+                );
+            }
+        }
+        push_frames(&mut frames, facts, (pc, sp, fp, bp));
         // A signal handler's frames: continue at the interrupted context in the ucontext.
         if let Some(uc) = signal_ucontext(name, fp) {
             let Some(ctx) = interrupted_context(mem, uc) else {
                 return (
                     frames,
-                    Some(GoroutineError::UnreadableSignalContext { at: uc }),
+                    Walked::End(Some(GoroutineError::UnreadableSignalContext { at: uc })),
                 );
             };
             (pc, sp, bp) = (ctx.pc, ctx.sp, ctx.bp);
@@ -124,11 +186,11 @@ pub fn unwind<M: MemorySource>(
             continue;
         }
         if f.flag & FUNC_FLAG_TOP_FRAME != 0 {
-            return (frames, None);
+            return (frames, Walked::End(None));
         }
         // A thread inside clone may already be the child on its fresh stack: nothing above.
         if innermost && name == "runtime.clone" {
-            return (frames, None);
+            return (frames, Walked::End(None));
         }
         // cgocallback writes SP to switch from g0 to curg, but keeps a frame valid for unwinding
         // on both stacks: on curg's its return address is the pc saved at the C call
@@ -137,34 +199,40 @@ pub fn unwind<M: MemorySource>(
         if f.flag & FUNC_FLAG_SP_WRITE != 0 && !innermost && !sp_write_ok {
             // On a system stack with no goroutine to continue on, these are the natural bottom.
             if matches!(name.as_str(), "runtime.mcall" | "runtime.morestack") {
-                return (frames, None);
+                return (frames, Walked::End(None));
             }
             let function = name.clone();
-            return (frames, Some(GoroutineError::SpWrite { function }));
+            return (
+                frames,
+                Walked::End(Some(GoroutineError::SpWrite { function })),
+            );
         }
         if let Some((_, hi)) = bounds {
             if fp > hi {
                 let function = name.clone();
                 return (
                     frames,
-                    Some(GoroutineError::LeavesStack { function, sp, hi }),
+                    Walked::End(Some(GoroutineError::LeavesStack { function, sp, hi })),
                 );
             }
         }
         // fp >= 8 (a saturating sum of sp and 8); the words below it are plain addresses.
         let lr = match mem.read_u64(fp.wrapping_sub(8)) {
             Ok(v) => v,
-            Err(e) => return (frames, Some(e.into())),
+            Err(e) => return (frames, Walked::End(Some(e.into()))),
         };
         if lr == 0 {
-            return (frames, None);
+            return (frames, Walked::End(None));
         }
         // An innermost SP-writing function may be past its stack switch (racecall runs C code on
         // g0's stack with the goroutine's SP in R12, which the walk does not have): the word at
         // fp-8 is then no return address.
         if innermost && f.flag & FUNC_FLAG_SP_WRITE != 0 && bin.pclntab().find_func(lr).is_none() {
             let function = name.clone();
-            return (frames, Some(GoroutineError::SpWrite { function }));
+            return (
+                frames,
+                Walked::End(Some(GoroutineError::SpWrite { function })),
+            );
         }
         trap = matches!(
             name.as_str(),
@@ -178,7 +246,7 @@ pub fn unwind<M: MemorySource>(
         sp = fp;
         innermost = false;
     }
-    (frames, Some(GoroutineError::TooManyFrames))
+    (frames, Walked::End(Some(GoroutineError::TooManyFrames)))
 }
 
 /// Offset of `uc_mcontext` in the kernel's `struct ucontext` (x86_64: `uc_flags`, `uc_link`,
@@ -295,18 +363,13 @@ pub fn unwind_thread<M: MemorySource>(
 
 fn push_frames(frames: &mut Vec<Frame>, facts: &PcFacts, regs: (u64, u64, u64, u64)) {
     let (pc, sp, fp, bp) = regs;
-    for lf in &facts.logical {
+    for sym in &facts.syms {
         frames.push(Frame {
             pc,
             sp,
             fp,
             bp,
-            function: lf.function.clone(),
-            file: lf.file.clone(),
-            line: lf.line,
-            inlined: lf.inlined,
-            entry: facts.func.entry,
-            func_id: lf.func_id,
+            sym: Arc::clone(sym),
         });
     }
 }
@@ -319,7 +382,8 @@ pub struct PcFacts {
     pub func: Func,
     pub name: String,
     pub sp_delta: Option<i32>,
-    pub logical: Vec<LogicalFrame>,
+    /// The logical frames at the pc, innermost first.
+    pub syms: Vec<Arc<FrameSym>>,
 }
 
 /// The memo of [`PcFacts`] (part of [`crate::ProcessMemo`]), keyed by pc and by whether the pc is a trap pc (then the
@@ -328,6 +392,33 @@ pub struct PcFacts {
 pub struct PcMemo(Mutex<FxHashMap<(u64, bool), Arc<PcFacts>>>);
 
 const PC_MEMO_LIMIT: usize = 1 << 16;
+
+/// A walker's own view of a [`PcMemo`]: the facts it looked up once, without the memo's lock
+/// (a listing's walks look up a few pcs millions of times). Bounded like the memo.
+pub(crate) struct PcCache<'a> {
+    memo: &'a PcMemo,
+    local: FxHashMap<(u64, bool), Arc<PcFacts>>,
+}
+
+impl<'a> PcCache<'a> {
+    pub(crate) fn new(memo: &'a PcMemo) -> PcCache<'a> {
+        PcCache {
+            memo,
+            local: FxHashMap::default(),
+        }
+    }
+
+    /// [`PcMemo::facts`], from the walker's own map when it has them.
+    pub(crate) fn facts(&mut self, bin: &GoBinary, pc: u64, trap: bool) -> Option<&PcFacts> {
+        if self.local.len() >= PC_MEMO_LIMIT {
+            self.local.clear();
+        }
+        match self.local.entry((pc, trap)) {
+            Entry::Occupied(e) => Some(&**e.into_mut()),
+            Entry::Vacant(e) => Some(&**e.insert(self.memo.facts(bin, pc, trap)?)),
+        }
+    }
+}
 
 impl PcMemo {
     pub fn facts(&self, bin: &GoBinary, pc: u64, trap: bool) -> Option<Arc<PcFacts>> {
@@ -348,7 +439,21 @@ impl PcMemo {
         let facts = Arc::new(PcFacts {
             name: t.func_name(&func),
             sp_delta: t.sp_delta(&func, pc),
-            logical: t.expand(&func, sym_pc, bin.image()),
+            syms: t
+                .expand(&func, sym_pc, bin.image())
+                .into_iter()
+                .map(|lf| {
+                    Arc::new(FrameSym {
+                        function: lf.function,
+                        file: lf.file,
+                        line: lf.line,
+                        inlined: lf.inlined,
+                        entry: func.entry,
+                        func_id: lf.func_id,
+                        exact_pc: trap,
+                    })
+                })
+                .collect(),
             func,
         });
         if memo.len() >= PC_MEMO_LIMIT {

@@ -7,10 +7,11 @@
 
 use crate::image::{Image, Symbol};
 use crate::pclntab::ImageBytes;
+use std::sync::Arc;
 
 /// The wait-reason texts of one binary, indexed by `waitReason`.
 #[derive(Debug, Clone, Default)]
-pub struct WaitReasons(Vec<String>);
+pub struct WaitReasons(Vec<Arc<str>>);
 
 impl WaitReasons {
     /// Reads `runtime.waitReasonStrings` (its `.symtab` symbol) from the file image, or uses the
@@ -19,15 +20,19 @@ impl WaitReasons {
         WaitReasons(
             table
                 .and_then(|sym| from_image(sym, image))
-                .unwrap_or_else(|| builtin_wait_reasons(minor)),
+                .unwrap_or_else(|| builtin_wait_reasons(minor))
+                .into_iter()
+                .map(Arc::from)
+                .collect(),
         )
     }
 
-    /// The text for a `waitReason` value, as the target's runtime spells it.
-    pub fn text(&self, reason: u8) -> String {
+    /// The text for a `waitReason` value, as the target's runtime spells it (shared: every
+    /// goroutine waiting for the same reason holds the same text).
+    pub fn text(&self, reason: u8) -> Arc<str> {
         match self.0.get(reason as usize) {
-            Some(s) => s.clone(),
-            None => "unknown wait reason".to_string(),
+            Some(s) => Arc::clone(s),
+            None => Arc::from("unknown wait reason"),
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::{fake_g, pc_with_frame};
 use goruntime::{list_goroutines_with, GoBinary, GoError, GoroutineError, ListOptions};
 use memcache::{MemError, SnapshotMemory};
 use std::time::{Duration, Instant};
@@ -40,30 +41,6 @@ fn allgs_memory(bin: &GoBinary, ptrs: &[u64], allglen: Option<u64>) -> SnapshotM
     mem
 }
 
-/// A waiting g with the given saved pc/sp and stack bounds.
-fn fake_g(bin: &GoBinary, goid: u64, pc: u64, sp: u64, lo: u64, hi: u64) -> Vec<u8> {
-    let l = bin.layout();
-    let mut g = vec![0u8; l.g_size as usize];
-    let mut put = |off: u64, v: &[u8]| g[off as usize..off as usize + v.len()].copy_from_slice(v);
-    put(l.g_stack_lo, &lo.to_le_bytes());
-    put(l.g_stack_hi, &hi.to_le_bytes());
-    put(l.g_atomicstatus, &4u32.to_le_bytes());
-    put(l.g_goid, &goid.to_le_bytes());
-    put(l.g_sched + l.gobuf_pc, &pc.to_le_bytes());
-    put(l.g_sched + l.gobuf_sp, &sp.to_le_bytes());
-    g
-}
-
-/// A pc inside main.recurse where the frame size is positive.
-fn pc_with_frame(bin: &GoBinary) -> u64 {
-    let t = bin.pclntab();
-    let f = t.find_func_by_name("main.recurse").unwrap();
-    (f.entry..f.end)
-        .find(|&pc| t.sp_delta(&f, pc).unwrap_or(0) > 0)
-        .unwrap()
-        + 1
-}
-
 #[test]
 fn huge_allglen_is_an_error_quickly() {
     let (bin, _) = binary();
@@ -92,14 +69,14 @@ fn unmapped_and_short_g_become_error_entries() {
     assert_eq!(bad.len(), 2);
     assert!(
         bad.iter().all(|g| matches!(
-            &g.error,
+            g.error.as_deref(),
             Some(e @ GoroutineError::Mem(MemError::Unreadable { .. })) if e.to_string().contains("0x")
         )),
         "{bad:#?}"
     );
     let g7 = gs.iter().find(|g| g.goid == 7).unwrap();
     assert!(
-        g7.error == Some(GoroutineError::UnknownPc { pc: 0xdead_beef }),
+        g7.error.as_deref() == Some(&GoroutineError::UnknownPc { pc: 0xdead_beef }),
         "{g7:?}"
     );
     assert!(g7.frames.is_empty());
@@ -130,7 +107,7 @@ fn cyclic_and_endless_stacks_are_bounded() {
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
     let a = &gs[0];
     assert!(
-        matches!(a.error, Some(GoroutineError::LeavesStack { .. })),
+        matches!(a.error.as_deref(), Some(GoroutineError::LeavesStack { .. })),
         "{:?}",
         a.error
     );

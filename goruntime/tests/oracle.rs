@@ -453,7 +453,7 @@ fn layout_table_matches_dwarf_and_wait_reasons_match_table() {
         }
         let table = goruntime::wait_reasons::builtin_wait_reasons(bin.version().minor);
         let from_bin: Vec<String> = (0..table.len().max(1) as u8 + 1)
-            .map(|i| bin.wait_reason_text(i))
+            .map(|i| bin.wait_reason_text(i).to_string())
             .collect();
         for (i, t) in table.iter().enumerate() {
             if from_bin[i] != *t {

@@ -72,13 +72,13 @@ pub use go::{
 };
 pub use paths::{fixture, go_fixture, workspace_root, TempDir, GO_NEWEST, GO_OLDEST};
 pub use process::{
-    kill, pid_alive, proc_state, thread_count, tracer_pid, wait_until, Fixture, Proc,
+    kill, pid_alive, proc_state, task_states, thread_count, tracer_pid, wait_until, Fixture, Proc,
 };
 pub use regex::Regex;
 pub use rsp::{frame, hex_decode, Rsp};
 pub use server::{server_command, Mode, Server};
 pub use skip::{is_gostub, server_kind, ServerKind};
-pub use stopped::{stopped_at, Stopped};
+pub use stopped::{stopped_at, stopped_non_stop_at, Stopped};
 pub use target::{
     assert_text_clean, file_bytes_at, load_base, proc_maps, read_proc_mem, symbol_addr, Mapping,
 };

@@ -97,6 +97,22 @@ pub fn children_of(pid: i32) -> Vec<i32> {
 }
 
 /// Number of threads of PID.
+/// Each thread of `pid` and its state letter from /proc (`t`: in a ptrace stop).
+pub fn task_states(pid: i32) -> Vec<(i32, char)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let tid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+                    Some((tid, stat[stat.rfind(')')? + 2..].chars().next()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn thread_count(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| d.count())

@@ -71,23 +71,56 @@ impl Rsp {
                     return Ok(text);
                 }
             }
-            let now = Instant::now();
-            if now >= end {
-                return Err(format!(
-                    "timeout; partial input {:?}",
-                    String::from_utf8_lossy(&self.buf)
-                ));
+            self.fill(end)?;
+        }
+    }
+
+    /// Reads the next asynchronous notification (`%Name:payload#cs`, not acknowledged), as its
+    /// text after `%`. Bytes before it (acks) are dropped.
+    pub fn notification(&mut self, timeout: Duration) -> Result<String, String> {
+        let end = Instant::now() + timeout;
+        loop {
+            while let Some(&b) = self.buf.first() {
+                if b == b'%' {
+                    break;
+                }
+                self.buf.remove(0);
             }
-            self.stream.set_read_timeout(Some(end - now)).unwrap();
-            let mut tmp = [0u8; 65536];
-            match self.stream.read(&mut tmp) {
-                Ok(0) => return Err("connection closed by server".into()),
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut => {}
-                Err(e) => return Err(format!("read: {e}")),
+            if let Some(hash) = self.buf.iter().position(|&b| b == b'#') {
+                if self.buf.len() >= hash + 3 {
+                    let text = String::from_utf8_lossy(&self.buf[1..hash]).into_owned();
+                    self.buf.drain(..hash + 3);
+                    return Ok(text);
+                }
             }
+            self.fill(end)?;
+        }
+    }
+
+    /// Reads what the server sent next into the buffer, until `end`.
+    fn fill(&mut self, end: Instant) -> Result<(), String> {
+        let now = Instant::now();
+        if now >= end {
+            return Err(format!(
+                "timeout; partial input {:?}",
+                String::from_utf8_lossy(&self.buf)
+            ));
+        }
+        self.stream.set_read_timeout(Some(end - now)).unwrap();
+        let mut tmp = [0u8; 65536];
+        match self.stream.read(&mut tmp) {
+            Ok(0) => Err("connection closed by server".into()),
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                Ok(())
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(format!("read: {e}")),
         }
     }
 

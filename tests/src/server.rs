@@ -124,7 +124,9 @@ impl Server {
         Server::start_full(options, mode, &[])
     }
 
-    fn start_full(options: &[&str], mode: Mode, env: &[(&str, &str)]) -> Server {
+    /// Like `start`, with the server's own `options` and extra environment variables (a
+    /// `RUST_LOG` among them sets gostub's log).
+    pub fn start_full(options: &[&str], mode: Mode, env: &[(&str, &str)]) -> Server {
         let kind = server_kind();
         let dir = TempDir::new("server");
         for attempt in 0..3 {
@@ -133,7 +135,8 @@ impl Server {
             let mut cmd = Command::new(&prog);
             cmd.args(&args).stdin(Stdio::null());
             cmd.envs(env.iter().copied());
-            if kind == ServerKind::Gostub && std::env::var_os("RUST_LOG").is_none() {
+            let log_set = env.iter().any(|(k, _)| *k == "RUST_LOG");
+            if kind == ServerKind::Gostub && !log_set && std::env::var_os("RUST_LOG").is_none() {
                 cmd.env("RUST_LOG", "gostub=debug");
             }
             let mut proc =
@@ -196,6 +199,11 @@ impl Server {
             tail(&self.proc.stdout_text(), 4000),
             tail(&self.proc.stderr_text(), 8000)
         )
+    }
+
+    /// All the server's stderr (its log), where `log` keeps the tail.
+    pub fn stderr(&self) -> String {
+        self.proc.stderr_text()
     }
 
     /// Fails the test if the server panicked.

@@ -15,6 +15,18 @@ pub fn stopped_at(program: &Path, symbol: &str) -> Stopped {
     Stopped::on(server, Client::Gdb, program, symbol)
 }
 
+/// [`stopped_at`] with gdb in non-stop mode (`set non-stop on` before connecting): only the
+/// thread that hit the breakpoint is stopped.
+pub fn stopped_non_stop_at(program: &Path, symbol: &str) -> Stopped {
+    let server = Server::start(Mode::Launch(program, &[]));
+    let session = Session::new(Client::Gdb)
+        .pre("set non-stop on")
+        .file(program)
+        .connect(&server)
+        .continue_to(symbol);
+    Stopped { server, session }
+}
+
 /// A server and a debugger session stopped at a symbol, to which a test adds
 /// commands. The server lives as long as this does.
 pub struct Stopped {

@@ -82,7 +82,12 @@ fn catch_then_continue(program: &str, catch: &str, expect: &[&str], printed: &st
 fn item5_follow_fork_child_reaches_a_breakpoint_in_the_child() {
     skip_on_lldb_server!();
     stopped_at(&fixture("c_fork"), "work")
-        .cmds(["set follow-fork-mode child", "continue", "backtrace", "continue"])
+        .cmds([
+            "set follow-fork-mode child",
+            "continue",
+            "backtrace",
+            "continue",
+        ])
         .run_clean()
         .expect(&[
             r"Attaching after .* fork to child",
@@ -118,8 +123,18 @@ fn item5_detach_on_fork_off_keeps_both_processes() {
         r"\[Inferior 1 \(process \d+\) exited normally\]",
     ])
     .expect_not(&[r"SIGTRAP", r"Remote failure reply"]);
-    assert_eq!(run.count(r"(?m)^[ *] [12] +process \d+ "), 2, "{}", run.all());
-    assert_eq!(run.count(r"(?m)^[ *] [12]\.1 +Thread \d+\.\d+ "), 2, "{}", run.all());
+    assert_eq!(
+        run.count(r"(?m)^[ *] [12] +process \d+ "),
+        2,
+        "{}",
+        run.all()
+    );
+    assert_eq!(
+        run.count(r"(?m)^[ *] [12]\.1 +Thread \d+\.\d+ "),
+        2,
+        "{}",
+        run.all()
+    );
     let out = program_output(&t.server);
     assert!(out.contains("child exited with 0"), "{out}");
 }
@@ -139,7 +154,10 @@ fn item5_held_child_detached_without_z0_loses_the_stubs_int3() {
     let mut rsp = Rsp::connect(&server);
     let t = Duration::from_secs(20);
     let features = rsp
-        .request("qSupported:multiprocess+;swbreak+;fork-events+;vfork-events+", t)
+        .request(
+            "qSupported:multiprocess+;swbreak+;fork-events+;vfork-events+",
+            t,
+        )
         .unwrap();
     assert!(features.contains("fork-events+"), "{features}");
     rsp.request("?", t).unwrap();
@@ -148,7 +166,8 @@ fn item5_held_child_detached_without_z0_loses_the_stubs_int3() {
     assert!(first.contains("swbreak"), "{first}");
     // Over the breakpoint as gdb steps over one: out, one step, in again.
     assert_eq!(rsp.request(&format!("z0,{work:x},1"), t).unwrap(), "OK");
-    rsp.request(&format!("vCont;s:p{pid:x}.{pid:x}"), t).unwrap();
+    rsp.request(&format!("vCont;s:p{pid:x}.{pid:x}"), t)
+        .unwrap();
     assert_eq!(rsp.request(&format!("Z0,{work:x},1"), t).unwrap(), "OK");
     let fork = rsp.request("vCont;c", t).unwrap();
     let child = Regex::new(r"fork:p([0-9a-f]+)\.")
@@ -165,7 +184,10 @@ fn item5_held_child_detached_without_z0_loses_the_stubs_int3() {
     assert_ne!(shown, "cc", "the child's memory shows our int3");
     assert_eq!(rsp.request(&format!("D;{child:x}"), t).unwrap(), "OK");
     let end = rsp.request("vCont;c", t).unwrap();
-    assert!(end.starts_with("W00"), "the parent saw the child fail: {end}");
+    assert!(
+        end.starts_with("W00"),
+        "the parent saw the child fail: {end}"
+    );
     let out = program_output(&server);
     assert!(out.contains("child exited with 0"), "{out}");
 }
@@ -196,7 +218,12 @@ fn item5_go_program_vfork_keeps_the_parents_goroutine_view() {
     ])
     .expect_not(&[r"SIGTRAP", r"Remote failure reply"]);
     // Both thread lists show the four parked goroutines, and no thread of another process.
-    assert_eq!(run.count(r"goroutine \d+ \[chan receive\] main\.parked\)"), 8, "{}", run.all());
+    assert_eq!(
+        run.count(r#"goroutine \d+ \[chan receive\] main\.parked""#),
+        8,
+        "{}",
+        run.all()
+    );
     let pid = t.server.inferior_pid();
     let foreign = Regex::new(r"Thread (\d+)\.").unwrap();
     for c in foreign.captures_iter(&run.all()) {
@@ -221,7 +248,14 @@ fn item5_second_inferior_runs_beside_the_first() {
         .cmds(["break work", "run", "add-inferior", "inferior 2"])
         .cmd(format!("set remote exec-file {}", second.display()))
         .cmd(format!("file {}", second.display()))
-        .cmds(["run", "info inferiors", "continue", "inferior 1", "continue", "continue"])
+        .cmds([
+            "run",
+            "info inferiors",
+            "continue",
+            "inferior 1",
+            "continue",
+            "continue",
+        ])
         .run();
     run.expect_finished()
         .expect(&[
@@ -231,7 +265,12 @@ fn item5_second_inferior_runs_beside_the_first() {
             r"\[Inferior 1 \(process \d+\) exited normally\]",
         ])
         .expect_not(&[r"Remote failure reply", r"SIGTRAP"]);
-    assert_eq!(run.count(r"(?m)^[ *] [12] +process \d+ "), 2, "{}", run.all());
+    assert_eq!(
+        run.count(r"(?m)^[ *] [12] +process \d+ "),
+        2,
+        "{}",
+        run.all()
+    );
     server.assert_no_panic();
 }
 
@@ -243,7 +282,12 @@ fn item5_follow_vfork_child_into_its_exec() {
     let prog = fixture("c_vfork");
     let server = Server::start(Mode::Launch(&prog, &["/bin/true"]));
     Stopped::on(server, Client::Gdb, &prog, "work")
-        .cmds(["set follow-fork-mode child", "catch exec", "continue", "info inferiors"])
+        .cmds([
+            "set follow-fork-mode child",
+            "catch exec",
+            "continue",
+            "info inferiors",
+        ])
         .run_clean()
         .expect(&[
             r"Detaching vfork parent process \d+ after child exec",

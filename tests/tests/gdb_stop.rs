@@ -139,3 +139,38 @@ fn issue9_thread_list_sends_each_goroutine_label_once() {
     );
     assert!(requests <= 3, "{requests} qXfer:threads requests\n{doc}");
 }
+
+/// Issue 9: in the os view every stop's thread list labels each OS thread with the goroutine it
+/// runs, and that label listed every goroutine of the program (94 ms a stop with 100,000). Now
+/// a stop decodes only what the threads run: with 10,000 goroutines the stop after `continue`
+/// serves a few KiB of target memory, not the megabytes that hold their g structs.
+#[test]
+fn issue9_os_view_stop_lists_no_goroutines() {
+    skip_unless_gostub!();
+    let prog = go_fixture("many", GO_NEWEST, "default");
+    let server = Server::start_with(&["--threads", "os"], Mode::Launch(&prog, &["10000"]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .continue_to("main.checkpoint")
+        .cmd("break main.tick")
+        .cmd("continue")
+        .cmd("monitor stats")
+        .cmd("info threads")
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    let all = run.all();
+    let served: u64 = Regex::new(r"last stop: .* (\d+) bytes served")
+        .unwrap()
+        .captures(&all)
+        .unwrap_or_else(|| panic!("no monitor stats\n{all}"))[1]
+        .parse()
+        .unwrap();
+    assert!(served < 256 << 10, "{served} bytes read at the stop\n{all}");
+    // The labels still name the goroutine a thread runs.
+    let main_label = info_threads_rows(&all)
+        .into_iter()
+        .any(|(_, label)| label.starts_with("goroutine 1 [running] main.tick"));
+    assert!(main_label, "no OS thread labelled with goroutine 1\n{all}");
+}

@@ -187,12 +187,14 @@ fn lldb_bt_finish_next_step_with_thread_suffix() {
     );
 }
 
-/// Issue 9 item 6: `thread list` and `bt all` over 128 goroutine threads cost lldb a few memory
-/// reads, not one per thread: `jThreadsInfo` gives every thread the frame-pointer pairs lldb
-/// unwinds its first frames through, and the stacks `bt all` walks further are read in a few
-/// cache lines. Every parked goroutine's backtrace still reaches `runtime.goexit`.
+/// Issue 9 item 6: `thread list` and `bt all` over 128 goroutine threads cost lldb at most
+/// two packets a thread: `jThreadsInfo` names every thread but gives registers and stack only
+/// to the threads that stopped (see the next test), so `thread list` reads another thread's
+/// registers (suffixed `g`/`p`) and its first frames (one `x`) when it shows it; `bt all`
+/// walks the rest of the stacks from lldb's cache lines. Every parked goroutine's backtrace
+/// still reaches `runtime.goexit`.
 #[test]
-fn lldb_thread_list_and_bt_all_over_128_goroutine_threads_cost_a_few_packets() {
+fn lldb_thread_list_and_bt_all_over_128_goroutine_threads_cost_at_most_two_packets_a_thread() {
     skip_unless_gostub!();
     let dir = TempDir::new("lldb-thread-list");
     let log = dir.path().join("packets.log");
@@ -209,6 +211,7 @@ fn lldb_thread_list_and_bt_all_over_128_goroutine_threads_cost_a_few_packets() {
     );
     let ctx = run.all();
     let frame0 = Regex::new(r"(?m)^\s*thread #\d+: tid = (\d+), 0x[0-9a-f]+ \S+`(\S+)").unwrap();
+    let shown = frame0.captures_iter(&ctx).count(); // `thread list`'s rows
     let parked = frame0
         .captures_iter(&ctx)
         .filter(|c| c[1].parse::<u64>().unwrap() >= GOROUTINE_TID_BASE)
@@ -226,8 +229,90 @@ fn lldb_thread_list_and_bt_all_over_128_goroutine_threads_cost_a_few_packets() {
     let packets = sent_packets(&listing);
     let reads = packets.iter().filter(|p| p.starts_with('x')).count();
     assert!(
-        packets.len() <= 12 && reads <= 8,
-        "thread list + bt all cost {} packets ({reads} reads): {packets:?}",
+        packets.len() <= 2 * shown + 12 && reads <= shown + 8,
+        "thread list + bt all over {shown} threads cost {} packets ({reads} reads): {packets:?}",
         packets.len()
+    );
+}
+
+/// The `jThreadsInfo` replies lldb received (payloads, binary escapes left in).
+fn threads_info_replies(log: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).expect("lldb packet log");
+    let re = Regex::new(r"send packet: \$jThreadsInfo#..\s*\n.*read packet: \$(.*)#").unwrap();
+    re.captures_iter(&text).map(|c| c[1].to_string()).collect()
+}
+
+/// Issue 9: lldb parses all of `jThreadsInfo` at every stop it shows, and registers and two
+/// frame-pointer pairs for each of 131 threads cost it 2.5-3 ms of CPU a stop (half of it).
+/// So every thread gets its tid and name, and only the threads that stopped (those with a
+/// `reason`) get registers and stack memory. `bt` on the stopped goroutine still costs no
+/// register or memory packet.
+#[test]
+fn lldb_threads_info_gives_registers_and_stack_only_to_stopped_threads_issue_9() {
+    skip_unless_gostub!();
+    let dir = TempDir::new("lldb-threads-info");
+    let log = dir.path().join("packets.log");
+    let (run, _server) =
+        lldb_many_session(&log, &["breakpoint set -n main.tick", "continue", "bt"]);
+    run.expect(&[
+        r"frame #0: 0x[0-9a-f]+ \S+`main\.tick",
+        r"frame #1: 0x[0-9a-f]+ \S+`main\.main",
+    ]);
+    let replies = threads_info_replies(&log);
+    let last = replies
+        .last()
+        .unwrap_or_else(|| panic!("no jThreadsInfo\n{}", run.all()));
+    let count = |key: &str| last.matches(&format!("\"{key}\":")).count();
+    assert!(
+        count("tid") >= 128 && count("name") == count("tid"),
+        "{last}"
+    );
+    assert!(count("reason") >= 1, "no stopped thread: {last}");
+    assert_eq!(count("registers"), count("reason"), "{last}");
+    assert_eq!(count("memory"), count("reason"), "{last}");
+    let packets = sent_packets(&log);
+    let after_stop = packets
+        .iter()
+        .rev()
+        .take_while(|p| !p.starts_with("vCont;c"));
+    let fetched: Vec<&String> = after_stop
+        .filter(|p| p.starts_with('x') || p.starts_with('p') || p.starts_with('g'))
+        .collect();
+    assert!(fetched.is_empty(), "bt fetched {fetched:?}");
+}
+
+/// Issue 9: in the os view a stop names each OS thread after the goroutine it runs, found from
+/// the threads' TLS: lldb asks for the names at every stop (the step off a breakpoint too), and
+/// a full listing of every goroutine for them cost a stop of the os view 0.4 ms (1,000
+/// goroutines), 3x lldb-server's stop. Only `monitor goroutines` or the goroutines view list.
+#[test]
+fn lldb_os_view_names_threads_without_listing_every_goroutine_issue_9() {
+    skip_unless_gostub!();
+    let prog = go_fixture("many", GO_NEWEST, "default");
+    let server = Server::start_full(
+        &["--threads", "os"],
+        Mode::Launch(&prog, &["300"]),
+        &[("RUST_LOG", "gostub=debug,goruntime=debug")],
+    );
+    let mut cmds = vec!["breakpoint set -n main.tick"];
+    cmds.extend(["continue", "bt"].repeat(3));
+    cmds.push("thread list");
+    let run = Session::lldb()
+        .file(&prog)
+        .connect(&server)
+        .continue_to("main.checkpoint")
+        .cmds(cmds)
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    run.expect(&[
+        r"frame #0: 0x[0-9a-f]+ \S+`main\.tick",
+        r"thread #\d+: tid = \d+, .*name = 'goroutine 1 \[running\] main\.tick'",
+    ]);
+    let listings = server.stderr().matches("] listed ").count();
+    assert!(
+        listings == 0,
+        "{listings} goroutine listings\n{}",
+        server.log()
     );
 }

@@ -15,18 +15,7 @@ fn wait_running(pid: i32) {
 }
 
 fn thread_states(pid: i32) -> Vec<char> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| {
-                    let tid: i32 = e.file_name().to_string_lossy().parse().ok()?;
-                    let stat =
-                        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-                    stat[stat.rfind(')')? + 2..].chars().next()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    task_states(pid).into_iter().map(|(_, c)| c).collect()
 }
 
 fn any_thread_stopped(pid: i32) -> bool {

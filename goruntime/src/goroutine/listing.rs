@@ -8,7 +8,7 @@
 use super::decode::{decode_g, le_u64, m_read_size, read_m, wait_minutes, MInfo};
 use super::metered::Metered;
 use super::walk_start::unwind_goroutines;
-use super::{GStatus, Goroutine, ListOptions, ThreadState};
+use super::{Depth, GStatus, Goroutine, ListOptions, ThreadState};
 use crate::allgs::{read_allg_pointers_noting, StructReads};
 use crate::binary::GoBinary;
 use crate::error::GoError;
@@ -182,7 +182,7 @@ pub fn goroutines_at<M: MemorySource>(
                 Err(e) => {
                     let g = Goroutine {
                         g_addr: addr,
-                        error: Some(e),
+                        error: Some(Box::new(e)),
                         ..Default::default()
                     };
                     place(&mut out, &mut seen, slot, g);
@@ -223,12 +223,9 @@ pub fn goroutines_at<M: MemorySource>(
     memo.put_scratch(raw.into_buffer());
     if opts.unwind {
         let mut all: Vec<&mut Goroutine> = out.iter_mut().collect();
-        unwind_goroutines(bin, memo, mem, &mut all, threads);
+        unwind_goroutines(bin, memo, mem, &mut all, threads, Depth::Full);
     }
-    // Sorted in place (no buffer: the list is large); allgs is mostly in goid order already.
-    if !out.is_sorted_by_key(|g| (g.goid, g.g_addr)) {
-        out.sort_unstable_by_key(|g| (g.goid, g.g_addr));
-    }
+    sort_by_goid(&mut out);
     log::debug!(
         "{reused} of {} goroutines reused from the last stop",
         out.len()
@@ -270,10 +267,84 @@ pub fn running_g_addrs<M: MemorySource>(
     out
 }
 
+/// Sorts `list` by goid (then g address) in place. allgs is mostly in goid order already, and a
+/// goroutine is a few hundred bytes: the keys are sorted, and then each goroutine out of place
+/// moves along its cycle of the permutation, once.
+fn sort_by_goid(list: &mut [Goroutine]) {
+    if list.is_sorted_by_key(|g| (g.goid, g.g_addr)) {
+        return;
+    }
+    let mut keys: Vec<(u64, u64, usize)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.goid, g.g_addr, i))
+        .collect();
+    keys.sort_unstable();
+    // from[k]: where the goroutine that belongs at k is now.
+    let mut from: Vec<usize> = keys.into_iter().map(|(_, _, i)| i).collect();
+    for start in 0..from.len() {
+        // Invariant: position k holds what was at `start`; positions done point at themselves.
+        let mut k = start;
+        while let Some(slot) = from.get_mut(k) {
+            let src = std::mem::replace(slot, k);
+            if src == start || src == k {
+                break;
+            }
+            list.swap(k, src);
+            k = src;
+        }
+    }
+}
+
 /// A fingerprint of a g struct's bytes, to see that a goroutine did not change between stops.
 fn hash_bytes(bytes: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(bytes);
     h.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorting_by_goid_moves_each_goroutine_to_its_place() {
+        let g = |goid, g_addr| Goroutine {
+            goid,
+            g_addr,
+            ..Goroutine::default()
+        };
+        let mut list = vec![
+            g(5, 1),
+            g(1, 2),
+            g(3, 3),
+            g(2, 4),
+            g(4, 5),
+            g(3, 0),
+            g(9, 6),
+        ];
+        sort_by_goid(&mut list);
+        let keys: Vec<(u64, u64)> = list.iter().map(|g| (g.goid, g.g_addr)).collect();
+        assert_eq!(
+            keys,
+            [(1, 2), (2, 4), (3, 0), (3, 3), (4, 5), (5, 1), (9, 6)]
+        );
+        // A shuffled list of 1,000 comes out as a sort of its keys does.
+        let mut x = 7u64;
+        let mut list: Vec<Goroutine> = (0..1000)
+            .map(|i| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                g(x >> 54, i)
+            })
+            .collect();
+        let mut want: Vec<(u64, u64)> = list.iter().map(|g| (g.goid, g.g_addr)).collect();
+        want.sort_unstable();
+        sort_by_goid(&mut list);
+        let got: Vec<(u64, u64)> = list.iter().map(|g| (g.goid, g.g_addr)).collect();
+        assert_eq!(got, want);
+    }
 }

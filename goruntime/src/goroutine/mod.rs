@@ -26,6 +26,7 @@ pub use walk_start::unwind_goroutines;
 use crate::error::GoroutineError;
 use crate::Frame;
 use std::fmt;
+use std::sync::Arc;
 
 /// `_Gscan` bit.
 pub const GSCAN: u32 = 0x1000;
@@ -108,7 +109,7 @@ pub struct Goroutine {
     /// The status had the `_Gscan` bit.
     pub scan: bool,
     /// Wait-reason text when waiting with a non-zero reason.
-    pub wait_reason: Option<String>,
+    pub wait_reason: Option<Arc<str>>,
     /// Raw `waitreason` value.
     pub wait_reason_code: u8,
     /// Minutes blocked, when ≥ 1 and known (the runtime's `, N minutes`).
@@ -121,11 +122,16 @@ pub struct Goroutine {
     pub labels: Vec<(String, String)>,
     /// Linux tid of the M running this goroutine.
     pub thread: Option<i32>,
+    /// The stack walk's frames, innermost first (all of them, unless `top_only`).
     pub frames: Vec<Frame>,
+    /// `Some(level)`: the walk stopped at the first frame traceback level `level` shows, and
+    /// `frames` holds that frame alone (see [`Depth`]).
+    pub top_only: Option<u32>,
     /// A runtime-internal goroutine (`isSystemGoroutine`).
     pub system: bool,
-    /// Why the g or its stack could not be (fully) read.
-    pub error: Option<GoroutineError>,
+    /// Why the g or its stack could not be (fully) read (boxed: rare, and a listing holds many
+    /// goroutines).
+    pub error: Option<Box<GoroutineError>>,
     pub g_addr: u64,
     /// Registers unwinding started from.
     pub pc: u64,
@@ -139,6 +145,39 @@ pub struct Goroutine {
     pub m_id: Option<i64>,
     /// A fingerprint of the g struct's bytes (see [`list_goroutines_since`]).
     pub raw_hash: u64,
+}
+
+impl Goroutine {
+    /// pc and sp of the innermost frame of the walk (a walk cut at its first shown frame
+    /// started there: at the saved context of a goroutine that is not running).
+    pub fn innermost(&self) -> Option<(u64, u64)> {
+        match self.top_only {
+            Some(_) => Some((self.pc, self.sp)),
+            None => self.frames.first().map(|f| (f.pc, f.sp)),
+        }
+    }
+
+    /// Whether the frames are what a walk to `depth` gives (or more).
+    pub fn walked_to(&self, depth: Depth) -> bool {
+        if self.frames.is_empty() && self.error.is_none() {
+            return false;
+        }
+        match (self.top_only, depth) {
+            (None, _) => true,
+            (Some(_), Depth::Full) => false,
+            (Some(cut), Depth::FirstShown(level)) => cut == level,
+        }
+    }
+}
+
+/// How far stack walks go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// To the end: every frame (a traceback, a filter on any frame).
+    Full,
+    /// To the first frame traceback level `.0` shows (a listing's line, a thread's label and
+    /// registers): parked goroutines' walks stop there. Running ones are walked in full.
+    FirstShown(u32),
 }
 
 impl Default for GStatus {

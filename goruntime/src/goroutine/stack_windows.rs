@@ -9,11 +9,15 @@
 //! every frame against `hi` before it reads the return address), so a window never reaches past
 //! `hi`; a window that comes back short is unreadable from there on, not a reason for another
 //! round; the rounds end at [`MAX_WINDOW`], past which a walk reads through the caller's memory.
+//! Windows are not merged into longer reads: the kernel pins a page per iovec, but neighbouring
+//! parked stacks lie 2 KiB apart with a window of about 300 bytes at the top of each, so one read
+//! per pair of windows would copy four times the bytes (29 MB → about 115 MB at 100,000
+//! goroutines) to save one pin a window; copying is already the larger part of the syscall.
 
 use super::walk_start::walk_parked;
 use super::Goroutine;
 use crate::binary::GoBinary;
-use crate::unwind::PcMemo;
+use crate::unwind::{PcCache, PcMemo};
 use memcache::{MemError, MemorySource, ReadRequest};
 
 /// The first window of a goroutine: this many bytes above its saved sp (less when its stack
@@ -59,15 +63,18 @@ impl<M: MemorySource> MemorySource for Window<'_, M> {
 }
 
 /// Walks the parked goroutines `gs` (saved context in `pc`/`sp`/`bp`, stack bounds known), as
-/// `walk_parked` does, reading their stacks in windows (see the module doc) into `buf` (its old
-/// contents go; a buffer kept across calls spares page faults).
+/// `walk_parked` does (to the first frame level `stop` shows, when given), reading their stacks
+/// in windows (see the module doc) into `buf` (its old contents go; a buffer kept across calls
+/// spares page faults).
 pub(super) fn walk_in_windows<M: MemorySource>(
     bin: &GoBinary,
     pcs: &PcMemo,
     mem: &mut M,
     gs: &mut [&mut Goroutine],
     buf: &mut Vec<u8>,
+    stop: Option<u32>,
 ) {
+    let pcs = &mut PcCache::new(pcs);
     // (index into gs, window length)
     let mut todo: Vec<(usize, u64)> = gs
         .iter()
@@ -119,10 +126,9 @@ pub(super) fn walk_in_windows<M: MemorySource>(
                 hi: g.stack_hi,
                 missed: None,
             };
-            let (frames, err) = walk_parked(bin, pcs, &mut w, g);
+            let walk = walk_parked(bin, pcs, &mut w, g, stop);
             let Some(missed) = w.missed.filter(|_| got as u64 == len) else {
-                g.frames = frames;
-                g.error = err;
+                walk.store(g);
                 continue;
             };
             // missed >= base: the window grows to cover it, with room for the frames above.
@@ -139,9 +145,7 @@ pub(super) fn walk_in_windows<M: MemorySource>(
     }
     for i in deep {
         if let Some(g) = gs.get_mut(i) {
-            let (frames, err) = walk_parked(bin, pcs, mem, g);
-            g.frames = frames;
-            g.error = err;
+            walk_parked(bin, pcs, mem, g, stop).store(g);
         }
     }
 }

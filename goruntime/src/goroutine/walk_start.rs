@@ -6,12 +6,12 @@
 use super::decode::{le_u64, read_m, MInfo};
 use super::metered::Metered;
 use super::stack_windows::walk_in_windows;
-use super::{GStatus, Goroutine, ThreadState};
+use super::{Depth, GStatus, Goroutine, ThreadState};
 use crate::binary::GoBinary;
 use crate::error::GoroutineError;
 use crate::layout::{Layout, GOBUF_MAX};
 use crate::memo::ProcessMemo;
-use crate::unwind::{unwind, PcMemo, StackSwitch, UnwindStart};
+use crate::unwind::{unwind, unwind_to, PcCache, PcMemo, StackSwitch, UnwindStart};
 use crate::Frame;
 use memcache::{MemoryExt, MemorySource};
 use std::collections::HashMap;
@@ -21,14 +21,15 @@ const UNWIND_CHUNK: usize = 4096;
 
 /// Unwinds the stacks of goroutines listed without unwinding (`ListOptions::unwind` false).
 /// Parked goroutines' stacks are read in windows, many goroutines per batch (see
-/// `stack_windows`); running ones from their threads' registers. Goroutines already unwound or
-/// in error are left as they are.
+/// `stack_windows`); running ones from their threads' registers. Goroutines already unwound as
+/// far as `depth` asks, or in error, are left as they are.
 pub fn unwind_goroutines<M: MemorySource>(
     bin: &GoBinary,
     memo: &ProcessMemo,
     mem: &mut M,
     gs: &mut [&mut Goroutine],
     threads: &[ThreadState],
+    depth: Depth,
 ) {
     let mem = &mut Metered::new(mem);
     let l = bin.layout().clone();
@@ -39,14 +40,18 @@ pub fn unwind_goroutines<M: MemorySource>(
         let (mut parked, others): (Vec<&mut Goroutine>, Vec<&mut Goroutine>) = chunk
             .iter_mut()
             .map(|g| &mut **g)
-            .filter(|g| g.error.is_none() && g.frames.is_empty())
+            .filter(|g| !g.walked_to(depth))
             .partition(|g| {
                 g.status != GStatus::Running && g.pc != 0 && g.sp != 0 && g.stack_hi > g.sp
             });
         walked = walked
             .saturating_add(parked.len())
             .saturating_add(others.len());
-        walk_in_windows(bin, &memo.pcs, mem, &mut parked, &mut buf);
+        let stop = match depth {
+            Depth::Full => None,
+            Depth::FirstShown(level) => Some(level),
+        };
+        walk_in_windows(bin, &memo.pcs, mem, &mut parked, &mut buf, stop);
         for g in others {
             if g.m_addr != 0 {
                 m_cache
@@ -66,15 +71,21 @@ pub fn unwind_goroutines<M: MemorySource>(
 }
 
 /// The walk of a goroutine that is not running: from its saved context (`g.pc/sp/bp`, which
-/// `decode_g` set from `sched` or the syscall registers), inside its stack bounds.
+/// `decode_g` set from `sched` or the syscall registers), inside its stack bounds; to its first
+/// frame traceback level `stop` shows, when given (see [`unwind_to`]).
 pub(super) fn walk_parked<M: MemorySource>(
     bin: &GoBinary,
-    pcs: &PcMemo,
+    pcs: &mut PcCache<'_>,
     mem: &mut M,
     g: &Goroutine,
-) -> (Vec<Frame>, Option<GoroutineError>) {
+    stop: Option<u32>,
+) -> Walk {
     if g.pc == 0 {
-        return (Vec::new(), Some(GoroutineError::NoSavedContext));
+        return Walk {
+            frames: Vec::new(),
+            error: Some(GoroutineError::NoSavedContext),
+            top_only: None,
+        };
     }
     let start = UnwindStart {
         pc: g.pc,
@@ -82,7 +93,28 @@ pub(super) fn walk_parked<M: MemorySource>(
         bp: g.bp,
         trap: false,
     };
-    unwind(bin, pcs, mem, start, Some((g.stack_lo, g.stack_hi)), None)
+    let bounds = Some((g.stack_lo, g.stack_hi));
+    let (frames, error, cut) = unwind_to(bin, pcs, mem, start, bounds, None, stop);
+    Walk {
+        frames,
+        error,
+        top_only: stop.filter(|_| cut),
+    }
+}
+
+/// What a walk found, as it goes into a [`Goroutine`].
+pub(super) struct Walk {
+    pub(super) frames: Vec<Frame>,
+    pub(super) error: Option<GoroutineError>,
+    pub(super) top_only: Option<u32>,
+}
+
+impl Walk {
+    pub(super) fn store(self, g: &mut Goroutine) {
+        g.frames = self.frames;
+        g.error = self.error.map(Box::new);
+        g.top_only = self.top_only;
+    }
 }
 
 /// Finds where `g`'s walk starts and walks it, filling in `g.frames` and `g.error`.
@@ -96,10 +128,11 @@ fn start_and_unwind<M: MemorySource>(
     m_cache: &mut HashMap<u64, Option<MInfo>>,
 ) {
     let bounds = Some((g.stack_lo, g.stack_hi));
+    g.top_only = None;
     match g.status {
         GStatus::Running => {
             let Some(tid) = g.thread else {
-                g.error = Some(GoroutineError::RunningElsewhere);
+                g.error = Some(Box::new(GoroutineError::RunningElsewhere));
                 return;
             };
             let Some(t) = threads.iter().find(|t| t.tid == tid).copied() else {
@@ -161,13 +194,9 @@ fn start_and_unwind<M: MemorySource>(
                 unwind(bin, pcs, mem, start, bounds, None)
             };
             g.frames = frames;
-            g.error = err;
+            g.error = err.map(Box::new);
         }
-        _ => {
-            let (frames, err) = walk_parked(bin, pcs, mem, g);
-            g.frames = frames;
-            g.error = err;
-        }
+        _ => walk_parked(bin, &mut PcCache::new(pcs), mem, g, None).store(g),
     }
 }
 

@@ -234,3 +234,27 @@ pub fn signal(pid: u32, sig: &str) {
         .args([&format!("-{sig}"), &pid.to_string()])
         .status();
 }
+
+/// A waiting g with the given saved pc/sp and stack bounds.
+pub fn fake_g(bin: &GoBinary, goid: u64, pc: u64, sp: u64, lo: u64, hi: u64) -> Vec<u8> {
+    let l = bin.layout();
+    let mut g = vec![0u8; l.g_size as usize];
+    let mut put = |off: u64, v: &[u8]| g[off as usize..off as usize + v.len()].copy_from_slice(v);
+    put(l.g_stack_lo, &lo.to_le_bytes());
+    put(l.g_stack_hi, &hi.to_le_bytes());
+    put(l.g_atomicstatus, &4u32.to_le_bytes());
+    put(l.g_goid, &goid.to_le_bytes());
+    put(l.g_sched + l.gobuf_pc, &pc.to_le_bytes());
+    put(l.g_sched + l.gobuf_sp, &sp.to_le_bytes());
+    g
+}
+
+/// A pc inside main.recurse where the frame size is positive.
+pub fn pc_with_frame(bin: &GoBinary) -> u64 {
+    let t = bin.pclntab();
+    let f = t.find_func_by_name("main.recurse").unwrap();
+    (f.entry..f.end)
+        .find(|&pc| t.sp_delta(&f, pc).unwrap_or(0) > 0)
+        .unwrap()
+        + 1
+}

@@ -79,6 +79,8 @@ pub fn run_session(
         sm = match sm {
             GdbStubStateMachine::Idle(mut g) => {
                 // Stopped: only the client can say anything, so a blocking read (no poll) waits.
+                // In non-stop mode threads may run meanwhile: their stops are sent as they come.
+                watch_non_stop(target, g.borrow_conn(), sigchld)?;
                 let Some(byte) = g.borrow_conn().read_byte()? else {
                     return Ok(SessionEnd::ClientGone);
                 };
@@ -100,6 +102,15 @@ pub fn run_session(
                             tap.reply_bytes(&target.answer_lldb(&payload))
                         };
                         send(g.borrow_conn(), &reply)?;
+                        GdbStubStateMachine::Idle(g)
+                    }
+                    Tapped::Forward(bytes) if target.is_non_stop_packet(&bytes) => {
+                        let reply = target.answer_non_stop(&bytes);
+                        send(g.borrow_conn(), &tap.reply(&reply))?;
+                        // A resume may have found events waiting already.
+                        if let Some(note) = target.non_stop_events() {
+                            send(g.borrow_conn(), &note)?;
+                        }
                         GdbStubStateMachine::Idle(g)
                     }
                     Tapped::Forward(bytes)
@@ -194,7 +205,15 @@ pub fn run_session(
                         target.note_client_features(&bytes);
                         target.note_general_thread(&bytes);
                         target.note_thread_selection(&bytes);
-                        let sm = feed(g, target, bytes)?;
+                        target.non_stop_before_packet();
+                        let mut sm = feed(g, target, bytes)?;
+                        target.non_stop_after_packet();
+                        // Threads stopped for a debug-register write may have met events.
+                        if let GdbStubStateMachine::Idle(g) = &mut sm {
+                            if let Some(note) = target.non_stop_events() {
+                                send(g.borrow_conn(), &note)?;
+                            }
+                        }
                         if super::monitor::exit_requested() {
                             // `monitor exit` was answered: as gdbserver, the stub goes at once
                             // (gdb's testsuite waits for the server to close).
@@ -283,6 +302,25 @@ pub fn run_session(
             }
         };
     }
+}
+
+/// Non-stop mode with threads running: until the client's next byte comes, each event of the
+/// process is collected as it comes, and a `%Stop` notification sent when one is due.
+fn watch_non_stop(
+    target: &mut GdbTarget,
+    conn: &mut BufferedConn,
+    sigchld: &SignalFd,
+) -> Result<(), SessionError> {
+    while target.non_stop_watching() && !conn.has_buffered_input() {
+        if wait_for(conn.as_fd(), sigchld.as_fd())? {
+            break;
+        }
+        drain(sigchld);
+        if let Some(note) = target.non_stop_events() {
+            send(conn, &note)?;
+        }
+    }
+    Ok(())
 }
 
 /// Feeds a whole packet to gdbstub.

@@ -34,6 +34,9 @@ impl GdbTarget {
         if let Some(offered) = client_offers(packet, b"no-resumed+") {
             self.no_resumed = offered;
         }
+        if let Some(offered) = client_offers(packet, b"multiprocess+") {
+            self.non_stop.set_multiprocess(offered);
+        }
     }
 
     /// For a stop about to be reported: after an exec, forgets the old program and returns the

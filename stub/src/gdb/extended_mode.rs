@@ -31,6 +31,18 @@ impl GdbTarget {
         self.view = None;
         self.note_program();
     }
+
+    /// `vAttach`, in all-stop (through gdbstub) and non-stop mode (`non_stop.rs`).
+    pub fn attach_process(&mut self, pid: usize) -> Result<(), StubError> {
+        let raw = i32::try_from(pid).map_err(|_| StubError::BadPid(pid))?;
+        self.session.attach(Pid::from_raw(raw)).map_err(|e| {
+            log::warn!("attach failed: {e}");
+            StubError::Attach(e)
+        })?;
+        self.view = None;
+        self.note_program();
+        Ok(())
+    }
 }
 
 impl ExtendedMode for GdbTarget {
@@ -49,15 +61,7 @@ impl ExtendedMode for GdbTarget {
     }
 
     fn attach(&mut self, pid: GdbPid) -> TargetResult<(), Self> {
-        let raw =
-            i32::try_from(pid.get()).map_err(|_| target_error(StubError::BadPid(pid.get())))?;
-        self.session.attach(Pid::from_raw(raw)).map_err(|e| {
-            log::warn!("attach failed: {e}");
-            target_error(StubError::Attach(e))
-        })?;
-        self.view = None;
-        self.note_program();
-        Ok(())
+        self.attach_process(pid.get()).map_err(target_error)
     }
 
     fn query_if_attached(&mut self, _pid: GdbPid) -> TargetResult<AttachKind, Self> {

@@ -1,12 +1,11 @@
 //! lldb's picture of a stop, in as few packets as lldb-server gives it: once lldb has sent
 //! `QListThreadsInStopReply`, every stop reply carries `threads:` (every client thread id),
 //! `thread-pcs:` (their pcs, same order), `jstopinfo:` (hex-encoded JSON: tid, name, reason and
-//! signal of the threads that stopped, as debugserver sends it) and debugserver's `memory:ADDR=BYTES` for the
-//! stopping thread's stack; `jThreadsInfo` gives every thread with rip/rsp/rbp and stack memory:
-//! the stopped threads what lldb's unwinder reads first, every other thread its first two
-//! frame-pointer pairs. lldb puts that memory in its L1 cache, so its first unwind of a stopped
-//! thread costs no memory packet, and neither does `thread list` (issue 9 item 6: it was one
-//! `x` per thread); the rest of the stacks (`bt all`) come in a few 512-byte cache lines.
+//! signal of the threads that stopped, as debugserver sends it) and debugserver's
+//! `memory:ADDR=BYTES` for the stopping thread's stack; `jThreadsInfo` gives every thread its
+//! tid and name, and the threads that stopped also their stop reason, rip/rsp/rbp and the stack
+//! memory lldb's unwinder reads first. lldb puts that memory in its L1 cache, so its first
+//! unwind of a stopped thread costs no memory packet.
 //!
 //! Protocol quirks met here:
 //! - Without `thread-pcs:` lldb reads every thread's pc (`Hg` + `p10` per thread); without
@@ -14,6 +13,12 @@
 //!   no stop reason, so only stopped threads go in: lldb parses it at every stop (the step
 //!   off a breakpoint too), and the names of the others come with `jThreadsInfo`, which lldb
 //!   fetches at each stop it shows.
+//! - lldb parses all of `jThreadsInfo` at each such stop and sets up what it gives for each
+//!   thread: with 131 threads, registers and two frame-pointer pairs for every thread cost lldb
+//!   2.5-3 ms of CPU a stop, half of its stop (issue 9; perf puts `llvm::json::parse` and
+//!   `json::Value::copyFrom` at half of lldb's CPU), the registers alone 0.8-1 ms. So a thread
+//!   that did not stop gets only its tid and name; `thread list` and `bt all` read its
+//!   registers (suffixed `p`) and first frames (one `x`) when they show it.
 //! - Register keys in `jThreadsInfo` are lldb's register numbers, which are the target
 //!   description's (rip is 16, rbp 6, rsp 7); values are target-order hex.
 //! - `memory:` addresses need the `0x` prefix (lldb parses them with base auto-detection); an
@@ -27,26 +32,11 @@ use serde_json::{json, Value};
 use super::lldb::{hex, hex_bytes};
 use super::GdbTarget;
 
-/// How much stack goes with a thread: words from rsp, then frames of the frame-pointer chain.
-#[derive(Clone, Copy)]
-struct StackShape {
-    top_words: u64,
-    chain_frames: usize,
-}
-
-/// A stopped thread's: what lldb's first unwind reads (lldb-server's reverted D74398 sent 12
-/// words from rsp).
-const STOPPED: StackShape = StackShape {
-    top_words: 12,
-    chain_frames: 32,
-};
-/// Any other thread's: the pairs lldb reads for `thread list`, which checks a thread's first
-/// frame by unwinding past it (one pair missed costs an `x` per thread); about 120 bytes a
-/// thread in each `jThreadsInfo`, which lldb fetches at every stop it shows.
-const OTHER: StackShape = StackShape {
-    top_words: 0,
-    chain_frames: 2,
-};
+/// Words from rsp that go with a stopped thread: what lldb's first unwind reads (lldb-server's
+/// reverted D74398 sent 12 words from rsp).
+const TOP_WORDS: usize = 12;
+/// Frames of the frame-pointer chain that go with a stopped thread.
+const CHAIN_FRAMES: usize = 32;
 /// A frame pointer further than this above the last one ends the chain (not a stack).
 const CHAIN_MAX_STEP: u64 = 1 << 20;
 
@@ -78,7 +68,7 @@ impl GdbTarget {
             hex(&Value::Array(infos).to_string())
         );
         if let Some((_, rsp, rbp)) = self.frame_regs(stopped) {
-            for (addr, bytes) in self.stack_memory(rsp, rbp, STOPPED) {
+            for (addr, bytes) in self.stack_memory(rsp, rbp) {
                 keys.push_str(&format!("memory:0x{addr:x}={};", hex_bytes(&bytes)));
             }
         }
@@ -95,57 +85,51 @@ impl GdbTarget {
         entry
     }
 
-    /// `jThreadsInfo`: every thread with its stop reason, rip/rsp/rbp and stack memory (the
-    /// threads that stopped get the top of their stack, the others their first frames' pairs).
-    /// lldb takes the stop reasons from here; without them it may resume on its own. lldb
-    /// fetches this at every public stop and unwinds only the selected thread, so the rest of
-    /// another thread's stack is read when lldb asks for it (`x`).
+    /// `jThreadsInfo`: every thread with its tid and name; the threads that stopped with their
+    /// stop reason, rip/rsp/rbp and stack memory too. lldb takes the stop reasons from here;
+    /// without them it may resume on its own. lldb fetches this at every public stop and
+    /// unwinds only the selected thread; another thread's registers and stack are read when
+    /// lldb asks for them.
     pub(super) fn threads_info(&mut self) -> String {
         let threads = self.client_threads();
         let mut out = Vec::with_capacity(threads.len());
         for tid in threads {
             let mut entry = self.thread_json(tid);
-            if let Some((rip, rsp, rbp)) = self.frame_regs(tid) {
-                let reg = |v: u64| hex_bytes(&v.to_le_bytes());
-                entry["registers"] = json!({ "16": reg(rip), "6": reg(rbp), "7": reg(rsp) });
-                let shape = if entry.get("reason").is_some() {
-                    STOPPED
-                } else {
-                    OTHER
-                };
-                let memory: Vec<Value> = self
-                    .stack_memory(rsp, rbp, shape)
-                    .into_iter()
-                    .map(|(address, bytes)| json!({ "address": address, "bytes": hex_bytes(&bytes) }))
-                    .collect();
-                entry["memory"] = memory.into();
+            if entry.get("reason").is_some() {
+                if let Some((rip, rsp, rbp)) = self.frame_regs(tid) {
+                    let reg = |v: u64| hex_bytes(&v.to_le_bytes());
+                    entry["registers"] = json!({ "16": reg(rip), "6": reg(rbp), "7": reg(rsp) });
+                    let memory: Vec<Value> = self
+                        .stack_memory(rsp, rbp)
+                        .into_iter()
+                        .map(|(address, bytes)| json!({ "address": address, "bytes": hex_bytes(&bytes) }))
+                        .collect();
+                    entry["memory"] = memory.into();
+                }
             }
             out.push(entry);
         }
         escape_binary(&Value::Array(out).to_string())
     }
 
-    /// The stack a client unwinds through first: `shape.top_words` words from rsp, then each
+    /// The stack a client unwinds through first: `TOP_WORDS` words from rsp, then each
     /// frame's saved rbp and return address along the frame-pointer chain from rbp, and the
     /// two words above the last pair (pairs inside the top block are not repeated).
     /// Unreadable memory ends it.
-    fn stack_memory(&mut self, rsp: u64, rbp: u64, shape: StackShape) -> Vec<(u64, Vec<u8>)> {
+    fn stack_memory(&mut self, rsp: u64, rbp: u64) -> Vec<(u64, Vec<u8>)> {
         let Ok(backend) = self.session.backend() else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let mut top = vec![0u8; (shape.top_words * 8) as usize];
-        let n = match top.is_empty() {
-            true => 0,
-            false => backend.read(rsp, &mut top).unwrap_or(0),
-        };
+        let mut top = vec![0u8; TOP_WORDS * 8];
+        let n = backend.read(rsp, &mut top).unwrap_or(0);
         let top_end = rsp + n as u64;
         if n > 0 {
             top.truncate(n);
             out.push((rsp, top));
         }
         let mut fp = rbp;
-        for _ in 0..shape.chain_frames {
+        for _ in 0..CHAIN_FRAMES {
             if fp < rsp || fp % 8 != 0 {
                 break;
             }

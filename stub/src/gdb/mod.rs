@@ -16,6 +16,7 @@ mod host_io;
 mod lldb;
 mod lldb_stop;
 pub mod monitor;
+mod non_stop;
 mod osdata;
 mod resume;
 mod signal_numbers;
@@ -96,6 +97,8 @@ pub struct GdbTarget {
     thread_db_path: String,
     /// OS thread names read at one stop (the stop id, then comm by thread).
     comms: (u64, HashMap<Pid, Option<String>>),
+    /// Non-stop mode's client state (`non_stop.rs`).
+    non_stop: non_stop::NonStopClient,
 }
 
 impl GdbTarget {
@@ -124,6 +127,7 @@ impl GdbTarget {
             fork_events: ForkEvents::default(),
             first_pid: None,
             comms: (u64::MAX, HashMap::new()),
+            non_stop: Default::default(),
         }
     }
 
@@ -161,13 +165,14 @@ impl StopKind {
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `xfer_siginfo.rs`), and exec stop
-/// replies and the `N` stop reply for clients that read them (`exec_events.rs`).
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `xfer_siginfo.rs`, `non_stop.rs`), and
+/// exec stop replies and the `N` stop reply for clients that read them (`exec_events.rs`).
 macro_rules! extra_features {
     () => {
         concat!(
             ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+",
-            ";qXfer:siginfo:read+;qXfer:siginfo:write+;exec-events+;no-resumed+"
+            ";qXfer:siginfo:read+;qXfer:siginfo:write+;exec-events+;no-resumed+",
+            ";QNonStop+;QThreadEvents+"
         )
     };
 }

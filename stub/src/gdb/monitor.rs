@@ -205,21 +205,25 @@ impl MonitorCmd for GdbTarget {
                 }
             }
             Some("goroutines") => {
-                let text = ListFilter::parse(words)
+                let mut send = |piece: &str| {
+                    out.write_raw(piece.as_bytes());
+                    out.flush();
+                };
+                let listed = ListFilter::parse(words)
                     .map_err(GoViewError::from)
-                    .and_then(|filter| self.with_go(|go, inf| go.list_text(inf, &filter)));
-                send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))
+                    .and_then(|filter| {
+                        self.with_go(|go, inf| go.list_text(inf, &filter, &mut send))
+                    });
+                match listed {
+                    Ok(()) => send_text(&mut out, ""),
+                    Err(e) => send_text(&mut out, &e.to_string()),
+                }
             }
             Some("goroutine") => {
                 let text = match (words.next().map(str::parse::<u64>), words.next()) {
-                    (Some(Ok(goid)), None | Some("bt")) => self.with_go(|go, inf| {
-                        let policy = go.policy;
-                        let (bin, list) = go.goroutines(inf)?;
-                        Ok(match list.iter().find(|g| g.goid == goid) {
-                            Some(g) => goruntime::render_traceback(bin, g, policy),
-                            None => format!("no goroutine {goid}"),
-                        })
-                    }),
+                    (Some(Ok(goid)), None | Some("bt")) => {
+                        self.with_go(|go, inf| go.traceback(inf, goid))
+                    }
                     _ => Err(GoViewError::Usage),
                 };
                 send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))

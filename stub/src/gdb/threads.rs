@@ -24,8 +24,12 @@ pub enum View {
 }
 
 impl GdbTarget {
-    /// The view in force; `auto` becomes `goroutines` for a Go program and `os` otherwise.
+    /// The view in force; `auto` becomes `goroutines` for a Go program and `os` otherwise. In
+    /// non-stop mode it is `os`: a goroutine cannot stop or run alone.
     pub fn view(&mut self) -> View {
+        if self.non_stop.on() {
+            return View::Os;
+        }
         if let Some(view) = self.view {
             return view;
         }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use goruntime::{GoBinary, Goroutine, Policy};
+use goruntime::{Depth, GoBinary, Goroutine, Policy};
 
 /// Appends `function file:line` of the first frame the policy shows to `out`.
 fn write_top_frame(out: &mut String, bin: &GoBinary, g: &Goroutine, policy: Policy) {
@@ -93,6 +93,39 @@ impl ListFilter {
         Ok(f)
     }
 
+    /// How far the goroutines' walks go for this listing under `policy`: every frame for `-f`,
+    /// the first shown one for a line or `-group top`, none for the other groups.
+    pub fn depth(&self, policy: Policy) -> Option<Depth> {
+        match (&self.func, self.group) {
+            (Some(_), _) => Some(Depth::Full),
+            (None, None | Some(GroupBy::TopFrame)) => Some(Depth::FirstShown(policy.level())),
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// How many goroutines' walks the text needs when that is not every listed one's: the `-n`
+    /// lines of a plain listing (without `-f` and `-group`, which goroutines are listed does not
+    /// depend on their frames).
+    pub fn lines_walked(&self) -> Option<usize> {
+        match (&self.func, self.group) {
+            (None, None) => self.limit,
+            _ => None,
+        }
+    }
+
+    /// Whether `g` is listed: the policy shows it, the filters keep it and, with `-new`, its goid
+    /// is not among `earlier`'s (the sorted goids of the previous listing).
+    pub fn lists(
+        &self,
+        bin: &GoBinary,
+        g: &Goroutine,
+        policy: Policy,
+        earlier: Option<&[u64]>,
+    ) -> bool {
+        let is_new = !self.new || earlier.is_none_or(|e| e.binary_search(&g.goid).is_err());
+        goruntime::is_shown(bin, g, policy) && self.matches(g) && is_new
+    }
+
     /// `-s`, `-w` and `-f` match substrings (like grep); `-l` matches a label exactly.
     fn matches(&self, g: &Goroutine) -> bool {
         self.status.as_ref().is_none_or(|s| {
@@ -141,27 +174,26 @@ fn exited_since(earlier: &[u64], list: &[Goroutine]) -> usize {
         .count()
 }
 
-/// The text of `monitor goroutines`. `earlier` is the sorted goids alive at the process's
-/// previous listing, if it had one (what `-new` compares with).
+/// Text of a listing is handed on in pieces of about this many bytes, each ending a line.
+const PIECE: usize = 16 * 1024;
+
+/// The text of `monitor goroutines`, handed to `sink` in pieces of about [`PIECE`] bytes that
+/// end lines (a million lines are never held at once). `earlier` is the sorted goids alive at
+/// the process's previous listing, if it had one (what `-new` compares with).
 pub fn list_text(
     bin: &GoBinary,
     list: &[Goroutine],
     policy: Policy,
     filter: &ListFilter,
     earlier: Option<&[u64]>,
-) -> String {
-    let is_new =
-        |g: &Goroutine| !filter.new || earlier.is_none_or(|e| e.binary_search(&g.goid).is_err());
+    sink: &mut dyn FnMut(&str),
+) {
     let shown: Vec<&Goroutine> = list
         .iter()
-        .filter(|g| goruntime::is_shown(bin, g, policy) && filter.matches(g) && is_new(g))
+        .filter(|g| filter.lists(bin, g, policy, earlier))
         .collect();
-    // Lines are about 80 bytes (a function and a path); room for more spares a regrowth.
-    let mut out = String::with_capacity(if filter.group.is_some() {
-        4096
-    } else {
-        96 * shown.len().min(filter.limit.unwrap_or(usize::MAX))
-    });
+    // Lines are about 80 bytes (a function and a path): room for a piece and a line.
+    let mut out = String::with_capacity(PIECE + 1024);
     if let Some(by) = filter.group {
         let mut groups: BTreeMap<String, usize> = BTreeMap::new();
         for g in &shown {
@@ -175,8 +207,8 @@ pub fn list_text(
                 GroupBy::GoStatement => pc_name(bin, g.gopc),
                 GroupBy::WaitReason => g
                     .wait_reason
-                    .clone()
-                    .unwrap_or_else(|| g.status.to_string()),
+                    .as_deref()
+                    .map_or_else(|| g.status.to_string(), str::to_string),
             };
             *groups.entry(key).or_default() += 1;
         }
@@ -192,6 +224,10 @@ pub fn list_text(
             out.push(' ');
             write_top_frame(&mut out, bin, g, policy);
             out.push('\n');
+            if out.len() >= PIECE {
+                sink(&out);
+                out.clear();
+            }
         }
     }
     if filter.group.is_none() && shown.len() > filter.limit.unwrap_or(usize::MAX) {
@@ -217,7 +253,7 @@ pub fn list_text(
         shown.len(),
         list.len()
     );
-    out
+    sink(&out);
 }
 
 #[cfg(test)]
@@ -248,6 +284,17 @@ mod tests {
             parse("-group go").unwrap().group,
             Some(GroupBy::GoStatement)
         );
+    }
+
+    /// Issue 13: `-n N` walks only the goroutines of its N lines, unless a filter or a group
+    /// needs every walk.
+    #[test]
+    fn only_a_plain_listing_walks_just_its_lines() {
+        assert_eq!(parse("-n 5").unwrap().lines_walked(), Some(5));
+        assert_eq!(parse("-s wait -n 5").unwrap().lines_walked(), Some(5));
+        assert_eq!(parse("-n 5 -f main.").unwrap().lines_walked(), None);
+        assert_eq!(parse("-group top -n 3").unwrap().lines_walked(), None);
+        assert_eq!(parse("").unwrap().lines_walked(), None);
     }
 
     #[test]

@@ -5,20 +5,24 @@
 //! Quirk: the backend is a `&mut dyn Backend`; goruntime takes a sized `MemorySource`, so it is
 //! handed `&mut &mut dyn Backend` (memcache implements the trait for `&mut T`).
 
+mod decoding;
 mod filter;
+mod inputs;
 mod table;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use goruntime::{GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState};
+use goruntime::{
+    Depth, GoBinary, GoError, Goroutine, ListOptions, Policy, ProcessMemo, ThreadState,
+};
 use nix::unistd::Pid;
 
 use crate::process::Backend;
 use crate::tid_map::ThreadRef;
-use filter::alive_goids;
 pub use filter::{FilterError, ListFilter};
-use table::{build_thread_table, choose_threads, goroutine_label, ViewThread};
+use inputs::{complete_running, prefetch_for_listing, thread_states};
+use table::{build_thread_table, choose_threads, ViewThread};
 pub use table::{Interrupted, ThreadTable};
 
 /// Why a Go question has no answer (the text is what the monitor commands print).
@@ -46,15 +50,14 @@ fn list_error(e: GoError) -> GoViewError {
     GoViewError::List(Arc::new(e))
 }
 
-/// How much of each OS thread's stack, from its rsp, is fetched before goroutines are listed.
-const STACK_TOP_BYTES: u64 = 2048;
-
-/// A stop's goroutines, decoded: the binary, the process memo, the list and the threads' states.
+/// A stop's goroutines, decoded: the binary, the process memo, the list, the threads' states and
+/// the indices into the list of the goroutines on threads.
 type Decoded<'a> = (
     &'a GoBinary,
     &'a ProcessMemo,
     &'a mut Vec<Goroutine>,
     Vec<ThreadState>,
+    &'a [usize],
 );
 
 /// What the Go side of a session knows.
@@ -66,6 +69,13 @@ pub struct GoState {
     memo: ProcessMemo,
     /// The goroutine list of the current stop: (stop id, process, list).
     list: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// Indices into `list` of the goroutines on an OS thread (a few among maybe a million).
+    on_threads: Vec<usize>,
+    /// The goroutines the OS threads run at the current stop, when `list` is not made (see
+    /// `decoding.rs`): (stop id, process, goroutines).
+    running: Option<(u64, Pid, Vec<Goroutine>)>,
+    /// Indices into `running` of the goroutines on an OS thread.
+    running_on_threads: Vec<usize>,
     /// The goids (sorted) alive at the listing before `list`, when it was of the same process:
     /// what `goroutines -new` compares with.
     earlier: Option<Vec<u64>>,
@@ -185,102 +195,93 @@ impl GoState {
     fn forget_process(&mut self) {
         self.memo = ProcessMemo::default();
         self.list = None;
+        self.running = None;
         self.earlier = None;
         self.table = None;
     }
 
-    /// The goroutines of this stop, decoded (not yet unwound) at most once per stop, with the
-    /// threads' registers the unwinding needs.
-    fn decoded(&mut self, inf: &mut dyn Backend) -> Result<Decoded<'_>, GoViewError> {
-        let stop = inf.stop_id();
-        self.binary(inf)?;
-        let Some(Loaded { bin: Ok(bin), .. }) = &self.binary else {
-            unreachable!("loaded above")
-        };
-        let mut threads = thread_states(inf);
-        if self.list.as_ref().is_none_or(|(s, _, _)| *s != stop) {
-            let opts = ListOptions {
-                unwind: false,
-                ..ListOptions::default()
-            };
-            // What an earlier stop of this process decoded and unwound is reused for the
-            // goroutines that did not change.
-            let previous = match self.list.take() {
-                Some((_, pid, list)) if pid == inf.pid() => Some(list),
-                _ => None,
-            };
-            self.earlier = previous.as_deref().map(alive_goids);
-            let previous = previous.unwrap_or_default();
-            complete_running(inf, &previous, &mut threads);
-            prefetch_for_listing(inf, bin, &self.memo, &threads, &[&previous], true);
-            let list = goruntime::list_goroutines_since(
-                bin,
-                &self.memo,
-                &mut &mut *inf,
-                &threads,
-                &opts,
-                previous,
-            )
-            .map_err(list_error)?;
-            self.list = Some((stop, inf.pid(), list));
-        }
-        let list = &mut self.list.as_mut().expect("filled above").2;
-        complete_running(inf, list, &mut threads);
-        Ok((bin, &self.memo, list, threads))
-    }
-
-    /// Every goroutine of this stop, unwound (computed at most once per stop).
-    pub fn goroutines(
+    /// Every goroutine of this stop, unwound to `depth` (each walk made at most once per stop
+    /// and depth; none when `depth` is `None`).
+    fn goroutines(
         &mut self,
         inf: &mut dyn Backend,
+        depth: Option<Depth>,
     ) -> Result<(&GoBinary, &[Goroutine]), GoViewError> {
-        let (bin, memo, list, threads) = self.decoded(inf)?;
-        let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads);
+        let (bin, memo, list, threads, _) = self.decoded(inf)?;
+        if let Some(depth) = depth {
+            let mut all: Vec<&mut Goroutine> = list.iter_mut().collect();
+            goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut all, &threads, depth);
+        }
         Ok((bin, list))
     }
 
-    /// The label of the goroutine OS thread `pid` runs at this stop (the os view's thread
-    /// label), if it runs one; only that goroutine is unwound.
-    pub fn label_on_thread(&mut self, inf: &mut dyn Backend, pid: i32) -> Option<String> {
+    /// `goroutine GOID bt`: the runtime's traceback of goroutine `goid` at this stop (only it is
+    /// walked in full).
+    pub fn traceback(&mut self, inf: &mut dyn Backend, goid: u64) -> Result<String, GoViewError> {
         let policy = self.policy;
-        let (bin, memo, list, threads) = self.decoded(inf).ok()?;
-        let g = list
-            .iter_mut()
-            .find(|g| g.thread == Some(pid) && !g.status.is_dead())?;
+        let (bin, memo, list, threads, _) = self.decoded(inf)?;
+        let Some(g) = list.iter_mut().find(|g| g.goid == goid) else {
+            return Ok(format!("no goroutine {goid}"));
+        };
         let mut one = [g];
-        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads);
+        goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut one, &threads, Depth::Full);
         let [g] = one;
-        Some(goroutine_label(bin, g, policy))
+        Ok(goruntime::render_traceback(bin, g, policy))
     }
 
-    /// The text of `monitor goroutines` at this stop.
+    /// The text of `monitor goroutines` at this stop, handed to `sink` in pieces that end lines.
     pub fn list_text(
         &mut self,
         inf: &mut dyn Backend,
         filter: &ListFilter,
-    ) -> Result<String, GoViewError> {
+        sink: &mut dyn FnMut(&str),
+    ) -> Result<(), GoViewError> {
         let policy = self.policy;
-        self.goroutines(inf)?;
+        match filter.lines_walked() {
+            // `-n N`: only the first N listed goroutines are walked.
+            Some(n) => {
+                self.decoded(inf)?;
+                let earlier = self.earlier.take();
+                let walked = self.decoded(inf).map(|(bin, memo, list, threads, _)| {
+                    let mut lines: Vec<&mut Goroutine> = list
+                        .iter_mut()
+                        .filter(|g| filter.lists(bin, g, policy, earlier.as_deref()))
+                        .take(n)
+                        .collect();
+                    let depth = Depth::FirstShown(policy.level());
+                    goruntime::unwind_goroutines(
+                        bin,
+                        memo,
+                        &mut &mut *inf,
+                        &mut lines,
+                        &threads,
+                        depth,
+                    );
+                });
+                self.earlier = earlier;
+                walked?;
+            }
+            None => {
+                self.goroutines(inf, filter.depth(policy))?;
+            }
+        }
         let (Some(Loaded { bin: Ok(bin), .. }), Some((_, _, list))) = (&self.binary, &self.list)
         else {
             unreachable!("listed above")
         };
-        Ok(filter::list_text(
-            bin,
-            list,
-            policy,
-            filter,
-            self.earlier.as_deref(),
-        ))
+        filter::list_text(bin, list, policy, filter, self.earlier.as_deref(), sink);
+        Ok(())
     }
 
     /// Whether goroutine `goid` exists at this stop, and the OS thread running it if any.
     pub fn goroutine_thread(&mut self, inf: &mut dyn Backend, goid: u64) -> Option<Option<Pid>> {
-        let (_, _, list, _) = self.decoded(inf).ok()?;
-        let g = list
+        let (_, _, list, _, _) = self.decoded(inf).ok()?;
+        // The list is in goid order.
+        let from = list.partition_point(|g| g.goid < goid);
+        let g = list[from..]
             .iter()
-            .find(|g| g.goid == goid && !g.status.is_dead())?;
+            .take_while(|g| g.goid == goid)
+            .find(|g| !g.status.is_dead())?;
         Some(g.thread.map(Pid::from_raw))
     }
 
@@ -388,11 +389,11 @@ impl GoState {
             _ => Vec::new(),
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
-        let (bin, memo, list, threads) = self.decoded(inf)?;
+        let (bin, memo, list, threads, _) = self.decoded(inf)?;
         let choice = choose_threads(bin, list, &os_threads, policy, &previous, max_threads);
         let hidden = choice.shown - choice.chosen.len();
         let mut chosen = choice.chosen;
-        unwind_chosen(bin, memo, inf, list, &mut chosen, &threads);
+        unwind_chosen(bin, memo, inf, list, &mut chosen, &threads, policy);
         let table = build_thread_table(bin, list, &chosen, &os_threads, policy, hidden);
         if hidden > 0 {
             log::info!("{hidden} goroutines not shown as threads (--max-threads {max_threads})");
@@ -445,7 +446,7 @@ impl GoState {
         };
         let os_threads: Vec<Pid> = inf.thread_ids();
         let mut threads = thread_states(inf);
-        complete_running(inf, &members, &mut threads);
+        complete_running(inf, members.iter(), &mut threads);
         prefetch_for_listing(inf, bin, &self.memo, &threads, &[&members, &system], false);
         let mut addrs: Vec<u64> = members.iter().map(|g| g.g_addr).collect();
         addrs.extend(goruntime::running_g_addrs(bin, &mut &mut *inf, &threads));
@@ -465,13 +466,21 @@ impl GoState {
             members,
         )
         .map_err(list_error)?;
-        complete_running(inf, &list, &mut threads);
+        complete_running(inf, list.iter(), &mut threads);
         let choice = choose_threads(bin, &list, &os_threads, policy, &previous, max_threads);
         if choice.room > 0 {
             return Ok(None);
         }
         let mut chosen = choice.chosen;
-        unwind_chosen(bin, &self.memo, inf, &mut list, &mut chosen, &threads);
+        unwind_chosen(
+            bin,
+            &self.memo,
+            inf,
+            &mut list,
+            &mut chosen,
+            &threads,
+            policy,
+        );
         let table = build_thread_table(bin, &list, &chosen, &os_threads, policy, hidden);
         let goids = member_goids(&list, &chosen);
         let members = chosen
@@ -496,71 +505,8 @@ fn member_goids(list: &[Goroutine], chosen: &[usize]) -> Vec<u64> {
     goids
 }
 
-/// Fetches in one batch (with the stop's first read, when this is it) what a listing will read:
-/// the threads' stacks and TLS slots (running goroutines are unwound from them) and, as the
-/// last listing found them (`previous`, allgs with the first slice), allgs, the g structs and
-/// their Ms.
-fn prefetch_for_listing(
-    inf: &mut dyn Backend,
-    bin: &GoBinary,
-    memo: &ProcessMemo,
-    threads: &[ThreadState],
-    previous: &[&[Goroutine]],
-    with_allgs: bool,
-) {
-    let mut ranges: Vec<(u64, u64)> = threads
-        .iter()
-        .flat_map(|t| [(t.rsp, STACK_TOP_BYTES), (t.fs_base.saturating_sub(8), 8)])
-        .filter(|&(addr, _)| addr != 0)
-        .collect();
-    for (i, gs) in previous.iter().enumerate() {
-        ranges.extend(goruntime::listing_hints(
-            bin,
-            memo,
-            gs,
-            with_allgs && i == 0,
-        ));
-        ranges.extend(gs.iter().filter_map(moving_stack));
-    }
-    if let Err(e) = inf.prefetch(&ranges) {
-        log::debug!("listing prefetch: {e}");
-    }
-}
-
-/// For a goroutine that was running, runnable or in a syscall at the last listing (it has most
-/// likely moved since, and is unwound again), the stack around where it was: it parks or runs
-/// near there, and the unwinding would read it otherwise in a batch of its own.
-fn moving_stack(g: &Goroutine) -> Option<(u64, u64)> {
-    use goruntime::GStatus::{Runnable, Running, Syscall};
-    if !matches!(g.status, Running | Runnable | Syscall) || g.goid == 0 {
-        return None;
-    }
-    let sp = g.frames.first().map_or(g.sp, |f| f.sp);
-    (sp != 0).then(|| (sp.saturating_sub(STACK_TOP_BYTES), 2 * STACK_TOP_BYTES))
-}
-
-/// What the listing knows of each OS thread before it knows which ones run a goroutine: the
-/// registers when they were read at this stop already, else only the tid and the fs_base seen
-/// before (registers cost a ptrace call per thread, and most threads sleep in the scheduler or
-/// a syscall). A thread never seen gets its registers read. `complete_running` fills in the
-/// threads that turn out to run a goroutine.
-fn thread_states(inf: &mut dyn Backend) -> Vec<ThreadState> {
-    inf.thread_ids()
-        .into_iter()
-        .filter_map(|tid| {
-            if let (None, Some(fs_base)) = (inf.gprs_if_read(tid), inf.fs_base_seen(tid)) {
-                return Some(ThreadState {
-                    tid: tid.as_raw(),
-                    fs_base,
-                    ..ThreadState::default()
-                });
-            }
-            inf.gprs(tid).ok().map(|g| live_state(tid, &g))
-        })
-        .collect()
-}
-
-/// Unwinds the goroutines at `chosen` (indices into `list`; left sorted).
+/// Unwinds the goroutines at `chosen` (indices into `list`; left sorted) as far as their
+/// threads' labels and registers under `policy` need.
 fn unwind_chosen(
     bin: &GoBinary,
     memo: &ProcessMemo,
@@ -568,6 +514,7 @@ fn unwind_chosen(
     list: &mut [Goroutine],
     chosen: &mut [usize],
     threads: &[ThreadState],
+    policy: Policy,
 ) {
     chosen.sort_unstable();
     let mut to_unwind: Vec<&mut Goroutine> = list
@@ -576,34 +523,6 @@ fn unwind_chosen(
         .filter(|(i, _)| chosen.binary_search(i).is_ok())
         .map(|(_, g)| g)
         .collect();
-    goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut to_unwind, threads);
-}
-
-/// What unwinding needs of a thread's live registers.
-fn live_state(tid: Pid, g: &libc::user_regs_struct) -> ThreadState {
-    ThreadState {
-        tid: tid.as_raw(),
-        rip: g.rip,
-        rsp: g.rsp,
-        rbp: g.rbp,
-        fs_base: g.fs_base,
-    }
-}
-
-/// Reads the registers of the threads that run one of `list`'s goroutines (they are unwound
-/// from their live registers) where `thread_states` left them out. Called with the last
-/// listing before the prefetch too: a thread that ran a goroutine then most likely runs one
-/// now, and its stack top then comes with the stop's first batch instead of a read of its own.
-fn complete_running(inf: &mut dyn Backend, list: &[Goroutine], threads: &mut [ThreadState]) {
-    for t in threads.iter_mut().filter(|t| t.rsp == 0) {
-        if !list
-            .iter()
-            .any(|g| g.thread == Some(t.tid) && g.status == goruntime::GStatus::Running)
-        {
-            continue;
-        }
-        if let Ok(g) = inf.gprs(Pid::from_raw(t.tid)) {
-            *t = live_state(Pid::from_raw(t.tid), &g);
-        }
-    }
+    let depth = Depth::FirstShown(policy.level());
+    goruntime::unwind_goroutines(bin, memo, &mut &mut *inf, &mut to_unwind, threads, depth);
 }

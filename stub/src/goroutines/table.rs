@@ -252,8 +252,8 @@ fn first_shown_frame(
     innermost_returns: bool,
 ) -> Option<ShownFrame> {
     let visible = goruntime::visible_frames(bin, g, policy);
-    let (f, innermost) = (visible.first()?, g.frames.first()?);
-    let is_innermost = f.pc == innermost.pc && f.sp == innermost.sp;
+    let (f, innermost) = (visible.first()?, g.innermost()?);
+    let is_innermost = (f.pc, f.sp) == innermost;
     if is_innermost && !(innermost_returns && f.pc > f.entry) {
         return None;
     }
@@ -265,7 +265,8 @@ fn first_shown_frame(
         } else {
             f.fp.saturating_sub(16)
         },
-        returns_into: Some(f.function.clone()),
+        // An exact pc (the frame asyncPreempt or sigpanic was entered from) is shown as it is.
+        returns_into: (!f.exact_pc).then(|| f.function.clone()),
     })
 }
 
@@ -364,15 +365,19 @@ pub(super) fn build_thread_table(
             }
         })
         .collect();
+    // (tid, goid) of the goroutines on threads, found in one pass over the list.
+    let on_threads: Vec<(i32, u64)> = list
+        .iter()
+        .filter(|g| g.goid != 0 && !g.status.is_dead())
+        .filter_map(|g| Some((g.thread?, g.goid)))
+        .collect();
     for &tid in os_threads {
         if threads.iter().any(|t| t.os_tid == Some(tid)) {
             continue;
         }
-        let running = list
-            .iter()
-            .find(|g| g.goid != 0 && g.thread == Some(tid.as_raw()) && !g.status.is_dead());
+        let running = on_threads.iter().find(|&&(t, _)| t == tid.as_raw());
         let label = match running {
-            Some(g) => format!("thread running hidden goroutine {}", g.goid),
+            Some((_, goid)) => format!("thread running hidden goroutine {goid}"),
             None => "idle thread (no goroutine)".to_string(),
         };
         threads.push(ViewThread::os(tid, label));

@@ -19,6 +19,7 @@ use super::siginfo::SIGINFO_SIZE;
 use super::signals::SignalRules;
 use super::svr4::LinkMap;
 use super::threads::Action;
+use super::NonStop;
 use super::{Origin, ProcessError, StopEvent};
 
 /// Cache and syscall figures for `monitor stats`.
@@ -107,6 +108,13 @@ pub trait Backend: MemorySource {
     /// The stop a backend starts in when it is not the client's to choose (a core's fatal
     /// signal); `None` for a live process.
     fn initial_stop(&self) -> Option<StopEvent> {
+        None
+    }
+    /// Non-stop mode's controls (`inferior/non_stop.rs`); a backend that never runs has none.
+    fn non_stop_control(&mut self) -> Option<&mut dyn NonStop> {
+        None
+    }
+    fn non_stop_state(&self) -> Option<&dyn NonStop> {
         None
     }
 

@@ -143,6 +143,11 @@ impl DebugRegs {
         self.slots.iter().all(Option::is_none)
     }
 
+    /// Slots changed since the threads were last written.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
     /// The same wanted slots for a new process (a fork child, whose registers start zeroed):
     /// written to it before it first runs.
     pub fn for_new_process(&self) -> DebugRegs {

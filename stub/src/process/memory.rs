@@ -128,6 +128,18 @@ impl TargetMemory {
         Ok(())
     }
 
+    /// The program was replaced (exec) and `leader` is its one thread: memory is reached through
+    /// it again. Kernel quirk: a thread other than the leader that execs takes the leader's id,
+    /// so memory reached through that thread (the leader had exited alone) must move back.
+    pub fn after_exec(&mut self, leader: Pid) {
+        if self.pid == leader {
+            return self.forget_all();
+        }
+        if let Err(e) = self.reach_through(leader) {
+            log::warn!("after exec: cannot reach memory through {leader}: {e}");
+        }
+    }
+
     /// The program was replaced (exec): nothing cached holds, and /proc/PID/mem is opened
     /// again (the open file reaches the old address space only).
     pub fn forget_all(&mut self) {

@@ -32,6 +32,7 @@ pub use backend::Backend;
 pub use debugregs::HwKind;
 pub use error::ProcessError;
 pub use events::{Origin, StopEvent};
+pub use inferior::non_stop::{NonStop, NonStopEvent, Request, ThreadSet};
 pub use inferior::ForkEvents;
 use inferior::Inferior;
 pub use launch::{set_style as set_launch_style, Stdio, Style as LaunchStyle};

@@ -21,7 +21,7 @@ use super::super::signals::SignalRules;
 use super::super::svr4::{self, LinkMap};
 use super::super::threads::Action;
 use super::super::wait;
-use super::super::{Origin, ProcessError, StopEvent};
+use super::super::{NonStop, Origin, ProcessError, StopEvent};
 use super::{ForkEvents, Inferior};
 
 impl MemorySource for Inferior {
@@ -223,6 +223,14 @@ impl Backend for Inferior {
 
     fn other_breakpoint_hits(&self) -> &[Pid] {
         &self.other_breakpoint_hits
+    }
+
+    fn non_stop_control(&mut self) -> Option<&mut dyn NonStop> {
+        Some(self)
+    }
+
+    fn non_stop_state(&self) -> Option<&dyn NonStop> {
+        Some(self)
     }
 
     fn auxv(&self) -> Result<Vec<u8>, ProcessError> {

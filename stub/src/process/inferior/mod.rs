@@ -16,6 +16,7 @@
 
 mod fork;
 mod live;
+pub mod non_stop;
 mod resume;
 mod stops;
 mod teardown;
@@ -70,6 +71,8 @@ pub struct Inferior {
     /// Events met while stopping every thread, reported at later resumes.
     pending: VecDeque<StopEvent>,
     exited: bool,
+    /// Non-stop mode's state (`non_stop.rs`).
+    non_stop: non_stop::NonStopState,
 }
 
 impl Inferior {
@@ -135,6 +138,7 @@ impl Inferior {
             vfork_parent: None,
             pending: VecDeque::new(),
             exited: false,
+            non_stop: Default::default(),
         })
     }
 

@@ -68,25 +68,7 @@ impl Inferior {
                 Action::Hold if !locked => Action::Continue(None),
                 other => other,
             };
-            let result = match action {
-                Action::Hold => continue,
-                Action::Continue(sig) => {
-                    let sig = sig.or_else(|| t.held_signal.take());
-                    run_with_signal(pid, t, false, sig)
-                }
-                Action::Step(sig) => run_with_signal(pid, t, true, sig),
-                Action::RangeStep { .. } => t.run(true, None),
-            };
-            match result {
-                // The thread died while stopped; its exit status is reaped by poll_stop.
-                Ok(()) | Err(nix::Error::ESRCH) => {}
-                Err(source) => {
-                    return Err(ProcessError::Ptrace {
-                        tid: t.tid.as_raw(),
-                        source,
-                    })
-                }
-            }
+            start(pid, t, action)?;
         }
         Ok(())
     }
@@ -138,6 +120,28 @@ impl Inferior {
         for t in self.threads.values().filter(|t| !t.stopped) {
             let _ = ptrace::interrupt(t.tid);
         }
+    }
+}
+
+/// Starts stopped thread `t` (of process `pid`) as `action` says; a continue takes the quiet
+/// signal held for it, `Hold` leaves it stopped. A thread that died while stopped is left for
+/// its exit status, which the next wait reaps.
+pub(super) fn start(pid: Pid, t: &mut Thread, action: Action) -> Result<(), ProcessError> {
+    let result = match action {
+        Action::Hold => return Ok(()),
+        Action::Continue(sig) => {
+            let sig = sig.or_else(|| t.held_signal.take());
+            run_with_signal(pid, t, false, sig)
+        }
+        Action::Step(sig) => run_with_signal(pid, t, true, sig),
+        Action::RangeStep { .. } => t.run(true, None),
+    };
+    match result {
+        Ok(()) | Err(nix::Error::ESRCH) => Ok(()),
+        Err(source) => Err(ProcessError::Ptrace {
+            tid: t.tid.as_raw(),
+            source,
+        }),
     }
 }
 

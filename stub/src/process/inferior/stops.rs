@@ -236,7 +236,7 @@ impl Inferior {
     /// As gdbserver's `check_zombie_leaders`: when it is the only thread not yet stopped and
     /// /proc says it is a zombie, it leaves the thread list. Its exit status, when it comes,
     /// still ends the process. Returns whether it was dropped.
-    fn drop_zombie_leader(&mut self) -> bool {
+    pub(super) fn drop_zombie_leader(&mut self) -> bool {
         if self.threads.len() < 2 || !self.only_leader_unstopped() || !procfs::is_zombie(self.pid) {
             return false;
         }
@@ -308,7 +308,7 @@ impl Inferior {
                 self.threads.insert(self.pid, leader);
                 self.breakpoints.forget_all();
                 self.debug_regs = Default::default();
-                self.memory.forget_all();
+                self.memory.after_exec(self.pid);
                 self.exe = procfs::program_of(self.pid).ok();
                 let _ = tid;
                 Ok(Some(StopEvent::Exec { tid: self.pid }))
@@ -321,6 +321,10 @@ impl Inferior {
                 }
                 if stopping {
                     return Ok(None);
+                }
+                if self.non_stop.take_stop_request(tid) {
+                    // Non-stop mode's `vCont;t`: a stop of its own, reported with signal 0.
+                    return Ok(Some(StopEvent::Signal { tid, sig: 0 }));
                 }
                 if self.interrupt_requested && !first {
                     return Ok(Some(StopEvent::Signal {
@@ -401,6 +405,7 @@ impl Inferior {
             return Some(leader_event);
         }
         self.threads.remove(&tid);
+        self.non_stop.thread_gone(tid, leader_event);
         None
     }
 
@@ -426,7 +431,7 @@ impl Inferior {
     /// is interrupted again once resumed, or the Ctrl-C would be lost (issue 11, found by the
     /// packet fuzzer).
     pub(super) fn interrupt_again(&self, tid: Pid) {
-        if self.interrupt_requested {
+        if self.interrupt_requested || self.non_stop.stop_requested(tid) {
             let _ = ptrace::interrupt(tid);
         }
     }

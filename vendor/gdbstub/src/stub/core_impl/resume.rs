@@ -29,8 +29,9 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 use crate::protocol::commands::_vCont::vCont;
                 match cmd {
                     vCont::Query => {
-                        // Continue is part of the base protocol
-                        res.write_str("vCont;c;C")?;
+                        // Continue is part of the base protocol; `t` (stop a thread) is
+                        // answered in front of gdbstub, in non-stop mode (gostub patch 19).
+                        res.write_str("vCont;c;C;t")?;
 
                         // Single stepping is optional
                         if match &mut ops {
