@@ -358,3 +358,35 @@ fn attach_twice_to_the_same_pid_fails() {
     assert!(fx.proc.running(), "attached process died");
     server.assert_no_panic();
 }
+
+/// Issue 10 (gdb.base/attach.exp, extended board): after one attached process exited, `attach`
+/// to another with no program file loaded. gdb takes the thread the attach reply names as selected and
+/// reads its registers without an `H`; they used to be asked of a thread of the process before
+/// ("Could not read registers; remote failure reply 'E03'").
+#[test]
+fn issue10_attach_after_another_process_reads_the_new_threads_registers() {
+    skip_on_lldb_server!();
+    let prog = threads_lib();
+    let server = Server::start(Mode::Multi);
+    // The first exits by itself after a second.
+    let first = Fixture::start(&prog, &["1"], true);
+    let second = Fixture::start(&prog, &[], true);
+    let (a, b) = (first.pid(), second.pid());
+    let run = Session::gdb()
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("attach {a}"))
+        .cmd("continue")
+        .cmd("symbol-file")
+        .cmd("exec")
+        .cmd(format!("attach {b}"))
+        .cmd("p/x $pc")
+        .cmd("detach")
+        .run();
+    run.expect_finished()
+        .expect(&[
+            r"\$1 = 0x[0-9a-f]+",
+            &format!(r"\[Inferior 1 \(process {b}\) detached\]"),
+        ])
+        .expect_not(&[r"Could not read registers"]);
+    server.assert_no_panic();
+}

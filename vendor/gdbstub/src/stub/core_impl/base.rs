@@ -98,6 +98,11 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
         // Reply with a valid thread-id or GDB issues a warning when more
         // than one thread is active
         if let Some(tid) = self.get_sane_any_tid(target)? {
+            // gostub patch: the thread named becomes the current one, as after any stop
+            // reply (the client takes it as selected and sends no `H` for it: after a
+            // `vAttach` or `vRun`, a stale thread of the process before got `g` otherwise).
+            self.current_mem_tid = tid;
+            self.current_resume_tid = SpecificIdKind::WithId(tid);
             res.write_str("T05thread:")?;
             res.write_specific_thread_id(SpecificThreadId {
                 pid: self
