@@ -25,9 +25,10 @@ impl FileBytes {
     pub fn open(path: &Path) -> std::io::Result<FileBytes> {
         let file = File::open(path)?;
         // SAFETY: the map is private (writes go to this process's copies of the pages). A file
-        // truncated by someone else while mapped would raise SIGBUS on access: programs are not
-        // rewritten in place while a debugger reads them, which is what gdb and lldb assume too
-        // (and what the core reader's map assumes, stub/src/process/core/resident.rs).
+        // truncated by someone else while mapped would raise SIGBUS on access: the kernel
+        // refuses to open a running program's file for writing (ETXTBSY), and a program named
+        // with a core is not rewritten in place while a debugger reads it, which is what gdb and
+        // the core reader's map assume too (stub/src/process/core/resident.rs).
         match unsafe { memmap2::MmapOptions::new().map_copy(&file) } {
             Ok(map) => Ok(FileBytes::Mapped(map)),
             Err(e) => {
