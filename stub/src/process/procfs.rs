@@ -39,6 +39,23 @@ pub fn is_zombie(tid: Pid) -> bool {
     })
 }
 
+/// Whether task `tid` is held in a ptrace-stop (`State: t`) with no SIGKILL pending. A thread
+/// the stub stopped is no longer held once `exit_group` killed it: SIGKILL ends a ptrace-stop,
+/// and the thread runs (`R`) to its exit, then is a zombie until reaped.
+pub fn is_held_in_ptrace_stop(tid: Pid) -> bool {
+    let Ok(s) = read_text(&format!("/proc/{tid}/status")) else {
+        return false;
+    };
+    let state = s.lines().find_map(|l| l.strip_prefix("State:"));
+    let pending = s
+        .lines()
+        .find_map(|l| l.strip_prefix("SigPnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    state.is_some_and(|v| v.trim_start().starts_with('t'))
+        && pending & (1 << (libc::SIGKILL - 1)) == 0
+}
+
 /// The first number after `key` (e.g. `"Tgid:"`) in a /proc status file.
 pub fn status_field(status: &str, key: &str) -> Option<u64> {
     status

@@ -220,10 +220,20 @@ impl Inferior {
         self.pending.remove(at)
     }
 
-    /// Whether the process runs but no thread of it does (each is held in a ptrace-stop, or
-    /// gone): no stop can come, which the client hears as [`StopEvent::NoResumed`].
+    /// Whether the process runs but no thread of it does (each is held in a ptrace-stop, as
+    /// /proc confirms): no stop can come, which the client hears as [`StopEvent::NoResumed`].
+    /// Kernel quirk: at `exit_group` the leader turns zombie first (and is dropped as one that
+    /// exited alone) while the other threads, held or not, are killed and run to their exit;
+    /// those, and a process with no thread left, still have exit statuses to come, the
+    /// leader's last (`N` instead of `W00` was the
+    /// flake of `signals::sigusr1_reported_and_delivered` and
+    /// `fork::item5_go_program_vfork_keeps_the_parents_goroutine_view`).
     pub(super) fn nothing_resumed(&self) -> bool {
-        self.running && !self.exited && self.threads.values().all(|t| t.stopped)
+        self.running
+            && !self.exited
+            && !self.threads.is_empty()
+            && self.threads.values().all(|t| t.stopped)
+            && self.threads.keys().all(|&tid| procfs::is_held_in_ptrace_stop(tid))
     }
 
     fn only_leader_unstopped(&self) -> bool {
