@@ -261,3 +261,40 @@ fn item4_go_program_shows_os_threads_in_non_stop_mode() {
     // Goroutine threads have ids 2^30 + goid (ten digits); Linux tids here are shorter.
     run.expect_not(&[r"(?m)^\*?\s+\d+\s+Thread \d+\.1\d{9} "]);
 }
+
+/// Issue 10 (gdb.base/run-control-while-bg-execution.exp): a second inferior started while the
+/// first runs in the background, in non-stop mode over one extended-remote connection. The
+/// stub used to give non-stop control to the newest process only: gdb's `vCont;t` for the
+/// first inferior's threads got `E03` ("Stopping Thread ... failed"), and gdb 13 failed an
+/// internal assertion. Now each process's requests and events are its own: the second stops
+/// at `main`, and gdb (all-stop on a non-stop target) then stops the first one's five threads
+/// with `vCont;t`, each reported.
+#[test]
+fn issue10_second_inferior_runs_while_the_first_runs_in_non_stop_mode() {
+    skip_on_lldb_server!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Multi);
+    let run = Session::gdb()
+        .pre("maint set target-non-stop on")
+        .file(&prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", prog.display()))
+        .cmd("break all_started")
+        .cmd("run")
+        .cmd("set confirm off")
+        .cmd("continue &")
+        .cmd(format!("add-inferior -exec {}", prog.display()))
+        .cmd("inferior 2")
+        .cmd("break main")
+        .cmd("run")
+        .cmd("info threads")
+        .cmd("kill inferiors 1 2")
+        .run();
+    run.expect_finished().expect(&[
+        r"(?s)Breakpoint 1, all_started .*hit Breakpoint 2\.2, main \(",
+        r"(?m)^\s+1\.5\s+Thread \d+\.\d+ .* in \S+ \(",
+        r"(?m)^\*\s+2\.1\s+Thread \d+\.\d+ .* main \(",
+    ]);
+    run.expect_not(&[r"failed: E0", r"internal-error", r"\(running\)"]);
+    server.assert_no_panic();
+}
