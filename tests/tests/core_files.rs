@@ -303,6 +303,8 @@ fn c_segv_kernel_core_gdb_frame_signal_libraries_and_read_only() {
         r"#0\s+main \(\) at .*c_segv\.c:15",
         r"Yes\s+.*libc\.so\.6",
         r"\$1 = 0x[1-9a-f]",
+        // Issue 10 (`qXfer:siginfo`): the core's NT_SIGINFO.
+        r"\$2 = 11\n",
         r"Remote failure reply: E01",
         r"\{void \(void\)\} 0x[0-9a-f]+ <about_to_crash>",
     ]);

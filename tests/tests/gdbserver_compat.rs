@@ -2,6 +2,7 @@
 //! items 11 and 6): each option is accepted with gdbserver's meaning or as a documented no-op.
 
 use gostub_tests::*;
+use std::time::Duration;
 
 /// Item 11: `--wrapper WRAPPER --` starts the program through the wrapper, and the stop gdb sees
 /// is the program's, not the wrapper's.
@@ -95,10 +96,14 @@ fn item6_gdbserver_monitor_commands() {
             "monitor set debug-format all",
             "monitor set debug-format none",
             "monitor set libthread-db-search-path /nowhere",
+            "monitor",
+            "monitor no-such-command",
             "monitor exit",
         ])
         .run()
         .expect(&[
+            // gdb.server/server-mon.exp: an unknown or empty command, as gdbserver answers it.
+            r"(?s)Unknown monitor command\..*Protocol error with Rcmd.*Unknown monitor command\..*Protocol error with Rcmd",
             r"The following monitor commands are supported:",
             r"exit",
             r"Debug output enabled\.",
@@ -107,4 +112,46 @@ fn item6_gdbserver_monitor_commands() {
             r"All extra debug format options enabled\.",
             r"All extra debug format options disabled\.",
         ]);
+}
+
+/// Issue 10 item 10 (gdb.base/interrupt.exp): on a terminal, the launched program's process
+/// group is the terminal's foreground group, as gdbserver makes it, so the program reads the
+/// terminal instead of stopping with SIGTTIN. The server runs on a pty (`script`).
+#[test]
+fn item10_launched_program_gets_the_terminal() {
+    skip_on_lldb_server!();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let check = "set -- $(cat /proc/$$/stat); \
+                 if [ \"$5\" = \"$8\" ]; then echo FOREGROUND; else echo BACKGROUND; fi";
+    let sh = std::path::Path::new("/bin/sh");
+    let (prog, args) = server_command(&Mode::Launch(sh, &["-c", check]), &format!(":{port}"));
+    let quoted: Vec<String> = std::iter::once(prog.display().to_string())
+        .chain(args)
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let dir = TempDir::new("pty");
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &quoted.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::piped());
+    let mut pty = Proc::spawn(script, dir.path(), "script", Duration::from_secs(60));
+    assert!(
+        wait_until(Duration::from_secs(20), || pty
+            .stdout_text()
+            .contains("Listening on port")),
+        "server did not start: {}",
+        pty.stdout_text()
+    );
+    let run = Session::gdb()
+        .cmd(format!("target remote 127.0.0.1:{port}"))
+        .cmd("continue")
+        .run();
+    run.expect_finished().expect(&[r"exited normally"]);
+    let _ = pty.wait_exit(Duration::from_secs(10));
+    let out = pty.stdout_text();
+    assert!(out.contains("FOREGROUND"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
 }

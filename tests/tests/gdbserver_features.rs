@@ -30,6 +30,18 @@ fn item3_tls_variables_of_each_thread() {
     );
 }
 
+/// Item 3 in a statically linked program (gdb.threads/staticthreads.exp): gdb names the
+/// program's TLS with link map 0, since it has none; each thread's copy is its dtv's module 1,
+/// as gdbserver's libthread_db gives it.
+#[test]
+fn item3_tls_of_a_static_program() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("c_tls_static"), "tls_ready")
+        .cmds(["print static_tls", "thread 2", "print static_tls"])
+        .run_clean();
+    run.expect(&[r"\$1 = 22\n", r"\$2 = 101\n"]);
+}
+
 /// Item 10 (`qXfer:osdata`): `info os` lists gdbserver's table types, and the process, thread
 /// and file tables show the program, as GDB's gdb.base/info-os.exp reads them.
 #[test]

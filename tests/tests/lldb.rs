@@ -246,3 +246,33 @@ fn gdb_monitor_help() {
         .expect(&[r"(?i)goroutines", r"(?i)help"])
         .expect_not(&[r"not supported|Unknown monitor"]);
 }
+
+/// Issue 10 item 5 (exec events, lldb): after an exec the stop reply carries `reason:exec;`, as
+/// lldb-server's does, so lldb stops with "stop reason = exec", reloads the program, resolves
+/// its breakpoint in the new image and runs to its end (it used to take the stop for a SIGTRAP
+/// at `_start`).
+#[test]
+fn item5_lldb_follows_an_exec() {
+    skip_on_gdbserver!();
+    let prog = fixture("c_exec");
+    let server = Server::start(Mode::Launch(&prog, &[]));
+    let run = Stopped::on(server, Client::Lldb, &prog, "before_exec")
+        .cmds([
+            "breakpoint delete",
+            "breakpoint set -n after_exec",
+            "continue",
+            "continue",
+            "bt 2",
+            "breakpoint delete",
+            "continue",
+        ])
+        .run_clean();
+    run.expect(&[
+        r"stop reason = exec",
+        r"(?s)stop reason = exec.*stop reason = breakpoint 2\.1",
+        r"frame #0: 0x[0-9a-f]+ c_exec`after_exec\(n=21\) at c_exec\.c:16",
+        r"frame #1: 0x[0-9a-f]+ c_exec`main\(argc=2,",
+        r"exited with status = 0 ",
+    ]);
+    run.expect_not(&[r"SIGTRAP"]);
+}

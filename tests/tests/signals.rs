@@ -50,6 +50,71 @@ fn sigusr1_reported_and_delivered() {
     ]);
 }
 
+/// Issue 10 (`qXfer:siginfo`): gdb's `$_siginfo` is the stopped thread's siginfo, read and
+/// written as through gdbserver: a SIGUSR1 from kill() carries SI_USER and the sender's pid, a
+/// field written reads back changed from the kernel, and the signal is still delivered.
+#[test]
+fn issue10_siginfo_is_read_and_written() {
+    skip_on_lldb_server!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Launch(&prog, &["0", "usr1"]));
+    let run = Session::gdb()
+        .file(&prog)
+        .connect(&server)
+        .cmd("continue")
+        .cmd("info inferiors")
+        .cmd("p $_siginfo.si_signo")
+        .cmd("p $_siginfo.si_code")
+        .cmd("p $_siginfo._sifields._kill.si_pid")
+        .cmd("set $_siginfo._sifields._kill.si_uid = 4242")
+        .cmd("p $_siginfo._sifields._kill.si_uid")
+        .cmd("continue")
+        .run();
+    run.expect_finished().expect(&[
+        r"received signal SIGUSR1",
+        r"\$1 = 10\n",
+        r"\$2 = 0\n",
+        r"\$4 = 4242\n",
+        r"\[Inferior 1 \(process \d+\) exited normally\]",
+    ]);
+    let pid = run.capture(r"process (\d+)");
+    run.expect(&[&format!(r"\$3 = {pid}\n")]);
+    server.assert_no_panic();
+}
+
+/// Issue 10 (gdb.base/sigchld.exp): a launched program starts with SIGCHLD unblocked, as under
+/// gdbserver; the stub blocks it for its own signalfd, and a blocked mask survives exec.
+#[test]
+fn issue10_launched_program_has_sigchld_unblocked() {
+    skip_on_lldb_server!();
+    // grep, not a shell: dash clears its signal mask at startup.
+    let grep = std::path::Path::new("/bin/grep");
+    let server = Server::start(Mode::Launch(grep, &["SigBlk", "/proc/self/status"]));
+    let run = Session::gdb().connect(&server).cmd("continue").run();
+    run.expect_finished().expect(&[r"exited normally"]);
+    let out = server.proc.stdout_text() + &server.proc.stderr_text();
+    assert!(
+        out.contains("SigBlk:\t0000000000000000"),
+        "program's blocked signals: {out}"
+    );
+    server.assert_no_panic();
+}
+
+/// Issue 10 item 1 (gdb.base/sigrepeat.exp, sigstep.exp): a signal gdb passes (SIGALRM), met
+/// during a `next`, is reported to gdb as gdbserver reports it, and gdb steps over its handler;
+/// the stub used to hold it until the next continue, so a `next` over a loop that only the
+/// handler ends never returned.
+#[test]
+fn item1_next_over_a_loop_ended_by_a_passed_signal() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("c_sigstep"), "spin_until_alarm")
+        .cmds(["next", "next", "continue"])
+        .timeout(Duration::from_secs(30))
+        .run_clean();
+    run.expect(&[r"return alarms; /\* after the loop \*/", r"exited normally"])
+        .expect_not(&[r"SIGALRM"]);
+}
+
 /// A signal gdb is told not to stop for still reaches the program.
 #[test]
 fn nostop_signal_is_passed() {

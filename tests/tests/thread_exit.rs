@@ -25,6 +25,36 @@ fn item7_only_resumed_thread_exits_under_scheduler_locking() {
     run.expect_not(&[r"(?s)==THREADS==.*\n\*?\s+2\s+Thread"]);
 }
 
+/// Item 7, for a client that does not read `N` (gdb with `no-resumed-stop-reply-packet off`
+/// sends no `no-resumed+`): the no-resumed stop is gdbserver's error reply, which gdb warns of
+/// and takes as a stop, instead of an `N` it cannot parse. The thread held stays.
+#[test]
+fn item7_no_resumed_is_an_error_reply_without_no_resumed_offer() {
+    skip_on_lldb_server!();
+    let program = fixture("c_thread_exit");
+    let server = Server::start(Mode::Launch(&program, &[]));
+    let run = Session::new(Client::Gdb)
+        .pre("set remote no-resumed-stop-reply-packet off")
+        .file(&program)
+        .connect(&server)
+        .continue_to("worker_started")
+        .cmd("set scheduler-locking on")
+        .cmd("continue")
+        .cmd("echo ==THREADS==\\n")
+        .cmd("info threads")
+        .cmd("thread 1")
+        .cmd("bt 1")
+        .run();
+    run.expect_finished();
+    server.assert_no_panic();
+    run.expect(&[
+        r"warning: Remote failure reply: E\.No unwaited-for children left\.",
+        r"(?s)==THREADS==.*\n\s+1\s+Thread [^\n]*\n.*has terminated",
+        r"(?s)==THREADS==.*#0\s+\S",
+    ]);
+    run.expect_not(&[r"(?s)==THREADS==.*\n\*?\s+2\s+Thread"]);
+}
+
 /// Item 7 with item 10: the leader, the one thread resumed, leaves with pthread_exit while the
 /// survivor is held. A lone leader's exit gives the tracer no wait status; the stub finds the
 /// zombie and answers `N`.
@@ -64,4 +94,18 @@ fn item10_leader_exit_leaves_one_thread() {
         r"exited normally",
     ]);
     run.expect_not(&[r"(?s)==THREADS==.*\n\s+1\s+Thread"]);
+}
+
+/// Issue 10 (gdb.threads/multi-create.exp): short-lived threads whose first stop (and exit)
+/// come before their creator's clone event. Such a thread, gone by the time the clone event is
+/// read, is not added back: stopping every thread used to wait for it for good, and gdb hung
+/// after a few breakpoint hits.
+#[test]
+fn issue10_threads_gone_before_their_clone_event_do_not_hang_stops() {
+    skip_on_lldb_server!();
+    let run = stopped_at(&fixture("c_thread_churn"), "churned")
+        .repeat(40, &["continue"])
+        .run_clean();
+    // The hits seen depend on how the threads race; the run must end with the program's exit.
+    run.expect(&[r"Breakpoint 1, churned \(round=1\)", r"exited normally"]);
 }

@@ -20,7 +20,7 @@ use super::tap::{PacketTap, Tapped};
 use super::thread_suffix;
 use gdbstub::common::Tid;
 
-use super::{lldb, osdata, signal_settings, tls, GdbTarget, StopKind, StubError};
+use super::{lldb, osdata, signal_settings, tls, xfer_siginfo, GdbTarget, StopKind, StubError};
 use crate::eintr::retry;
 use crate::process::StopEvent;
 
@@ -182,6 +182,14 @@ pub fn run_session(
                         send(g.borrow_conn(), &tap.reply(""))?;
                         GdbStubStateMachine::Idle(g)
                     }
+                    Tapped::Forward(bytes) if bytes.starts_with(xfer_siginfo::PACKET_PREFIX) => {
+                        // gdbstub has no `qXfer:siginfo`; a write carries binary data, so the
+                        // raw packet is answered here.
+                        log::trace!("<- {}", String::from_utf8_lossy(&bytes));
+                        let answer = target.xfer_siginfo(&bytes);
+                        send(g.borrow_conn(), &tap.reply_bytes(&answer))?;
+                        GdbStubStateMachine::Idle(g)
+                    }
                     Tapped::Forward(bytes) if bytes.starts_with(b"$R") && tap.extended() => {
                         // `R` has no reply; gdbstub would send an empty one, and every later
                         // reply would answer the packet before it.
@@ -195,6 +203,7 @@ pub fn run_session(
                             log::trace!("<- {}", String::from_utf8_lossy(&bytes));
                         }
                         target.note_client_features(&bytes);
+                        target.note_general_thread(&bytes);
                         target.note_thread_selection(&bytes);
                         target.non_stop_before_packet();
                         let mut sm = feed(g, target, bytes)?;
@@ -232,6 +241,7 @@ pub fn run_session(
                         .end_of_one(event)
                         .unwrap_or_else(|| stop_reason(event, |os| target.client_tid(os)));
                     target.last_stop = stopped_thread(event, reason);
+                    target.stop_selects(target.last_stop.map(|(tid, _, _)| tid));
                     if let (Some(pid), Some((tid, _, _))) = (event.thread(), target.last_stop) {
                         target.note_reported(pid, tid);
                     }
@@ -336,7 +346,7 @@ fn feed<'a>(
 }
 
 /// The specific thread an `Hg`/`Hc` packet selects (`None` for "any" or "all", or another packet).
-fn selected_thread(packet: &[u8]) -> Option<Tid> {
+pub(super) fn selected_thread(packet: &[u8]) -> Option<Tid> {
     let body = packet.strip_prefix(b"$H")?;
     let body = &body[..body.iter().position(|&b| b == b'#')?];
     let id = body.get(1..)?;
@@ -357,6 +367,7 @@ fn stopped_thread(
         StopEvent::SwBreak { .. } | StopEvent::HwBreak { .. } => StopKind::Breakpoint,
         StopEvent::Watch { .. } => StopKind::Watchpoint,
         StopEvent::Step { .. } => StopKind::Trace,
+        StopEvent::Exec { .. } => StopKind::Exec,
         _ => StopKind::Signal,
     };
     match reason {

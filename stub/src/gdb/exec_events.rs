@@ -1,5 +1,6 @@
 //! Exec events: when the program execs, the stop reply says so (`T05exec:HEX;…`, HEX the new
-//! program's path), as gdbserver's does for a client that offered `exec-events+`, and what the
+//! program's path), as gdbserver's does for a client that offered `exec-events+`, and to lldb
+//! with `reason:exec;`, as lldb-server's does; and what the
 //! stub knew about the old program (its Go binary and goroutines, the thread view, whether it is
 //! Go) is dropped, so the next questions are answered from the new one. The process layer has
 //! already re-read the exe and dropped its threads, memory cache and breakpoints.
@@ -11,6 +12,13 @@
 //! - gdb then drops the old program's breakpoints without `z` packets, loads the new program
 //!   (by the path given, through `target:` files), reads the auxv and library list again and
 //!   plants its breakpoints anew.
+//! - lldb offers no `exec-events+`; it reads `reason:exec` (in the stop reply, `jstopinfo` and
+//!   `qThreadStopInfo` alike), drops its threads and modules, reloads the program and the
+//!   dynamic linker's list, resolves its breakpoints in the new image and stops (its
+//!   `stop-on-exec`). Without the reason it takes the stop for a SIGTRAP at `_start`.
+//! - The same `qSupported` says whether the client reads the `N` stop reply (`no-resumed+`,
+//!   gdb 7.12 on); without it the no-resumed stop is gdbserver's error reply (the vendored
+//!   `use_no_resumed_stop_reason`).
 
 use super::lldb::hex;
 use super::GdbTarget;
@@ -23,13 +31,17 @@ impl GdbTarget {
             self.exec_events = offered;
             self.note_fork_offer(packet);
         }
+        if let Some(offered) = client_offers(packet, b"no-resumed+") {
+            self.no_resumed = offered;
+        }
         if let Some(offered) = client_offers(packet, b"multiprocess+") {
             self.non_stop.set_multiprocess(offered);
         }
     }
 
     /// For a stop about to be reported: after an exec, forgets the old program and returns the
-    /// `exec:` key for a client that asked for exec events (else nothing).
+    /// `exec:` key for a client that asked for exec events, `reason:exec;` for lldb (else
+    /// nothing).
     pub fn exec_stop_keys(&mut self, event: StopEvent) -> String {
         let StopEvent::Exec { .. } = event else {
             return String::new();
@@ -48,6 +60,7 @@ impl GdbTarget {
             .and_then(|b| b.exe().map(|p| p.to_string_lossy().into_owned()));
         match (self.exec_events, exe) {
             (true, Some(exe)) => format!("exec:{};", hex(&exe)),
+            _ if self.client_is_lldb => "reason:exec;".to_string(),
             _ => String::new(),
         }
     }
@@ -81,5 +94,13 @@ mod tests {
         );
         assert_eq!(offer(b"$qSupported#35"), Some(false));
         assert_eq!(offer(b"$m0,1#00"), None);
+        let gdb13 = b"$qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;fork-events+;\
+            vfork-events+;exec-events+;vContSupported+;QThreadEvents+;no-resumed+;\
+            memory-tagging+#00";
+        assert_eq!(client_offers(gdb13, b"no-resumed+"), Some(true));
+        assert_eq!(
+            client_offers(b"$qSupported:xmlRegisters=i386#00", b"no-resumed+"),
+            Some(false)
+        );
     }
 }

@@ -27,6 +27,7 @@ mod thread_suffix;
 mod threads;
 mod tls;
 mod xfer;
+mod xfer_siginfo;
 mod xfer_threads;
 
 use std::collections::HashMap;
@@ -81,8 +82,13 @@ pub struct GdbTarget {
     threads_xml: Vec<u8>,
     /// The `qXfer:osdata` document being read (built at offset 0).
     osdata_xml: Vec<u8>,
+    /// The thread the client selected with `Hg` or last heard of in a stop reply
+    /// (`xfer_siginfo.rs`).
+    general_thread: Option<Tid>,
     /// The client offered `exec-events+`: exec stops carry `exec:` (`exec_events.rs`).
     exec_events: bool,
+    /// The client offered `no-resumed+`: it reads the `N` stop reply (`exec_events.rs`).
+    no_resumed: bool,
     /// The fork events the client offered (`fork_events.rs`).
     fork_events: ForkEvents,
     /// The first process as last seen, to notice when a fork child takes its place.
@@ -115,7 +121,9 @@ impl GdbTarget {
             threads_xml: Vec::new(),
             osdata_xml: Vec::new(),
             thread_db_path: tls::DEFAULT_THREAD_DB_PATH.to_string(),
+            general_thread: None,
             exec_events: false,
+            no_resumed: false,
             fork_events: ForkEvents::default(),
             first_pid: None,
             comms: (u64::MAX, HashMap::new()),
@@ -140,6 +148,8 @@ pub enum StopKind {
     Watchpoint,
     Trace,
     Signal,
+    /// The program execed (`exec_events.rs`).
+    Exec,
 }
 
 impl StopKind {
@@ -149,17 +159,19 @@ impl StopKind {
             StopKind::Watchpoint => "watchpoint",
             StopKind::Trace => "trace",
             StopKind::Signal => "signal",
+            StopKind::Exec => "exec",
         }
     }
 }
 
 /// What `qSupported` offers beyond gdbstub's own features: packets answered in front of gdbstub
-/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `non_stop.rs`), and exec stop replies
-/// (`exec_events.rs`).
+/// (`signal_settings.rs`, `xfer_threads.rs`, `osdata.rs`, `xfer_siginfo.rs`, `non_stop.rs`), and
+/// exec stop replies and the `N` stop reply for clients that read them (`exec_events.rs`).
 macro_rules! extra_features {
     () => {
         concat!(
-            ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+;exec-events+",
+            ";QPassSignals+;QProgramSignals+;qXfer:threads:read+;qXfer:osdata:read+",
+            ";qXfer:siginfo:read+;qXfer:siginfo:write+;exec-events+;no-resumed+",
             ";QNonStop+;QThreadEvents+"
         )
     };
@@ -195,6 +207,9 @@ impl Target for GdbTarget {
         } else {
             EXTRA_FEATURES
         }
+    }
+    fn use_no_resumed_stop_reason(&self) -> bool {
+        self.no_resumed
     }
 
     fn support_breakpoints(

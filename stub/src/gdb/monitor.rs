@@ -1,5 +1,6 @@
-//! `monitor …` commands (`qRcmd`; lldb: `process plugin packet monitor …`). Unknown commands
-//! get a message naming `monitor help`, never an error that ends the session.
+//! `monitor …` commands (`qRcmd`; lldb: `process plugin packet monitor …`). An unknown (or
+//! empty) command gets gdbserver's answer: "Unknown monitor command.", the help text, then an
+//! error reply (gdb: "Protocol error with Rcmd"), which never ends the session.
 //!
 //! gdbserver's own commands are there too, as GDB's testsuite sends them: `exit` (sent at every
 //! restart) makes the stub exit as soon as its (empty) reply is out, killing or detaching the
@@ -14,7 +15,7 @@ use gdbstub::outputln;
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd};
 
 use super::threads::View;
-use super::GdbTarget;
+use super::{GdbTarget, StubError};
 use crate::cli::ThreadsView;
 use crate::goroutines::{GoState, GoViewError, ListFilter};
 use crate::process::Backend;
@@ -151,7 +152,7 @@ impl MonitorCmd for GdbTarget {
         let cmd = String::from_utf8_lossy(cmd);
         let mut words = cmd.split_whitespace();
         match words.next() {
-            None | Some("help") => outputln!(out, "{}", HELP),
+            Some("help") => outputln!(out, "{}", HELP),
             // gdbserver says nothing; the stub exits once the reply is out (see event_loop).
             Some("exit") => EXIT_REQUESTED.store(true, Ordering::Relaxed),
             Some("set") => {
@@ -227,11 +228,10 @@ impl MonitorCmd for GdbTarget {
                 };
                 send_text(&mut out, &text.unwrap_or_else(|e| e.to_string()))
             }
-            Some(other) => outputln!(
-                out,
-                "unknown monitor command '{}'; try 'monitor help'",
-                other
-            ),
+            None | Some(_) => {
+                outputln!(out, "Unknown monitor command.\n\n{}", HELP);
+                return Err(StubError::BadArgument(cmd.into_owned()));
+            }
         }
         Ok(())
     }

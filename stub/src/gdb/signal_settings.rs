@@ -42,8 +42,11 @@ impl GdbTarget {
         };
         Some(match parse_list(list) {
             Ok(set) => {
+                // gdb steps over the handler of a passed signal that interrupts its step; lldb
+                // leaves that to the stub.
+                let steps_over = !self.client_is_lldb;
                 self.session.update_signals(|rules| match pass {
-                    true => rules.set_client_pass(set),
+                    true => rules.set_client_pass(set, steps_over),
                     false => rules.set_client_program(set),
                 });
                 "OK".to_string()

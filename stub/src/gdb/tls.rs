@@ -1,6 +1,7 @@
 //! `qGetTLSAddr:THREAD,OFFSET,LM`: the address of a thread-local variable, so gdb can read
 //! `__thread` variables. This file translates: the thread's fs_base comes from its registers and
-//! the address from the process layer (`process::tls_address`, which walks glibc's dtv).
+//! the address from the process layer (`process::tls_address`, which walks glibc's dtv, at the
+//! `link_map` offsets the loaded glibc publishes: `process::link_map_tls_fields`).
 //!
 //! Protocol quirks met here:
 //! - gdbstub 0.7 has no `qGetTLSAddr`: the tap answers it. It is not a `qSupported` feature;
@@ -15,13 +16,14 @@
 //! - THREAD is `pPID.TID` with multiprocess, else `TID` (hex); in the goroutines view a
 //!   goroutine's thread id names the OS thread that runs it (a parked goroutine has no thread
 //!   pointer of its own and gets an error). OFFSET and LM (the module's `link_map` address)
-//!   are hex. The reply is the address in hex without `0x`; gdb only tests that an error is one.
+//!   are hex; LM 0 is a static program's own TLS (it has no link map). The reply is the
+//!   address in hex without `0x`; gdb only tests that an error is one.
 
 use gdbstub::common::Tid;
 
 use super::error::reply;
 use super::{GdbTarget, StubError};
-use crate::process::{tls_address, ProcessError};
+use crate::process::{link_map_tls_fields, static_program_tls_address, tls_address, ProcessError};
 
 /// The packet prefix the tap hands to [`GdbTarget::tls_address`].
 pub const PREFIX: &str = "qGetTLSAddr:";
@@ -53,7 +55,14 @@ impl GdbTarget {
         let os = self.os_tid(tid)?;
         let backend = self.backend()?;
         let fs_base = backend.gprs(os)?.fs_base;
-        Ok(tls_address(backend, fs_base, lm, offset).map_err(ProcessError::from)?)
+        if lm == 0 {
+            return Ok(
+                static_program_tls_address(backend, fs_base, offset).map_err(ProcessError::from)?
+            );
+        }
+        let map = backend.link_map()?;
+        let fields = link_map_tls_fields(backend, &map).map_err(ProcessError::from)?;
+        Ok(tls_address(backend, fields, fs_base, lm, offset).map_err(ProcessError::from)?)
     }
 }
 

@@ -15,6 +15,7 @@ use super::debugregs::{HwError, HwKind};
 use super::inferior::ForkEvents;
 use super::procfs::{ProcessInfo, Region};
 use super::regs::XState;
+use super::siginfo::SIGINFO_SIZE;
 use super::signals::SignalRules;
 use super::svr4::LinkMap;
 use super::threads::Action;
@@ -57,6 +58,10 @@ pub trait Backend: MemorySource {
         tid: Pid,
         edit: &mut dyn FnMut(&mut libc::user_regs_struct, &mut XState),
     ) -> Result<(), ProcessError>;
+    /// The `siginfo_t` of the thread's stop (`siginfo.rs`).
+    fn siginfo(&self, tid: Pid) -> Result<[u8; SIGINFO_SIZE], ProcessError>;
+    /// Replaces it: a signal the thread is resumed with carries these fields.
+    fn set_siginfo(&mut self, tid: Pid, info: &[u8; SIGINFO_SIZE]) -> Result<(), ProcessError>;
 
     // ----- memory and breakpoints -----
     fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), ProcessError>;

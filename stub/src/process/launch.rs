@@ -8,7 +8,8 @@
 //! child execs the wrapper, which execs the program: the first PTRACE_EVENT_EXEC is the
 //! wrapper's and is let go, the second leaves the program at its first instruction.
 //!
-//! As gdbserver's, the child runs in its own process group, and over stdio it says
+//! As gdbserver's, the child runs in its own process group, the terminal's foreground one
+//! (`terminal.rs`), with the stub's SIGCHLD block lifted, and over stdio it says
 //! `stdin/stdout redirected` on stderr before it execs. A failed exec sends execvp's errno back
 //! through a close-on-exec pipe (which an exec that succeeds closes unread), so the stub can
 //! say why; the child then exits 127 (not found) or 126 (cannot execute), the shell's codes.
@@ -140,6 +141,15 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                 // survives exec, so the program gets the defaults back.
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::signal(libc::SIGINT, libc::SIG_DFL);
+                // Ignored by the stub once it has given a program the terminal (`terminal.rs`).
+                libc::signal(libc::SIGTTOU, libc::SIG_DFL);
+                libc::signal(libc::SIGTTIN, libc::SIG_DFL);
+                // The stub blocks SIGCHLD for its signalfd; a blocked mask survives exec too
+                // (gdb.base/sigchld.exp).
+                let mut chld: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut chld);
+                libc::sigaddset(&mut chld, libc::SIGCHLD);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &chld, std::ptr::null_mut());
                 if stdio == Stdio::AwayFromProtocol {
                     let fd = libc::open(devnull.as_ptr(), libc::O_RDONLY);
                     if fd >= 0 {
@@ -183,6 +193,7 @@ pub fn launch(program: &Path, args: &[OsString], stdio: Stdio) -> Result<Pid, St
                         // With a wrapper, its own exec comes first.
                         execs_left -= 1;
                         if execs_left == 0 {
+                            super::terminal::hand_to(child);
                             return Ok(child);
                         }
                         let _ = ptrace::cont(child, None);

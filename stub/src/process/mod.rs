@@ -19,8 +19,11 @@ mod os_tables;
 mod procfs;
 mod regs;
 mod session;
+mod siginfo;
 mod signals;
 mod svr4;
+mod terminal;
+mod thread_db;
 mod threads;
 mod tls;
 mod wait;
@@ -37,12 +40,14 @@ pub use os_tables::{os_table, OsTable, OS_TABLE_TYPES};
 pub use procfs::{hostname, program_of, Region};
 pub use regs::{cpu_has_avx, XState};
 pub use session::{Session, StartOptions};
+pub use siginfo::SIGINFO_SIZE;
 pub use signals::SignalSet;
 #[cfg(test)]
 pub use svr4::Library;
 pub use svr4::{dt_debug_slot, LinkMap};
+pub use thread_db::link_map_tls_fields;
 pub use threads::Action;
-pub use tls::tls_address;
+pub use tls::{static_program_tls_address, tls_address};
 
 /// Raw ptrace register access, for the register conversion's live round-trip test only.
 #[cfg(test)]

@@ -5,8 +5,11 @@
 //! `nostop noprint` on Linux) is in force until the client sends its own with `QPassSignals`, and
 //! for clients that never do. For a Go program SIGURG (the runtime's goroutine preemption) stays
 //! quiet whatever the client sends, as long as the command line's set has it: a Go session must
-//! never stop on preemption. A quiet signal that arrives while a thread is being single-stepped
-//! is held back and delivered at the thread's next continue, so `stepi` never lands in a handler.
+//! never stop on preemption. A quiet signal that arrives while a thread is being stepped is held
+//! back and delivered at the thread's next continue, so `stepi` never lands in a handler; but
+//! one the client itself passes, to a client that steps over handlers (gdb), is reported then,
+//! as gdbserver does, and gdb delivers it and steps over the handler (not a Go program's
+//! SIGURG: a goroutine thread cannot run alone through the handler).
 //!
 //! Protocol quirk: `QProgramSignals` (gdbserver's meaning) only says which signals the stub may
 //! deliver on its own; without it gdbserver keeps SIGTRAP and SIGINT back, gdb's defaults.
@@ -39,6 +42,9 @@ pub struct SignalRules {
     client_pass: Option<SignalSet>,
     /// `QProgramSignals` from the current client, once it sent one.
     client_program: Option<SignalSet>,
+    /// The client steps over the handlers of the signals it passes (gdb does; lldb relies on
+    /// the stub to).
+    client_steps_over: bool,
     go_program: bool,
 }
 
@@ -48,6 +54,7 @@ impl SignalRules {
             command_line,
             client_pass: None,
             client_program: None,
+            client_steps_over: false,
             go_program: false,
         }
     }
@@ -58,9 +65,12 @@ impl SignalRules {
         self.client_program = None;
     }
 
-    /// `QPassSignals`: the client's quiet set replaces the command line's.
-    pub fn set_client_pass(&mut self, set: SignalSet) {
+    /// `QPassSignals`: the client's quiet set replaces the command line's. `steps_over`: the
+    /// client steps over the handler of a passed signal that arrives during its step itself,
+    /// so such a signal is reported to it then, as gdbserver does.
+    pub fn set_client_pass(&mut self, set: SignalSet, steps_over: bool) {
         self.client_pass = Some(set);
+        self.client_steps_over = steps_over;
     }
 
     /// `QProgramSignals`: the signals the stub may deliver to the program on its own.
@@ -82,6 +92,16 @@ impl SignalRules {
                     || (sig == libc::SIGURG && self.go_program && self.command_line.contains(sig))
             }
         }
+    }
+
+    /// Whether `sig`, met during a step, is reported: the client passes it itself and steps over
+    /// its handler. Any other quiet signal is held for the thread's next continue, and so is a
+    /// Go program's preemption signal (a goroutine thread cannot step over the handler).
+    pub fn client_steps_over(&self, sig: i32) -> bool {
+        let preemption = sig == libc::SIGURG && self.go_program;
+        self.client_steps_over
+            && !preemption
+            && self.client_pass.is_some_and(|set| set.contains(sig))
     }
 
     /// Whether a signal the client never saw goes back to the program at a detach.
@@ -118,7 +138,9 @@ mod tests {
     fn the_client_set_replaces_the_command_line_until_a_new_client() {
         let mut rules = SignalRules::new(SignalSet::from_numbers(&[libc::SIGALRM]));
         assert!(rules.is_quiet(libc::SIGALRM));
-        rules.set_client_pass(SignalSet::from_numbers(&[libc::SIGUSR1]));
+        rules.set_client_pass(SignalSet::from_numbers(&[libc::SIGUSR1]), true);
+        assert!(rules.client_steps_over(libc::SIGUSR1));
+        assert!(!rules.client_steps_over(libc::SIGALRM));
         assert!(!rules.is_quiet(libc::SIGALRM));
         assert!(rules.is_quiet(libc::SIGUSR1));
         rules.new_client();
@@ -129,13 +151,16 @@ mod tests {
     #[test]
     fn a_go_program_keeps_sigurg_quiet_unless_the_command_line_drops_it() {
         let mut rules = SignalRules::new(SignalSet::from_numbers(&[libc::SIGURG]));
-        rules.set_client_pass(SignalSet::default());
+        rules.set_client_pass(SignalSet::default(), true);
+        assert!(!rules.client_steps_over(libc::SIGURG));
         assert!(!rules.is_quiet(libc::SIGURG));
         rules.set_go_program(true);
         assert!(rules.is_quiet(libc::SIGURG));
+        rules.set_client_pass(SignalSet::from_numbers(&[libc::SIGURG]), true);
+        assert!(!rules.client_steps_over(libc::SIGURG));
         let mut none = SignalRules::new(SignalSet::default());
         none.set_go_program(true);
-        none.set_client_pass(SignalSet::default());
+        none.set_client_pass(SignalSet::default(), false);
         assert!(!none.is_quiet(libc::SIGURG));
     }
 

@@ -5,7 +5,8 @@
 //!
 //! Path (x86_64 is TLS variant II, the TCB at the thread pointer):
 //!
-//! * the module id is the `link_map`'s `l_tls_modid` (0: the module has no TLS);
+//! * the module id is the `link_map`'s `l_tls_modid` (0: the module has no TLS); a static
+//!   program, which has no link map, is module 1;
 //! * the thread's dynamic thread vector is the TCB's `dtv` field (`tcbhead_t.dtv`, at the thread
 //!   pointer + 8). `dtv[-1].counter` is the number of slots allocated, `dtv[0]` the generation,
 //!   and `dtv[modid].pointer.val` the block (16-byte `dtv_t` entries);
@@ -15,18 +16,20 @@
 //!   `FORCED_DYNAMIC_TLS_OFFSET` (-1): a dlopened module whose block this thread has not
 //!   touched, which has no address yet (libthread_db's `TD_TLSDEFER`).
 //!
-//! Limits: the `link_map` field offsets are glibc 2.36's for x86_64 (Debian 12), as glibc itself
-//! publishes them for libthread_db (`_thread_db_link_map_l_tls_modid` = {64, 1, 1152},
-//! `_thread_db_link_map_l_tls_offset` = {64, 1, 1144} in libc.so.6); other glibc releases move
-//! them. libthread_db also compares the dtv's generation with the module's slotinfo generation
-//! (a slot left from a dlclosed module whose id was reused); that needs `_rtld_global` and is not
-//! done here.
+//! Limits: the `link_map` field offsets are the loaded glibc's, from the descriptors it publishes
+//! for libthread_db (`thread_db.rs`); without them (another libc, a glibc that moved or dropped
+//! them) TLS is refused rather than read at guessed offsets. libthread_db also compares the
+//! dtv's generation with the module's slotinfo generation (a slot left from a dlclosed module
+//! whose id was reused); that needs `_rtld_global` and is not done here.
 
 use memcache::{MemError, MemoryExt, MemorySource};
 
-/// `struct link_map`'s `l_tls_offset` and `l_tls_modid` (glibc 2.36, x86_64).
-const L_TLS_OFFSET: u64 = 1144;
-const L_TLS_MODID: u64 = 1152;
+/// Where `struct link_map` keeps `l_tls_modid` and `l_tls_offset` (byte offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkMapTls {
+    pub modid: u64,
+    pub offset: u64,
+}
 /// `tcbhead_t.dtv`.
 const TCB_DTV: u64 = 8;
 /// `sizeof (dtv_t)`.
@@ -43,49 +46,76 @@ pub enum TlsError {
     NotAllocated(u64),
     #[error("TLS address overflows: module block {base:#x} + offset {offset:#x}")]
     Overflow { base: u64, offset: u64 },
+    #[error("the link_map layout is unknown, so TLS is not read: {0}")]
+    UnknownGlibc(String),
     #[error(transparent)]
     Memory(#[from] MemError),
 }
 
-/// The address of `offset` in the TLS block of the module whose `link_map` is at `lm`, for the
-/// thread whose thread pointer is `thread_pointer`.
+/// The address of `offset` in the TLS block of the module whose `link_map` is at `lm` (its
+/// fields where `fields` says), for the thread whose thread pointer is `thread_pointer`.
 pub fn tls_address<M: MemorySource + ?Sized>(
     mem: &mut M,
+    fields: LinkMapTls,
     thread_pointer: u64,
     lm: u64,
     offset: u64,
 ) -> Result<u64, TlsError> {
-    let base = block_base(mem, thread_pointer, lm)?;
+    let base = block_base(mem, fields, thread_pointer, lm)?;
+    base.checked_add(offset)
+        .ok_or(TlsError::Overflow { base, offset })
+}
+
+/// The address of `offset` in the TLS block of a static program's own module (id 1), which
+/// gdb names with link map 0 (a static program has no link map): as gdbserver asks
+/// libthread_db's `td_thr_tlsbase(1)` then, the block is the thread's dtv slot 1.
+pub fn static_program_tls_address<M: MemorySource + ?Sized>(
+    mem: &mut M,
+    thread_pointer: u64,
+    offset: u64,
+) -> Result<u64, TlsError> {
+    let base = dtv_block(mem, thread_pointer, 1)?.ok_or(TlsError::NotAllocated(0))?;
     base.checked_add(offset)
         .ok_or(TlsError::Overflow { base, offset })
 }
 
 fn block_base<M: MemorySource + ?Sized>(
     mem: &mut M,
+    fields: LinkMapTls,
     thread_pointer: u64,
     lm: u64,
 ) -> Result<u64, TlsError> {
     let field = |off: u64| lm.checked_add(off).ok_or(MemError::Unreadable { addr: lm });
-    let modid = mem.read_u64(field(L_TLS_MODID)?)?;
+    let modid = mem.read_u64(field(fields.modid)?)?;
     if modid == 0 {
         return Err(TlsError::NoTls(lm));
     }
-    let dtv = mem.read_u64(thread_pointer.wrapping_add(TCB_DTV))?;
-    let slots = mem.read_u64(dtv.wrapping_sub(DTV_ENTRY))?;
-    if modid <= slots {
-        let slot = modid
-            .checked_mul(DTV_ENTRY)
-            .and_then(|o| dtv.checked_add(o))
-            .ok_or(MemError::Unreadable { addr: dtv })?;
-        let block = mem.read_u64(slot)?;
-        if block != 0 && block & 1 == 0 {
-            return Ok(block);
-        }
+    if let Some(block) = dtv_block(mem, thread_pointer, modid)? {
+        return Ok(block);
     }
-    match mem.read_u64(field(L_TLS_OFFSET)?)? {
+    match mem.read_u64(field(fields.offset)?)? {
         NO_TLS_OFFSET | FORCED_DYNAMIC_TLS_OFFSET => Err(TlsError::NotAllocated(lm)),
         static_offset => Ok(thread_pointer.wrapping_sub(static_offset)),
     }
+}
+
+/// The block in the thread's dtv slot `modid`, if the slot is there and allocated.
+fn dtv_block<M: MemorySource + ?Sized>(
+    mem: &mut M,
+    thread_pointer: u64,
+    modid: u64,
+) -> Result<Option<u64>, TlsError> {
+    let dtv = mem.read_u64(thread_pointer.wrapping_add(TCB_DTV))?;
+    let slots = mem.read_u64(dtv.wrapping_sub(DTV_ENTRY))?;
+    if modid > slots {
+        return Ok(None);
+    }
+    let slot = modid
+        .checked_mul(DTV_ENTRY)
+        .and_then(|o| dtv.checked_add(o))
+        .ok_or(MemError::Unreadable { addr: dtv })?;
+    let block = mem.read_u64(slot)?;
+    Ok((block != 0 && block & 1 == 0).then_some(block))
 }
 
 #[cfg(test)]
@@ -96,6 +126,13 @@ mod tests {
     const TP: u64 = 0x7000_1000;
     const DTV: u64 = 0x5000_0010;
     const LM: u64 = 0x6000_0000;
+    /// glibc 2.36's, x86_64.
+    const F: LinkMapTls = LinkMapTls {
+        modid: 1152,
+        offset: 1144,
+    };
+    const L_TLS_MODID: u64 = F.modid;
+    const L_TLS_OFFSET: u64 = F.offset;
 
     /// A thread whose dtv has `slots` slots holding `blocks` (from slot 1), and a link map
     /// entry with `modid` and `tls_offset`.
@@ -123,7 +160,21 @@ mod tests {
     #[test]
     fn an_allocated_dtv_slot_is_the_block() {
         let mut mem = image(4, &[0x1111_0000, 0x2222_0000], 2, 0x80);
-        assert_eq!(tls_address(&mut mem, TP, LM, 0x10), Ok(0x2222_0010));
+        assert_eq!(tls_address(&mut mem, F, TP, LM, 0x10), Ok(0x2222_0010));
+    }
+
+    #[test]
+    fn a_static_programs_block_is_dtv_slot_one() {
+        let mut mem = image(4, &[0x1111_0000], 0, 0);
+        assert_eq!(
+            static_program_tls_address(&mut mem, TP, 0x20),
+            Ok(0x1111_0020)
+        );
+        let mut mem = image(4, &[u64::MAX], 0, 0);
+        assert_eq!(
+            static_program_tls_address(&mut mem, TP, 0),
+            Err(TlsError::NotAllocated(0))
+        );
     }
 
     #[test]
@@ -132,32 +183,35 @@ mod tests {
         for (slots, blocks, modid) in [(4, vec![u64::MAX], 1), (4, vec![0, 0], 2), (1, vec![0], 3)]
         {
             let mut mem = image(slots, &blocks, modid, 0x80);
-            assert_eq!(tls_address(&mut mem, TP, LM, 8), Ok(TP - 0x80 + 8));
+            assert_eq!(tls_address(&mut mem, F, TP, LM, 8), Ok(TP - 0x80 + 8));
         }
     }
 
     #[test]
     fn a_module_without_tls_or_without_a_block_is_an_error() {
         let mut mem = image(4, &[0x1111_0000], 0, 0x80);
-        assert_eq!(tls_address(&mut mem, TP, LM, 0), Err(TlsError::NoTls(LM)));
+        assert_eq!(
+            tls_address(&mut mem, F, TP, LM, 0),
+            Err(TlsError::NoTls(LM))
+        );
         for offset in [NO_TLS_OFFSET, FORCED_DYNAMIC_TLS_OFFSET] {
             let mut mem = image(4, &[u64::MAX], 1, offset);
             assert_eq!(
-                tls_address(&mut mem, TP, LM, 0),
+                tls_address(&mut mem, F, TP, LM, 0),
                 Err(TlsError::NotAllocated(LM))
             );
         }
         let mut mem = image(4, &[0x1111_0000], 1, 0x80);
         assert!(matches!(
-            tls_address(&mut mem, TP, LM, u64::MAX),
+            tls_address(&mut mem, F, TP, LM, u64::MAX),
             Err(TlsError::Overflow { .. })
         ));
         assert!(matches!(
-            tls_address(&mut mem, TP, 0x10, 0),
+            tls_address(&mut mem, F, TP, 0x10, 0),
             Err(TlsError::Memory(_))
         ));
         assert!(matches!(
-            tls_address(&mut mem, 0x99, LM, 0),
+            tls_address(&mut mem, F, 0x99, LM, 0),
             Err(TlsError::Memory(_))
         ));
     }

@@ -1,6 +1,6 @@
 //! The core-file backend: a Linux x86_64 ELF core (the kernel's, or gdb's `gcore`) served as a
 //! stopped process. Threads and registers come from the notes, memory from the core's segments
-//! and the files it names, the stop from `NT_SIGINFO`. Nothing runs: every request that would
+//! and the files it names, the stop (and `$_siginfo`) from `NT_SIGINFO`. Nothing runs: every request that would
 //! change or resume the program is refused here, with [`ProcessError::NotRunning`], and nowhere
 //! else. The core and the program files are opened read-only and mapped, never read whole.
 //!
@@ -29,6 +29,7 @@ use super::debugregs::{HwError, HwKind};
 use super::inferior::next_stop_id;
 use super::procfs::{ProcessInfo, Region};
 use super::regs::XState;
+use super::siginfo::SIGINFO_SIZE;
 use super::svr4::{self, LinkMap};
 use super::threads::Action;
 use super::{Origin, ProcessError, StopEvent};
@@ -75,11 +76,15 @@ pub enum CoreError {
     },
     #[error("{}: thread {tid} has no registers in the core", core.display())]
     NoRegisters { core: PathBuf, tid: i32 },
+    #[error("{}: thread {tid} has no siginfo (NT_SIGINFO) in the core", core.display())]
+    NoSiginfo { core: PathBuf, tid: i32 },
 }
 
 struct CoreThread {
     gprs: Option<libc::user_regs_struct>,
     xstate: XState,
+    /// Its `NT_SIGINFO`, cut or zero-padded to a `siginfo_t`.
+    siginfo: Option<[u8; SIGINFO_SIZE]>,
 }
 
 pub struct Core {
@@ -217,6 +222,12 @@ impl Core {
                     CoreThread {
                         gprs: t.gprs,
                         xstate,
+                        siginfo: t.siginfo.as_deref().map(|note| {
+                            let mut info = [0u8; SIGINFO_SIZE];
+                            let n = note.len().min(SIGINFO_SIZE);
+                            info[..n].copy_from_slice(&note[..n]);
+                            info
+                        }),
                     },
                 )
             })
@@ -398,6 +409,19 @@ impl Backend for Core {
         _edit: &mut dyn FnMut(&mut libc::user_regs_struct, &mut XState),
     ) -> Result<(), ProcessError> {
         self.refuse("write registers")
+    }
+
+    fn siginfo(&self, tid: Pid) -> Result<[u8; SIGINFO_SIZE], ProcessError> {
+        self.thread(tid)?.siginfo.ok_or_else(|| {
+            ProcessError::Core(CoreError::NoSiginfo {
+                core: self.path.clone(),
+                tid: tid.as_raw(),
+            })
+        })
+    }
+
+    fn set_siginfo(&mut self, _tid: Pid, _info: &[u8; SIGINFO_SIZE]) -> Result<(), ProcessError> {
+        self.refuse("write siginfo")
     }
 
     fn write_memory(&mut self, _addr: u64, _data: &[u8]) -> Result<(), ProcessError> {

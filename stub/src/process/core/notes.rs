@@ -42,8 +42,16 @@ pub struct CoreThread {
     pub cursig: i32,
     pub fpregs: Option<Vec<u8>>,
     pub xstate: Option<Vec<u8>>,
-    /// `si_signo` of a `NT_SIGINFO` that follows this thread's status.
-    pub siginfo_signo: Option<i32>,
+    /// The `NT_SIGINFO` that follows this thread's status (a `siginfo_t`).
+    pub siginfo: Option<Vec<u8>>,
+}
+
+impl CoreThread {
+    /// `si_signo` of the thread's `NT_SIGINFO` (`None` without one, or for signal 0).
+    pub fn siginfo_signo(&self) -> Option<i32> {
+        let info = self.siginfo.as_deref()?;
+        u32_at(info, 0).map(|s| s as i32).filter(|&s| s != 0)
+    }
 }
 
 /// One file mapping of `NT_FILE`.
@@ -109,10 +117,7 @@ impl CoreNotes {
                     match n.n_type {
                         NT_PRFPREG => t.fpregs = Some(n.desc.to_vec()),
                         NT_X86_XSTATE => t.xstate = Some(n.desc.to_vec()),
-                        _ => {
-                            t.siginfo_signo =
-                                u32_at(n.desc, 0).map(|s| s as i32).filter(|&s| s != 0)
-                        }
+                        _ => t.siginfo = Some(n.desc.to_vec()),
                     }
                 }
                 _ => {}
@@ -126,7 +131,7 @@ impl CoreNotes {
     pub fn stop(&self) -> Option<(Pid, i32)> {
         let in_order = || self.order.iter().map(|tid| (*tid, &self.threads[tid]));
         in_order()
-            .find_map(|(tid, t)| t.siginfo_signo.map(|s| (tid, s)))
+            .find_map(|(tid, t)| t.siginfo_signo().map(|s| (tid, s)))
             .or_else(|| {
                 in_order()
                     .find(|(_, t)| t.cursig != 0)
@@ -255,7 +260,7 @@ mod tests {
         assert_eq!(t20.gprs.unwrap().fs_base, 0x7000);
         assert!(t20.fpregs.is_some() && t20.xstate.is_none());
         let t10 = &n.threads[&Pid::from_raw(10)];
-        assert_eq!((t10.cursig, t10.siginfo_signo), (11, Some(11)));
+        assert_eq!((t10.cursig, t10.siginfo_signo()), (11, Some(11)));
         assert!(t10.xstate.is_some());
         assert!(n.threads[&Pid::from_raw(0)].gprs.is_none());
         assert_eq!(n.stop(), Some((Pid::from_raw(10), 11)));

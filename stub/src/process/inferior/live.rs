@@ -16,6 +16,7 @@ use super::super::debugregs::{HwError, HwKind};
 use super::super::error::ptrace_err;
 use super::super::procfs::{self, ProcessInfo, Region};
 use super::super::regs::XState;
+use super::super::siginfo::{self, SIGINFO_SIZE};
 use super::super::signals::SignalRules;
 use super::super::svr4::{self, LinkMap};
 use super::super::threads::Action;
@@ -52,6 +53,14 @@ impl Inferior {
         match self.threads.keys().next() {
             Some(&tid) if !self.threads.contains_key(&self.pid) => tid,
             _ => self.pid,
+        }
+    }
+
+    fn known_thread(&self, tid: Pid) -> Result<(), ProcessError> {
+        if self.threads.contains_key(&tid) {
+            Ok(())
+        } else {
+            Err(ProcessError::NoSuchThread(tid.as_raw()))
         }
     }
 }
@@ -125,6 +134,16 @@ impl Backend for Inferior {
         self.thread(tid)?
             .edit_registers(edit)
             .map_err(ptrace_err(tid))
+    }
+
+    fn siginfo(&self, tid: Pid) -> Result<[u8; SIGINFO_SIZE], ProcessError> {
+        self.known_thread(tid)?;
+        siginfo::read(tid)
+    }
+
+    fn set_siginfo(&mut self, tid: Pid, info: &[u8; SIGINFO_SIZE]) -> Result<(), ProcessError> {
+        self.known_thread(tid)?;
+        siginfo::write(tid, info)
     }
 
     fn write_memory(&mut self, addr: u64, data: &[u8]) -> Result<(), ProcessError> {

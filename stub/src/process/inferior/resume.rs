@@ -24,7 +24,8 @@ impl Inferior {
 
     /// Applies breakpoint changes and starts the threads as their actions say. When an event is
     /// already pending for a thread this resume runs, nothing runs and the event is reported by
-    /// the next `poll_stop`; the events of threads held stopped stay pending.
+    /// the next `poll_stop` (the signals given are held for the next continue); the events of
+    /// threads held stopped stay pending.
     pub fn resume(&mut self) -> Result<(), ProcessError> {
         self.reap_killed_while_stopped()?;
         if self.exited {
@@ -48,6 +49,13 @@ impl Inferior {
         self.other_breakpoint_hits.clear();
         self.running = true;
         if self.has_reportable() {
+            // Nothing runs: a signal given to a thread waits for its next continue (gdbserver
+            // queues it so), else it would be lost (gdb.threads/siginfo-threads.exp).
+            for t in self.threads.values_mut() {
+                if let Action::Continue(Some(sig)) | Action::Step(Some(sig)) = t.action {
+                    t.held_signal.get_or_insert(sig);
+                }
+            }
             return Ok(());
         }
         let locked = self.scheduler_locked;

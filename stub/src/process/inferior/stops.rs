@@ -276,11 +276,20 @@ impl Inferior {
             Decision::Cloned { tid } => {
                 let new_tid = ptrace::getevent(tid).map_err(ptrace_err(tid))? as i32;
                 let new_tid = Pid::from_raw(new_tid);
-                self.threads.entry(new_tid).or_insert_with(|| {
-                    let mut t = Thread::new(new_tid);
-                    t.awaiting_first_stop = true;
-                    t
-                });
+                // Kernel quirk: the new thread's first stop can come before this event, and the
+                // thread may have run and exited (and been reaped) since: then it is not added
+                // back, or stopping every thread would wait for it for good
+                // (gdb.threads/multi-create.exp).
+                let reaped = !self.threads.contains_key(&new_tid)
+                    && !std::path::Path::new(&format!("/proc/{}/task/{new_tid}", self.pid))
+                        .exists();
+                if !reaped {
+                    self.threads.entry(new_tid).or_insert_with(|| {
+                        let mut t = Thread::new(new_tid);
+                        t.awaiting_first_stop = true;
+                        t
+                    });
+                }
                 self.mark_stopped(tid);
                 if !stopping {
                     self.rerun(tid)?;
@@ -357,9 +366,16 @@ impl Inferior {
                     }
                     return Ok(None);
                 }
-                if self.signals.is_quiet(sig) {
+                let stepping = matches!(
+                    self.thread(tid)?.action,
+                    Action::Step(_) | Action::RangeStep { .. }
+                );
+                // A signal the client passes, met during its step, is its to step over the
+                // handler (gdbserver reports it; gdb.base/sigrepeat.exp).
+                let client_steps_over =
+                    stepping && !stopping && self.signals.client_steps_over(sig);
+                if self.signals.is_quiet(sig) && !client_steps_over {
                     let t = self.thread(tid)?;
-                    let stepping = matches!(t.action, Action::Step(_) | Action::RangeStep { .. });
                     if stopping || stepping {
                         t.held_signal = Some(sig);
                         if !stopping {

@@ -135,7 +135,10 @@ pub enum BaseStopReason<Tid, U> {
     VForkDone(Tid),
     /// gostub patch: no thread is left running that could report a stop (the `N` reply; e.g.
     /// under scheduler locking the one resumed thread exited). For clients that sent
-    /// `no-resumed+`.
+    /// `no-resumed+` ([`Target::use_no_resumed_stop_reason`]); others get gdbserver's
+    /// error reply instead.
+    ///
+    /// [`Target::use_no_resumed_stop_reason`]: crate::target::Target::use_no_resumed_stop_reason
     NoResumed,
     /// gostub patch: one process of several on the connection exited (`W..;process:PID`); the
     /// session goes on with the others.

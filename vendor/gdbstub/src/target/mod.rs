@@ -651,6 +651,18 @@ pub trait Target {
         ""
     }
 
+    /// gostub patch: whether [`BaseStopReason::NoResumed`] is sent as `N`
+    /// (the client offered `no-resumed+`). Otherwise it is the error reply
+    /// gdbserver sends, `E.No unwaited-for children left.`.
+    ///
+    /// By default, this method returns `true`.
+    ///
+    /// [`BaseStopReason::NoResumed`]: crate::stub::BaseStopReason::NoResumed
+    #[inline(always)]
+    fn use_no_resumed_stop_reason(&self) -> bool {
+        true
+    }
+
     /// Support for setting / removing breakpoints.
     #[inline(always)]
     fn support_breakpoints(&mut self) -> Option<ext::breakpoints::BreakpointsOps<'_, Self>> {
@@ -818,6 +830,7 @@ macro_rules! impl_dyn_target {
             __delegate!(fn use_target_description_xml(&self) -> bool);
             __delegate!(fn use_lldb_register_info(&self) -> bool);
             __delegate!(fn extra_supported_features(&self) -> &'static str);
+            __delegate!(fn use_no_resumed_stop_reason(&self) -> bool);
 
             __delegate_support!(breakpoints);
             __delegate_support!(monitor_cmd);

@@ -53,23 +53,6 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
         Ok(self.current_mem_tid)
     }
 
-    /// gostub patch: after `vAttach` or `vRun` the new process's first thread is the current
-    /// one (for `g`, `m`, `qC` and a later `c`), as in gdbserver. Upstream kept the thread of
-    /// the session's previous process, which is gone once that process has exited: `g` got
-    /// `E03` after attaching to a second process in one session.
-    pub(crate) fn select_new_process(
-        &mut self,
-        target: &mut T,
-    ) -> Result<(), Error<T::Error, C::Error>> {
-        self.current_mem_tid = SINGLE_THREAD_TID;
-        self.current_resume_tid = SpecificIdKind::WithId(SINGLE_THREAD_TID);
-        if let Some(tid) = self.get_sane_any_tid(target)? {
-            self.current_mem_tid = tid;
-            self.current_resume_tid = SpecificIdKind::WithId(tid);
-        }
-        Ok(())
-    }
-
     pub(crate) fn get_current_pid(
         &mut self,
         target: &mut T,
@@ -115,6 +98,11 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
         // Reply with a valid thread-id or GDB issues a warning when more
         // than one thread is active
         if let Some(tid) = self.get_sane_any_tid(target)? {
+            // gostub patch: the thread named becomes the current one, as after any stop
+            // reply (the client takes it as selected and sends no `H` for it: after a
+            // `vAttach` or `vRun`, a stale thread of the process before got `g` otherwise).
+            self.current_mem_tid = tid;
+            self.current_resume_tid = SpecificIdKind::WithId(tid);
             res.write_str("T05thread:")?;
             res.write_specific_thread_id(SpecificThreadId {
                 pid: self

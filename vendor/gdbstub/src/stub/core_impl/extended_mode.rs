@@ -34,7 +34,6 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 }
 
                 ops.attach(cmd.pid).handle_error()?;
-                self.select_new_process(target)?;
                 self.report_reasonable_stop_reason(res, target)?
             }
             ExtendedMode::qC(_cmd) if ops.support_current_active_pid().is_some() => {
@@ -89,7 +88,6 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                     .run(cmd.filename, Args::new(&mut cmd.args.into_iter()))
                     .handle_error()?;
 
-                self.select_new_process(target)?;
                 self.report_reasonable_stop_reason(res, target)?
             }
             // --------- ASLR --------- //

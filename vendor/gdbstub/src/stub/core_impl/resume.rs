@@ -502,7 +502,11 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 FinishExecStatus::Handled
             }
             MultiThreadStopReason::NoResumed => {
-                res.write_str("N")?;
+                res.write_str(if target.use_no_resumed_stop_reason() {
+                    "N"
+                } else {
+                    "E.No unwaited-for children left."
+                })?;
                 FinishExecStatus::Handled
             }
             MultiThreadStopReason::ProcessExited { pid, code } => {
