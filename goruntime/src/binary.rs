@@ -14,7 +14,7 @@
 
 use crate::allgs::AllgsLocation;
 use crate::error::GoError;
-use crate::image::{Image, Section, Symbol};
+use crate::image::{FileBytes, Image, Section, Symbol};
 use crate::layout::Layout;
 use crate::pclntab::{u64_at, ImageBytes, Pclntab};
 use crate::version::GoVersion;
@@ -58,15 +58,19 @@ const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
 impl GoBinary {
     /// Loads and parses the executable at `path`.
     pub fn load(path: &Path) -> Result<GoBinary, GoError> {
-        let data = std::fs::read(path).map_err(|source| GoError::Io {
+        let data = FileBytes::open(path).map_err(|source| GoError::Io {
             path: path.display().to_string(),
             source,
         })?;
-        GoBinary::parse(data)
+        GoBinary::parse_bytes(data)
     }
 
     /// Parses an executable held in memory.
     pub fn parse(data: Vec<u8>) -> Result<GoBinary, GoError> {
+        GoBinary::parse_bytes(FileBytes::Owned(data))
+    }
+
+    fn parse_bytes(data: FileBytes) -> Result<GoBinary, GoError> {
         let (sections, symbols, dwarf, entry) = {
             let file = object::File::parse(&*data).map_err(GoError::Elf)?;
             if file.architecture() != object::Architecture::X86_64 {

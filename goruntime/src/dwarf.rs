@@ -30,23 +30,17 @@ pub struct DwarfInfo {
 }
 
 impl DwarfInfo {
-    /// Extracts the facts, or `None` when the binary has no (usable) DWARF.
+    /// Extracts the facts, or `None` when the binary has no (usable) DWARF. A unit that does not
+    /// parse gives what it gave up to the fault, and the walk goes on with the next unit (found
+    /// by the unit header's length); a layout missing a field falls back to the built-in table.
     pub fn load(file: &object::File<'_>) -> Option<DwarfInfo> {
         file.section_by_name(".debug_info")?;
-        // Only what units and their entries' names and addresses need is decompressed (location
-        // and range lists are a quarter of Go's compressed DWARF, read at every connect).
+        // Only units, their abbreviations and the strings names may point at are decompressed:
+        // entries are walked raw (no `Unit`, whose line program header would need `.debug_line`,
+        // a third of Go's compressed DWARF), and location and range lists are never read.
         let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, gimli::Error> {
             use gimli::SectionId::*;
-            let needed = matches!(
-                id,
-                DebugInfo
-                    | DebugAbbrev
-                    | DebugLine
-                    | DebugStr
-                    | DebugLineStr
-                    | DebugStrOffsets
-                    | DebugAddr
-            );
+            let needed = matches!(id, DebugInfo | DebugAbbrev | DebugStr | DebugLineStr);
             Ok(match file.section_by_name(id.name()).filter(|_| needed) {
                 Some(s) => s.uncompressed_data().unwrap_or(Cow::Borrowed(&[][..])),
                 None => Cow::Borrowed(&[][..]),
@@ -58,85 +52,15 @@ impl DwarfInfo {
         let mut units = dwarf.units();
         // Bounded by the section size: each header consumes bytes.
         while let Ok(Some(header)) = units.next() {
-            let Ok(unit) = dwarf.unit(header) else {
+            let Ok(abbrevs) = dwarf.abbreviations(&header) else {
                 continue;
             };
-            let mut entries = unit.entries();
-            let mut current: Option<(String, u64, HashMap<String, u64>)> = None;
-            let mut depth: isize = 0;
-            let mut struct_depth: isize = -1;
-            while let Ok(Some((delta, entry))) = entries.next_dfs() {
-                depth = depth.saturating_add(delta);
-                if current.is_some() && depth <= struct_depth {
-                    if let Some((n, sz, m)) = current.take() {
-                        info.structs.entry(n).or_insert((sz, m));
-                    }
-                }
-                let name = || -> Option<String> {
-                    let attr = entry.attr_value(gimli::DW_AT_name).ok()??;
-                    let s = dwarf.attr_string(&unit, attr).ok()?;
-                    Some(s.to_string_lossy().into_owned())
-                };
-                match entry.tag() {
-                    gimli::DW_TAG_compile_unit if info.producer.is_none() => {
-                        if let Ok(Some(attr)) = entry.attr_value(gimli::DW_AT_producer) {
-                            if let Ok(s) = dwarf.attr_string(&unit, attr) {
-                                info.producer = Some(s.to_string_lossy().into_owned());
-                            }
-                        }
-                    }
-                    gimli::DW_TAG_structure_type => {
-                        if let Some(n) = name() {
-                            if STRUCTS.contains(&n.as_str())
-                                && !info.structs.contains_key(&n)
-                                && entry.has_children()
-                            {
-                                let size = entry
-                                    .attr_value(gimli::DW_AT_byte_size)
-                                    .ok()
-                                    .flatten()
-                                    .and_then(|v| v.udata_value())
-                                    .unwrap_or(0);
-                                current = Some((n, size, HashMap::new()));
-                                struct_depth = depth;
-                            }
-                        }
-                    }
-                    gimli::DW_TAG_member
-                        if current.is_some() && Some(depth) == struct_depth.checked_add(1) =>
-                    {
-                        let off = entry
-                            .attr_value(gimli::DW_AT_data_member_location)
-                            .ok()
-                            .flatten()
-                            .and_then(|v| v.udata_value());
-                        if let (Some(n), Some(off)) = (name(), off) {
-                            if let Some((_, _, m)) = current.as_mut() {
-                                m.insert(n, off);
-                            }
-                        }
-                    }
-                    gimli::DW_TAG_variable => {
-                        if let Some(n) = name() {
-                            if VARS.contains(&n.as_str()) && !info.vars.contains_key(&n) {
-                                if let Ok(Some(gimli::AttributeValue::Exprloc(e))) =
-                                    entry.attr_value(gimli::DW_AT_location)
-                                {
-                                    // DW_OP_addr (0x03) and an 8-byte address.
-                                    if let [0x03, a @ ..] = e.0.slice() {
-                                        if let Ok(a) = <[u8; 8]>::try_from(a) {
-                                            info.vars.insert(n, u64::from_le_bytes(a));
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if let Some((n, sz, m)) = current.take() {
-                info.structs.entry(n).or_insert((sz, m));
+            let walked = walk_unit(&dwarf, &header, &abbrevs, &mut info);
+            if walked.is_err() {
+                log::debug!(
+                    "DWARF unit at {:?} does not parse: {walked:?}",
+                    header.offset()
+                );
             }
             if info.structs.len() == STRUCTS.len() && info.vars.len() == VARS.len() {
                 break;
@@ -188,4 +112,112 @@ impl DwarfInfo {
             m_vdso_pc: m("vdsoPC"),
         })
     }
+}
+
+type Slice<'a> = gimli::EndianSlice<'a, gimli::LittleEndian>;
+
+/// A structure being collected: name, byte size, members.
+type Collecting = (String, u64, HashMap<String, u64>);
+
+/// The bytes of a string attribute (Go writes `DW_FORM_string`; other producers `strp` forms).
+fn string<'a>(
+    dwarf: &gimli::Dwarf<Slice<'a>>,
+    v: gimli::AttributeValue<Slice<'a>>,
+) -> Option<&'a [u8]> {
+    match v {
+        gimli::AttributeValue::String(s) => Some(s.slice()),
+        gimli::AttributeValue::DebugStrRef(o) => dwarf.debug_str.get_str(o).ok().map(|s| s.slice()),
+        gimli::AttributeValue::DebugLineStrRef(o) => {
+            dwarf.debug_line_str.get_str(o).ok().map(|s| s.slice())
+        }
+        _ => None,
+    }
+}
+
+/// Walks one unit's entries raw: attributes are decoded only for the compile unit (its
+/// producer), top-level structures and variables, and the members of a structure looked for;
+/// every other entry's attributes are skipped by form.
+fn walk_unit<'a>(
+    dwarf: &gimli::Dwarf<Slice<'a>>,
+    header: &gimli::UnitHeader<Slice<'a>>,
+    abbrevs: &gimli::Abbreviations,
+    info: &mut DwarfInfo,
+) -> gimli::Result<()> {
+    let mut entries = header.entries_raw(abbrevs, None)?;
+    let mut current: Option<Collecting> = None;
+    // Each entry consumes at least its abbreviation code: bounded by the unit's size.
+    while !entries.is_empty() {
+        let depth = entries.next_depth();
+        let Some(abbrev) = entries.read_abbreviation()? else {
+            continue;
+        };
+        if depth <= 1 {
+            if let Some((n, sz, m)) = current.take() {
+                info.structs.entry(n).or_insert((sz, m));
+            }
+        }
+        let tag = abbrev.tag();
+        let wanted = match tag {
+            gimli::DW_TAG_compile_unit => depth == 0 && info.producer.is_none(),
+            gimli::DW_TAG_structure_type => depth == 1 && abbrev.has_children(),
+            gimli::DW_TAG_variable => depth == 1,
+            gimli::DW_TAG_member => depth == 2 && current.is_some(),
+            _ => false,
+        };
+        if !wanted {
+            entries.skip_attributes(abbrev.attributes())?;
+            continue;
+        }
+        let (mut name, mut number, mut location) = (None, None, None);
+        for spec in abbrev.attributes() {
+            let attr = entries.read_attribute(*spec)?;
+            match attr.name() {
+                gimli::DW_AT_name => name = string(dwarf, attr.value()),
+                gimli::DW_AT_producer if tag == gimli::DW_TAG_compile_unit => {
+                    name = string(dwarf, attr.value())
+                }
+                gimli::DW_AT_byte_size | gimli::DW_AT_data_member_location => {
+                    number = attr.udata_value()
+                }
+                gimli::DW_AT_location => location = Some(attr.value()),
+                _ => {}
+            }
+        }
+        let Some(name) = name else {
+            continue;
+        };
+        match tag {
+            gimli::DW_TAG_compile_unit => {
+                info.producer = Some(String::from_utf8_lossy(name).into_owned());
+            }
+            gimli::DW_TAG_structure_type => {
+                let name = String::from_utf8_lossy(name);
+                if STRUCTS.contains(&&*name) && !info.structs.contains_key(&*name) {
+                    current = Some((name.into_owned(), number.unwrap_or(0), HashMap::new()));
+                }
+            }
+            gimli::DW_TAG_member => {
+                if let (Some((_, _, m)), Some(off)) = (current.as_mut(), number) {
+                    m.insert(String::from_utf8_lossy(name).into_owned(), off);
+                }
+            }
+            _ => {
+                let name = String::from_utf8_lossy(name);
+                if VARS.contains(&&*name) && !info.vars.contains_key(&*name) {
+                    // DW_OP_addr (0x03) and an 8-byte address.
+                    if let Some(gimli::AttributeValue::Exprloc(e)) = location {
+                        if let [0x03, a @ ..] = e.0.slice() {
+                            if let Ok(a) = <[u8; 8]>::try_from(a) {
+                                info.vars.insert(name.into_owned(), u64::from_le_bytes(a));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some((n, sz, m)) = current.take() {
+        info.structs.entry(n).or_insert((sz, m));
+    }
+    Ok(())
 }

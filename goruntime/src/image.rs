@@ -4,8 +4,65 @@
 //! Quirks: NOBITS (`.bss`) and compressed (`SHF_COMPRESSED`, e.g. Go's `.zdebug`/`.debug_*`)
 //! sections have no readable file bytes; a read at a virtual address stops at the end of its
 //! section.
+//! - The file is mapped private and copy-on-write, not read: a connect touches only the pages of
+//!   the sections it parses (a quarter of a Go binary), and relocating a PIE writes its words
+//!   into private copies of their pages. A file that cannot be mapped (a pipe, a procfs file) is
+//!   read whole instead.
 
 use crate::pclntab::{u64_at, ImageBytes};
+use std::fs::File;
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+
+/// The bytes of an executable: its private copy-on-write map, or bytes held in memory.
+pub enum FileBytes {
+    Mapped(memmap2::MmapMut),
+    Owned(Vec<u8>),
+}
+
+impl FileBytes {
+    /// Maps the file at `path` (reads it whole when it cannot be mapped).
+    pub fn open(path: &Path) -> std::io::Result<FileBytes> {
+        let file = File::open(path)?;
+        // SAFETY: the map is private (writes go to this process's copies of the pages). A file
+        // truncated by someone else while mapped would raise SIGBUS on access: the kernel
+        // refuses to open a running program's file for writing (ETXTBSY), and a program named
+        // with a core is not rewritten in place while a debugger reads it, which is what gdb and
+        // the core reader's map assume too (stub/src/process/core/resident.rs).
+        match unsafe { memmap2::MmapOptions::new().map_copy(&file) } {
+            Ok(map) => Ok(FileBytes::Mapped(map)),
+            Err(e) => {
+                log::debug!("{}: not mapped ({e}), read instead", path.display());
+                std::fs::read(path).map(FileBytes::Owned)
+            }
+        }
+    }
+}
+
+impl Default for FileBytes {
+    fn default() -> FileBytes {
+        FileBytes::Owned(Vec::new())
+    }
+}
+
+impl Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Owned(v) => v,
+        }
+    }
+}
+
+impl DerefMut for FileBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Owned(v) => v,
+        }
+    }
+}
 
 /// One section of the file.
 #[derive(Debug, Clone)]
@@ -18,9 +75,9 @@ pub struct Section {
 }
 
 /// The file's bytes plus its section map, addressable by virtual address.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Image {
-    pub data: Vec<u8>,
+    pub data: FileBytes,
     pub sections: Vec<Section>,
 }
 

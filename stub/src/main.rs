@@ -137,6 +137,8 @@ fn serve(config: &Config) -> Result<(), String> {
         std::io::ErrorKind::AddrInUse => "Can't bind address: Address already in use.".to_string(),
         _ => format!("cannot listen: {e}"),
     })?;
+    // While the client starts (a connection meanwhile waits in the listen backlog).
+    target.load_program();
     loop {
         let conn = listener
             .accept()

@@ -131,6 +131,16 @@ impl GdbTarget {
         }
     }
 
+    /// Parses the program's binary before a client connects (issue 9): the goroutine view of
+    /// the first stop needs it, and its load (decompressing and walking Go's DWARF, a few ms)
+    /// was most of the stub's CPU in a gdb connect. Without a process, or for a program that is
+    /// not Go, nothing is kept but what the first stop would have learned as well.
+    pub fn load_program(&mut self) {
+        if let Ok(backend) = self.session.backend() {
+            self.go.is_go(backend);
+        }
+    }
+
     /// The process, or `NoProcess`.
     fn backend(&mut self) -> Result<&mut dyn Backend, ProcessError> {
         self.session.backend()
