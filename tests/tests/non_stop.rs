@@ -261,3 +261,103 @@ fn item4_go_program_shows_os_threads_in_non_stop_mode() {
     // Goroutine threads have ids 2^30 + goid (ten digits); Linux tids here are shorter.
     run.expect_not(&[r"(?m)^\*?\s+\d+\s+Thread \d+\.1\d{9} "]);
 }
+
+/// Issue 10 (gdb.base/run-control-while-bg-execution.exp): a second inferior started while the
+/// first runs in the background, in non-stop mode over one extended-remote connection. The
+/// stub used to give non-stop control to the newest process only: gdb's `vCont;t` for the
+/// first inferior's threads got `E03` ("Stopping Thread ... failed"), and gdb 13 failed an
+/// internal assertion. Now each process's requests and events are its own: the second stops
+/// at `main`, and gdb (all-stop on a non-stop target) then stops the first one's five threads
+/// with `vCont;t`, each reported.
+#[test]
+fn issue10_second_inferior_runs_while_the_first_runs_in_non_stop_mode() {
+    skip_on_lldb_server!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Multi);
+    let run = Session::gdb()
+        .pre("maint set target-non-stop on")
+        .file(&prog)
+        .cmd(format!("target extended-remote {}", server.addr()))
+        .cmd(format!("set remote exec-file {}", prog.display()))
+        .cmd("break all_started")
+        .cmd("run")
+        .cmd("set confirm off")
+        .cmd("continue &")
+        .cmd(format!("add-inferior -exec {}", prog.display()))
+        .cmd("inferior 2")
+        .cmd("break main")
+        .cmd("run")
+        .cmd("info threads")
+        .cmd("kill inferiors 1 2")
+        .run();
+    run.expect_finished().expect(&[
+        r"(?s)Breakpoint 1, all_started .*hit Breakpoint 2\.2, main \(",
+        r"(?m)^\s+1\.5\s+Thread \d+\.\d+ .* in \S+ \(",
+        r"(?m)^\*\s+2\.1\s+Thread \d+\.\d+ .* main \(",
+    ]);
+    run.expect_not(&[r"failed: E0", r"internal-error", r"\(running\)"]);
+    server.assert_no_panic();
+}
+
+/// Issue 10: two processes on one connection in non-stop mode, with raw packets. A wildcard of
+/// one process (`vCont;c:pPID.-1`, `vCont;t:pPID.-1`) acts on that process alone: the other
+/// stays in its ptrace stop, and every stop reported names the process it came from. gostub
+/// only, as the test above.
+#[test]
+fn issue10_process_wildcard_leaves_the_other_process_alone() {
+    skip_unless_gostub!();
+    let prog = fixture("threads_lib");
+    let server = Server::start(Mode::Multi);
+    let mut rsp = Rsp::connect(&server);
+    rsp.handshake();
+    rsp.request("QStartNoAckMode", T).expect("no-ack");
+    assert_eq!(rsp.request("QNonStop:1", T).as_deref(), Ok("OK"));
+    let hex: String = prog
+        .to_str()
+        .unwrap()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut run = || {
+        let reply = rsp.request(&format!("vRun;{hex}"), T).expect("vRun");
+        stop_thread(&reply)
+    };
+    let (a, b) = (run(), run());
+    assert_ne!(a, b);
+    assert_eq!(
+        rsp.request(&format!("vCont;c:p{a:x}.-1"), T).as_deref(),
+        Ok("OK")
+    );
+    assert!(
+        wait_until(T, || stopped_and_running(a) == (0, 5)),
+        "the first process did not start its workers: {:?}",
+        task_states(a)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(stopped_and_running(b), (1, 0), "{:?}", task_states(b));
+
+    assert_eq!(
+        rsp.request(&format!("vCont;t:p{a:x}.-1"), T).as_deref(),
+        Ok("OK")
+    );
+    let first = rsp.notification(T).expect("a %Stop notification");
+    let first = first.strip_prefix("Stop:").expect("Stop:").to_string();
+    let stops = drain(&mut rsp, first);
+    assert_eq!(stops.len(), 5, "{stops:?}");
+    let mine = format!("thread:p{a:x}.");
+    assert!(
+        stops
+            .iter()
+            .all(|s| s.starts_with("T00") && s.contains(&mine)),
+        "{stops:?}"
+    );
+    assert_eq!(stopped_and_running(a), (5, 0));
+    assert_eq!(stopped_and_running(b), (1, 0));
+    for pid in [a, b] {
+        assert_eq!(
+            rsp.request(&format!("vKill;{pid:x}"), T).as_deref(),
+            Ok("OK")
+        );
+    }
+    server.assert_no_panic();
+}

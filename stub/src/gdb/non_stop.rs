@@ -34,7 +34,7 @@ use super::error::reply;
 use super::resume::stop_reason;
 use super::signal_numbers::from_gdb;
 use super::{GdbTarget, StubError};
-use crate::process::{Action, NonStop, NonStopEvent, ProcessError, Request, StopEvent, ThreadSet};
+use crate::process::{Action, NonStop, NonStopEvent, ProcessError, Request, ThreadSet};
 
 /// The client side of non-stop mode.
 #[derive(Debug, Default)]
@@ -127,23 +127,17 @@ impl GdbTarget {
         Ok("OK".to_string())
     }
 
-    /// Gives the process (a new one too, after `vRun`) the client's mode.
+    /// Gives every process (a new one too, after `vRun`) the client's mode.
     pub fn sync_non_stop_mode(&mut self) {
         let (on, events) = (self.non_stop.on, self.non_stop.thread_events);
-        let Some(c) = self
-            .session
-            .backend()
-            .ok()
-            .and_then(|b| b.non_stop_control())
-        else {
-            return;
-        };
-        c.set_thread_events(events);
-        if c.enabled() != on {
-            if let Err(e) = c.set_non_stop(on) {
-                log::warn!("non-stop mode {on}: {e}");
+        self.session.each_non_stop(|c| {
+            c.set_thread_events(events);
+            if c.enabled() != on {
+                if let Err(e) = c.set_non_stop(on) {
+                    log::warn!("non-stop mode {on}: {e}");
+                }
             }
-        }
+        });
     }
 
     fn controls(&mut self) -> Result<&mut dyn NonStop, StubError> {
@@ -153,23 +147,16 @@ impl GdbTarget {
             .ok_or_else(|| ProcessError::NotRunning.into())
     }
 
-    /// Whether the loop must watch the process while idle: non-stop, and something runs.
+    /// Whether the loop must watch the processes while idle: non-stop, and something runs.
     pub fn non_stop_watching(&self) -> bool {
-        self.non_stop.on
-            && self
-                .session
-                .backend_ref()
-                .and_then(|b| b.non_stop_state())
-                .is_some_and(|c| c.any_running())
+        self.non_stop.on && self.session.non_stop_running()
     }
 
     /// Before a packet gdbstub answers while threads run (the page cache is dropped).
     pub fn non_stop_before_packet(&mut self) {
         if self.non_stop.on {
             self.sync_non_stop_mode();
-            if let Ok(c) = self.controls() {
-                c.before_request();
-            }
+            self.session.each_non_stop(|c| c.before_request());
         }
     }
 
@@ -177,32 +164,24 @@ impl GdbTarget {
     pub fn non_stop_after_packet(&mut self) {
         if self.non_stop.on {
             self.sync_non_stop_mode();
-            if let Ok(c) = self.controls() {
+            self.session.each_non_stop(|c| {
                 if let Err(e) = c.after_request() {
                     log::warn!("breakpoints while threads run: {e}");
                 }
-            }
+            });
         }
     }
 
-    /// Collects the process's events into the queue; returns the `%Stop` notification to send
-    /// (framed) when the queue was empty.
+    /// Collects every process's events into the queue; returns the `%Stop` notification to
+    /// send (framed) when the queue was empty.
     pub fn non_stop_events(&mut self) -> Option<Vec<u8>> {
         if !self.non_stop.on {
             return None;
         }
-        let events = match self.controls().map(|c| c.poll_events()) {
-            Ok(Ok(events)) => events,
-            Ok(Err(e)) => {
-                log::error!("lost control of the process: {e}");
-                self.session.kill();
-                vec![NonStopEvent::Stop(StopEvent::Killed(libc::SIGKILL))]
-            }
-            Err(_) => return None,
-        };
+        let events = self.session.non_stop_events();
         let was_empty = self.non_stop.queue.is_empty();
-        for event in events {
-            let entry = self.event_reply(event);
+        for (pid, event) in events {
+            let entry = self.event_reply(pid, event);
             self.non_stop.queue.push_back(entry);
         }
         let notify = std::mem::take(&mut self.non_stop.notify) || was_empty;
@@ -220,13 +199,10 @@ impl GdbTarget {
     /// `?`: the stops the process layer lists (see `NonStop::stopped_threads`), the first as
     /// the reply.
     fn all_stopped(&mut self) -> String {
-        let stops = self
-            .controls()
-            .map(|c| c.stopped_threads())
-            .unwrap_or_default();
+        let stops = self.session.non_stop_stopped_threads();
         self.non_stop.queue.clear();
-        for stop in stops {
-            let entry = self.event_reply(NonStopEvent::Stop(stop));
+        for (pid, stop) in stops {
+            let entry = self.event_reply(pid, NonStopEvent::Stop(stop));
             self.non_stop.queue.push_back(entry);
         }
         self.queue_head()
@@ -255,8 +231,9 @@ impl GdbTarget {
             };
             let request = parse_action(action)?;
             let set = match thread.map(parse_thread).transpose()? {
-                None | Some(None) => ThreadSet::All,
-                Some(Some(tid)) => ThreadSet::One(self.os_tid(tid)?),
+                None | Some(Named::All) => ThreadSet::All,
+                Some(Named::Process(pid)) => ThreadSet::Process(pid),
+                Some(Named::One(tid)) => ThreadSet::One(self.os_tid(tid)?),
             };
             requests.push((set, request));
         }
@@ -264,14 +241,13 @@ impl GdbTarget {
             return Err(StubError::BadArgument(body.to_string()));
         }
         let unheard: Vec<Pid> = self.non_stop.queue.iter().filter_map(|e| e.0).collect();
-        self.controls()?.apply(&requests, &unheard)?;
+        self.session.non_stop_apply(&requests, &unheard)?;
         Ok("OK".to_string())
     }
 
-    /// The stop reply for an event, and the OS thread it reports. The end of the process
-    /// leaves the session with nothing to release.
-    fn event_reply(&mut self, event: NonStopEvent) -> (Option<Pid>, String) {
-        let pid = self.pid().map_or(0, |p| p.as_raw());
+    /// The stop reply for an event of process `pid`, and the OS thread it reports.
+    fn event_reply(&mut self, pid: Pid, event: NonStopEvent) -> (Option<Pid>, String) {
+        let pid = pid.as_raw();
         let (process, end) = match self.non_stop.multiprocess {
             true => (format!("p{pid:x}."), format!(";process:{pid:x}")),
             false => (String::new(), String::new()),
@@ -300,14 +276,8 @@ impl GdbTarget {
             MultiThreadStopReason::SignalWithThread { tid, signal } => {
                 format!("T{:02x}{}{keys}", signal.0, thread(tid))
             }
-            MultiThreadStopReason::Exited(code) => {
-                self.session.forget_ended();
-                format!("W{code:02x}{end}")
-            }
-            MultiThreadStopReason::Terminated(sig) => {
-                self.session.forget_ended();
-                format!("X{:02x}{end}", sig.0)
-            }
+            MultiThreadStopReason::Exited(code) => format!("W{code:02x}{end}"),
+            MultiThreadStopReason::Terminated(sig) => format!("X{:02x}{end}", sig.0),
             _ => "N".to_string(),
         };
         (event.thread(), text)
@@ -355,18 +325,33 @@ fn parse_action(action: &str) -> Result<Request, StubError> {
     })
 }
 
-/// A `vCont` thread id: `None` for every thread (`-1`, `pPID.-1`), else the thread.
-fn parse_thread(id: &str) -> Result<Option<Tid>, StubError> {
+/// The threads a `vCont` thread id names.
+#[derive(Debug, PartialEq, Eq)]
+enum Named {
+    /// `-1`, `p-1`, `p-1.-1`: every thread of every process.
+    All,
+    /// `pPID`, `pPID.-1`: every thread of one process.
+    Process(Pid),
+    One(Tid),
+}
+
+fn parse_thread(id: &str) -> Result<Named, StubError> {
     let bad = || StubError::BadArgument(id.to_string());
-    let tid = match id.strip_prefix('p') {
-        Some(multi) => multi.split_once('.').map_or("-1", |(_, t)| t),
-        None => id,
+    let (process, tid) = match id.strip_prefix('p') {
+        Some(multi) => multi.split_once('.').unwrap_or((multi, "-1")),
+        None => ("-1", id),
     };
-    if tid == "-1" {
-        return Ok(None);
+    if tid != "-1" {
+        let n = usize::from_str_radix(tid, 16).map_err(|_| bad())?;
+        return Tid::new(n).map(Named::One).ok_or_else(bad);
     }
-    let n = usize::from_str_radix(tid, 16).map_err(|_| bad())?;
-    Tid::new(n).map(Some).ok_or_else(bad)
+    if process == "-1" {
+        return Ok(Named::All);
+    }
+    match i32::from_str_radix(process, 16) {
+        Ok(pid) if pid > 0 => Ok(Named::Process(Pid::from_raw(pid))),
+        _ => Err(bad()),
+    }
 }
 
 #[cfg(test)]
@@ -394,12 +379,17 @@ mod tests {
         for bad in ["", "x", "cz", "Czz", "r10", "tt"] {
             assert!(parse_action(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_thread("-1").unwrap(), None);
-        assert_eq!(parse_thread("p1a.-1").unwrap(), None);
-        assert_eq!(parse_thread("p1a.1b").unwrap(), Tid::new(0x1b));
-        assert_eq!(parse_thread("1b").unwrap(), Tid::new(0x1b));
-        assert!(parse_thread("0").is_err());
-        assert!(parse_thread("pzz.q").is_err());
+        assert_eq!(parse_thread("-1").unwrap(), Named::All);
+        assert_eq!(parse_thread("p-1.-1").unwrap(), Named::All);
+        let p1a = Named::Process(Pid::from_raw(0x1a));
+        assert_eq!(parse_thread("p1a.-1").unwrap(), p1a);
+        assert_eq!(parse_thread("p1a").unwrap(), p1a);
+        let t1b = Named::One(Tid::new(0x1b).unwrap());
+        assert_eq!(parse_thread("p1a.1b").unwrap(), t1b);
+        assert_eq!(parse_thread("1b").unwrap(), t1b);
+        for bad in ["0", "pzz.q", "pzz.-1", "p0.-1"] {
+            assert!(parse_thread(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

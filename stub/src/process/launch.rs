@@ -273,6 +273,12 @@ pub fn attach(pid: Pid) -> Result<Vec<AttachedThread>, StartError> {
             Err(e) => Err(e),
         }
         .map_err(|source| StartError::Attach { pid: raw, source })?;
+        // A status of another process (one of the session's, running in non-stop mode) or of a
+        // thread not seized here: kept for its owner (`wait.rs`).
+        if status.pid().is_some_and(|t| !seized.contains(&t)) {
+            wait::stash(status);
+            continue;
+        }
         match wait::decide(status) {
             Decision::Gone { tid, .. } => {
                 pending.retain(|t| *t != tid);

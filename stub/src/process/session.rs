@@ -17,6 +17,7 @@ use super::launch::Stdio;
 use super::signals::{SignalRules, SignalSet};
 use super::{Inferior, ProcessError, StopEvent};
 
+mod non_stop;
 mod processes;
 pub use processes::ResumeScope;
 

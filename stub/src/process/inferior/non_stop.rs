@@ -30,6 +30,8 @@ use super::{next_stop_id, Inferior};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThreadSet {
     All,
+    /// Every thread of one process (the session routes it: a process takes it as `All`).
+    Process(Pid),
     One(Pid),
 }
 
@@ -183,7 +185,9 @@ impl NonStop for Inferior {
             .filter_map(|&tid| {
                 // A wildcard stop reaches every thread; a wildcard run skips the unheard.
                 let (_, request) = requests.iter().find(|(set, request)| match set {
-                    ThreadSet::All => matches!(request, Request::Stop) || !unheard.contains(&tid),
+                    ThreadSet::All | ThreadSet::Process(_) => {
+                        matches!(request, Request::Stop) || !unheard.contains(&tid)
+                    }
                     ThreadSet::One(one) => *one == tid,
                 })?;
                 Some((tid, *request))

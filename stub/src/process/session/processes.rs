@@ -283,7 +283,7 @@ impl Session {
     }
 
     /// Takes process `pid` out of the session (the first is replaced by another).
-    fn remove(&mut self, pid: Pid) -> Option<Box<dyn Backend>> {
+    pub(super) fn remove(&mut self, pid: Pid) -> Option<Box<dyn Backend>> {
         if self.selected == Some(pid) {
             self.selected = None;
         }
