@@ -233,7 +233,10 @@ impl Inferior {
             && !self.exited
             && !self.threads.is_empty()
             && self.threads.values().all(|t| t.stopped)
-            && self.threads.keys().all(|&tid| procfs::is_held_in_ptrace_stop(tid))
+            && self
+                .threads
+                .keys()
+                .all(|&tid| procfs::is_held_in_ptrace_stop(tid))
     }
 
     fn only_leader_unstopped(&self) -> bool {
