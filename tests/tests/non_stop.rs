@@ -45,6 +45,21 @@ fn drain(rsp: &mut Rsp, first: String) -> Vec<String> {
     }
 }
 
+/// The stops of `n` threads told after a `vCont;t`: the threads stop one by one, so a drain
+/// can end (`OK`) before the last has stopped; a later stop comes as a new `%Stop`, which
+/// opens another drain (as gdb does with gdbserver).
+fn stops_of(rsp: &mut Rsp, n: usize) -> Vec<String> {
+    let mut stops = Vec::new();
+    while stops.len() < n {
+        let note = rsp.notification(T).unwrap_or_else(|e| {
+            panic!("{} of {n} stops told, then no %Stop: {e:?}\n{stops:?}", stops.len())
+        });
+        let first = note.strip_prefix("Stop:").expect("Stop:").to_string();
+        stops.extend(drain(rsp, first));
+    }
+    stops
+}
+
 /// A breakpoint stops only the thread that hit it: gdb shows the others running, and /proc
 /// agrees (one thread in a ptrace stop, four workers not). In all-stop every thread would stop.
 #[test]
@@ -128,9 +143,7 @@ fn item4_notifications_queue_and_thread_specific_resume() {
     );
 
     assert_eq!(rsp.request("vCont;t", T).as_deref(), Ok("OK"));
-    let first = rsp.notification(T).expect("a %Stop notification");
-    let first = first.strip_prefix("Stop:").expect("Stop:").to_string();
-    let stops = drain(&mut rsp, first);
+    let stops = stops_of(&mut rsp, 5);
     assert_eq!(stops.len(), 5, "{stops:?}");
     assert!(stops.iter().all(|s| s.starts_with("T00")), "{stops:?}");
     assert_eq!(stopped_and_running(pid), (5, 0));
@@ -340,9 +353,7 @@ fn issue10_process_wildcard_leaves_the_other_process_alone() {
         rsp.request(&format!("vCont;t:p{a:x}.-1"), T).as_deref(),
         Ok("OK")
     );
-    let first = rsp.notification(T).expect("a %Stop notification");
-    let first = first.strip_prefix("Stop:").expect("Stop:").to_string();
-    let stops = drain(&mut rsp, first);
+    let stops = stops_of(&mut rsp, 5);
     assert_eq!(stops.len(), 5, "{stops:?}");
     let mine = format!("thread:p{a:x}.");
     assert!(
