@@ -52,7 +52,10 @@ fn stops_of(rsp: &mut Rsp, n: usize) -> Vec<String> {
     let mut stops = Vec::new();
     while stops.len() < n {
         let note = rsp.notification(T).unwrap_or_else(|e| {
-            panic!("{} of {n} stops told, then no %Stop: {e:?}\n{stops:?}", stops.len())
+            panic!(
+                "{} of {n} stops told, then no %Stop: {e:?}\n{stops:?}",
+                stops.len()
+            )
         });
         let first = note.strip_prefix("Stop:").expect("Stop:").to_string();
         stops.extend(drain(rsp, first));
