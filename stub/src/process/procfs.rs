@@ -32,11 +32,7 @@ pub fn read_text(path: &str) -> std::io::Result<String> {
 
 /// Whether task `tid` is a zombie (`State: Z` in /proc/TID/status); false when unreadable.
 pub fn is_zombie(tid: Pid) -> bool {
-    read_text(&format!("/proc/{tid}/status")).is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("State:"))
-            .is_some_and(|v| v.trim_start().starts_with('Z'))
-    })
+    read_text(&format!("/proc/{tid}/status")).is_ok_and(|s| status_state(&s) == Some('Z'))
 }
 
 /// Whether task `tid` is held in a ptrace-stop (`State: t`) with no SIGKILL pending. A thread
@@ -46,14 +42,26 @@ pub fn is_held_in_ptrace_stop(tid: Pid) -> bool {
     let Ok(s) = read_text(&format!("/proc/{tid}/status")) else {
         return false;
     };
-    let state = s.lines().find_map(|l| l.strip_prefix("State:"));
-    let pending = s
+    status_state(&s) == Some('t') && status_mask(&s, "SigPnd:") & (1 << (libc::SIGKILL - 1)) == 0
+}
+
+/// The state letter (`R`, `t`, `Z`, ...) of a /proc status file.
+fn status_state(status: &str) -> Option<char> {
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("SigPnd:"))
+        .find_map(|l| l.strip_prefix("State:"))?
+        .trim_start()
+        .chars()
+        .next()
+}
+
+/// A signal mask (`SigPnd:`, `SigBlk:`, ...) of a /proc status file; 0 when absent.
+pub fn status_mask(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
-    state.is_some_and(|v| v.trim_start().starts_with('t'))
-        && pending & (1 << (libc::SIGKILL - 1)) == 0
+        .unwrap_or(0)
 }
 
 /// The first number after `key` (e.g. `"Tgid:"`) in a /proc status file.

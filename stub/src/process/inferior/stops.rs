@@ -41,14 +41,9 @@ pub(super) fn sigtrap_queued(tid: Pid) -> bool {
     let Ok(status) = procfs::read_text(&format!("/proc/{tid}/status")) else {
         return false;
     };
-    let mask = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .unwrap_or(0)
-    };
-    (mask("SigPnd:") & !mask("SigBlk:")) & (1 << (libc::SIGTRAP - 1)) != 0
+    let pending =
+        procfs::status_mask(&status, "SigPnd:") & !procfs::status_mask(&status, "SigBlk:");
+    pending & (1 << (libc::SIGTRAP - 1)) != 0
 }
 
 /// A random index below `len` (len > 0), from the standard library's per-process random keys.
