@@ -21,6 +21,7 @@ use nix::unistd::Pid;
 
 use super::exec_events::client_offers;
 use super::signal_numbers::to_gdb;
+use super::thread_id::{self, IdPart};
 use super::{GdbTarget, StubError};
 use crate::process::{Backend, ForkEvents, ProcessError, StopEvent};
 use crate::tid_map::ThreadRef;
@@ -139,19 +140,9 @@ fn detach_pid(packet: &[u8]) -> Option<Pid> {
 fn general_thread(packet: &[u8]) -> Option<(Option<Pid>, Option<Pid>)> {
     let body = packet.strip_prefix(b"$Hg")?;
     let body = std::str::from_utf8(&body[..body.iter().position(|&b| b == b'#')?]).ok()?;
-    let id = |s: &str| {
-        i32::from_str_radix(s, 16)
-            .ok()
-            .filter(|&n| n > 0)
-            .map(Pid::from_raw)
-    };
-    Some(match body.strip_prefix('p') {
-        Some(multi) => {
-            let (pid, tid) = multi.split_once('.').unwrap_or((multi, "0"));
-            (id(pid), id(tid))
-        }
-        None => (None, id(body)),
-    })
+    let id = thread_id::parse(body)?;
+    let pid = |part: Option<IdPart>| part.and_then(IdPart::number).map(Pid::from_raw);
+    Some((pid(id.process), pid(Some(id.thread))))
 }
 
 #[cfg(test)]

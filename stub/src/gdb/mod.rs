@@ -23,6 +23,7 @@ mod signal_numbers;
 mod signal_settings;
 mod tap;
 mod thread_extra_info;
+mod thread_id;
 mod thread_suffix;
 mod threads;
 mod tls;

@@ -33,6 +33,7 @@ use nix::unistd::Pid;
 use super::error::reply;
 use super::resume::stop_reason;
 use super::signal_numbers::from_gdb;
+use super::thread_id::{self, IdPart};
 use super::{GdbTarget, StubError};
 use crate::process::{Action, NonStop, NonStopEvent, ProcessError, Request, ThreadSet};
 
@@ -337,19 +338,11 @@ enum Named {
 
 fn parse_thread(id: &str) -> Result<Named, StubError> {
     let bad = || StubError::BadArgument(id.to_string());
-    let (process, tid) = match id.strip_prefix('p') {
-        Some(multi) => multi.split_once('.').unwrap_or((multi, "-1")),
-        None => ("-1", id),
-    };
-    if tid != "-1" {
-        let n = usize::from_str_radix(tid, 16).map_err(|_| bad())?;
-        return Tid::new(n).map(Named::One).ok_or_else(bad);
-    }
-    if process == "-1" {
-        return Ok(Named::All);
-    }
-    match i32::from_str_radix(process, 16) {
-        Ok(pid) if pid > 0 => Ok(Named::Process(Pid::from_raw(pid))),
+    let parsed = thread_id::parse(id).ok_or_else(bad)?;
+    match (parsed.process, parsed.thread) {
+        (_, IdPart::Number(tid)) => Tid::new(tid as usize).map(Named::One).ok_or_else(bad),
+        (None | Some(IdPart::All), IdPart::All) => Ok(Named::All),
+        (Some(IdPart::Number(pid)), IdPart::All) => Ok(Named::Process(Pid::from_raw(pid))),
         _ => Err(bad()),
     }
 }

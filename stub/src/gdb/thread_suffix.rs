@@ -13,6 +13,7 @@ use gdbstub::common::Tid;
 use super::arch::Amd64RegId;
 use super::error::reply;
 use super::lldb::hex_bytes;
+use super::thread_id::single_tid;
 use super::{GdbTarget, StubError};
 
 /// A register packet with a thread suffix, parsed.
@@ -35,8 +36,7 @@ pub fn parse(packet: &[u8]) -> Option<Suffixed<'_>> {
     }
     let (args, thread) = body[1..].split_once(";thread:")?;
     let id = thread.strip_suffix(';').unwrap_or(thread);
-    let id = id.split_once('.').map_or(id, |(_, tid)| tid);
-    let tid = usize::from_str_radix(id, 16).ok().and_then(Tid::new)?;
+    let tid = single_tid(id)?;
     Some(Suffixed { kind, args, tid })
 }
 

@@ -22,6 +22,7 @@
 use gdbstub::common::Tid;
 
 use super::error::reply;
+use super::thread_id::single_tid;
 use super::{GdbTarget, StubError};
 use crate::process::{link_map_tls_fields, static_program_tls_address, tls_address, ProcessError};
 
@@ -81,12 +82,7 @@ fn has_thread_db(path: &str) -> bool {
 /// `THREAD,OFFSET,LM` → (thread, offset, link map).
 fn parse(args: &str) -> Option<(Tid, u64, u64)> {
     let mut fields = args.split(',');
-    let thread = fields.next()?;
-    let thread = match thread.strip_prefix('p') {
-        Some(multi) => multi.split_once('.')?.1,
-        None => thread,
-    };
-    let tid = usize::from_str_radix(thread, 16).ok().and_then(Tid::new)?;
+    let tid = single_tid(fields.next()?)?;
     let offset = u64::from_str_radix(fields.next()?, 16).ok()?;
     let lm = u64::from_str_radix(fields.next()?, 16).ok()?;
     fields.next().is_none().then_some((tid, offset, lm))
