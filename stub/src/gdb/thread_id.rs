@@ -25,13 +25,16 @@ pub(super) struct ThreadId {
 
 impl IdPart {
     fn parse(s: &str) -> Option<Self> {
-        match s {
-            "-1" => Some(IdPart::All),
-            _ => match i32::from_str_radix(s, 16).ok()? {
-                0 => Some(IdPart::Any),
-                n if n > 0 && !s.starts_with('+') => Some(IdPart::Number(n)),
-                _ => None,
-            },
+        // GDB's ids carry no sign but `-1`; `from_str_radix` would take a `+`.
+        if s == "-1" {
+            return Some(IdPart::All);
+        }
+        if s.starts_with('+') {
+            return None;
+        }
+        match u32::from_str_radix(s, 16).ok()? {
+            0 => Some(IdPart::Any),
+            n => i32::try_from(n).ok().map(IdPart::Number),
         }
     }
 
