@@ -395,9 +395,15 @@ const PC_MEMO_LIMIT: usize = 1 << 16;
 
 /// A walker's own view of a [`PcMemo`]: the facts it looked up once, without the memo's lock
 /// (a listing's walks look up a few pcs millions of times). Bounded like the memo.
+///
+/// The facts are the walker's own copies, down to each frame's [`FrameSym`], and so are the
+/// wait-reason texts it hands out: every frame of a walk clones one of these `Arc`s, and walkers
+/// on two cores cloning the same ones would bounce its count's cache line between them at every
+/// frame (which made two walkers slower than one).
 pub(crate) struct PcCache<'a> {
     memo: &'a PcMemo,
     local: FxHashMap<(u64, bool), Arc<PcFacts>>,
+    wait_texts: FxHashMap<u8, Arc<str>>,
 }
 
 impl<'a> PcCache<'a> {
@@ -405,7 +411,17 @@ impl<'a> PcCache<'a> {
         PcCache {
             memo,
             local: FxHashMap::default(),
+            wait_texts: FxHashMap::default(),
         }
+    }
+
+    /// [`GoBinary::wait_reason_text`], as this walker's own copy.
+    pub(crate) fn wait_reason_text(&mut self, bin: &GoBinary, reason: u8) -> Arc<str> {
+        let text = self
+            .wait_texts
+            .entry(reason)
+            .or_insert_with(|| Arc::from(&*bin.wait_reason_text(reason)));
+        Arc::clone(text)
     }
 
     /// [`PcMemo::facts`], from the walker's own map when it has them.
@@ -415,7 +431,20 @@ impl<'a> PcCache<'a> {
         }
         match self.local.entry((pc, trap)) {
             Entry::Occupied(e) => Some(&**e.into_mut()),
-            Entry::Vacant(e) => Some(&**e.insert(self.memo.facts(bin, pc, trap)?)),
+            Entry::Vacant(e) => {
+                let shared = self.memo.facts(bin, pc, trap)?;
+                let own = PcFacts {
+                    func: shared.func.clone(),
+                    name: shared.name.clone(),
+                    sp_delta: shared.sp_delta,
+                    syms: shared
+                        .syms
+                        .iter()
+                        .map(|sym| Arc::new(FrameSym::clone(sym)))
+                        .collect(),
+                };
+                Some(&**e.insert(Arc::new(own)))
+            }
         }
     }
 }

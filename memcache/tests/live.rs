@@ -306,3 +306,41 @@ fn page_cache_over_live_memory_reads_missing_pages_with_one_syscall() {
     assert_eq!(buf[0], 0xcc);
     assert_eq!(cache.source().counters().process_vm_readv, 1);
 }
+
+#[test]
+fn vm_readv_a_batch_of_thousands_read_on_two_threads_matches_one_by_one() {
+    // 5,000 small ranges, every fifth in the PROT_NONE page: the halves are read at once on two
+    // threads (on a machine with two cores) and every request still gets exactly its prefix.
+    let m = holed();
+    let mut vm = VmReadv::new(pid());
+    let offsets: Vec<usize> = (0..5000usize)
+        .map(|i| {
+            if i % 5 == 0 {
+                2 * P + i % 97
+            } else {
+                (i * 37) % (2 * P - 64)
+            }
+        })
+        .collect();
+    let mut bufs: Vec<Vec<u8>> = offsets.iter().map(|_| vec![0u8; 48]).collect();
+    let mut reqs: Vec<ReadRequest<'_>> = offsets
+        .iter()
+        .zip(bufs.iter_mut())
+        .map(|(&o, b)| ReadRequest::new(m.addr(o), b))
+        .collect();
+    assert_eq!(vm.read_batch(&mut reqs), Ok(()));
+    let got: Vec<usize> = reqs.iter().map(|r| r.got).collect();
+    drop(reqs);
+    for ((&o, b), got) in offsets.iter().zip(&bufs).zip(got) {
+        if o >= 2 * P {
+            assert_eq!(got, 0, "offset {o}");
+        } else {
+            assert_eq!(got, 48, "offset {o}");
+            assert!(b.iter().enumerate().all(|(i, &x)| x == m.byte(o + i)));
+        }
+    }
+    let c = vm.counters();
+    assert_eq!(c.bytes_read, 4000 * 48);
+    // One call per IOV_MAX iovecs and one more after each fault, on whichever thread.
+    assert!(c.process_vm_readv >= 5000 / 1024, "{c:?}");
+}

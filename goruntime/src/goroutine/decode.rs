@@ -8,7 +8,7 @@ use super::{GStatus, Goroutine, ListOptions, GSCAN};
 use crate::binary::GoBinary;
 use crate::error::GoroutineError;
 use crate::layout::Layout;
-use crate::unwind::PcMemo;
+use crate::unwind::{PcCache, PcMemo};
 use memcache::{MemoryExt, MemorySource};
 
 pub(super) fn le_u64(b: &[u8], off: u64) -> Option<u64> {
@@ -72,6 +72,18 @@ pub fn decode_g(
     b: &[u8],
     opts: &ListOptions,
 ) -> Result<Goroutine, GoroutineError> {
+    decode_g_cached(bin, &mut PcCache::new(pcs), l, addr, b, opts)
+}
+
+/// [`decode_g`] through a walker's own pc cache (a listing decodes many gs with one).
+pub(super) fn decode_g_cached(
+    bin: &GoBinary,
+    pcs: &mut PcCache<'_>,
+    l: &Layout,
+    addr: u64,
+    b: &[u8],
+    opts: &ListOptions,
+) -> Result<Goroutine, GoroutineError> {
     if (b.len() as u64) < l.g_read_size() {
         return Err(GoroutineError::Mem(memcache::MemError::Unreadable {
             addr: addr.wrapping_add(b.len() as u64),
@@ -87,7 +99,7 @@ pub fn decode_g(
     let waitsince = le_u64(b, l.g_waitsince).ok_or_else(bad)? as i64;
     let wr = *b.get(l.g_waitreason as usize).ok_or_else(bad)?;
     let wait_reason = if matches!(status, GStatus::Waiting | GStatus::Leaked) && wr != 0 {
-        Some(bin.wait_reason_text(wr))
+        Some(pcs.wait_reason_text(bin, wr))
     } else {
         None
     };
@@ -117,7 +129,9 @@ pub fn decode_g(
         m_addr: le_u64(b, l.g_m).ok_or_else(bad)?,
         ..Default::default()
     };
-    g.system = is_system_goroutine(bin, pcs, startpc);
+    g.system = pcs
+        .facts(bin, startpc, true)
+        .is_some_and(|facts| is_system_start(&facts.name));
     // Stash syscall registers in the error-free path: start_and_unwind re-reads them from `b`.
     if status == GStatus::Syscall {
         let ssp = le_u64(b, l.g_syscallsp).ok_or_else(bad)?;
@@ -138,15 +152,14 @@ pub fn decode_g(
 /// treated as system goroutines (the runtime shows them only while they run user code).
 pub fn is_system_goroutine(bin: &GoBinary, pcs: &PcMemo, startpc: u64) -> bool {
     // Goroutines start at a handful of functions: the per-pc memo answers after the first.
-    let Some(facts) = pcs.facts(bin, startpc, true) else {
-        return false;
-    };
-    let name = &facts.name;
-    if matches!(
-        name.as_str(),
+    pcs.facts(bin, startpc, true)
+        .is_some_and(|facts| is_system_start(&facts.name))
+}
+
+/// Whether a goroutine that started in function `name` is a system goroutine.
+fn is_system_start(name: &str) -> bool {
+    !matches!(
+        name,
         "runtime.main" | "runtime.corostart" | "runtime.handleAsyncEvent"
-    ) {
-        return false;
-    }
-    name.starts_with("runtime.")
+    ) && name.starts_with("runtime.")
 }

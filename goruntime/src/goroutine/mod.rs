@@ -11,6 +11,7 @@
 //! `error`, never an abort.
 
 mod decode;
+mod halves;
 mod listing;
 mod metered;
 mod stack_windows;

@@ -13,8 +13,11 @@
 //! parked stacks lie 2 KiB apart with a window of about 300 bytes at the top of each, so one read
 //! per pair of windows would copy four times the bytes (29 MB → about 115 MB at 100,000
 //! goroutines) to save one pin a window; copying is already the larger part of the syscall.
+//! The walks of a batch run on both cores (`halves`), each over its own window only: a walk
+//! that reads outside its stack there is walked again afterwards, on the caller's thread.
 
-use super::walk_start::walk_parked;
+use super::halves::map_with;
+use super::walk_start::{walk_parked, Walk};
 use super::Goroutine;
 use crate::binary::GoBinary;
 use crate::unwind::{PcCache, PcMemo};
@@ -29,20 +32,29 @@ pub const MAX_WINDOW: u64 = 64 * 1024;
 const BATCH_BYTES: u64 = 4 << 20;
 
 /// One goroutine's window: `bytes` (what was readable of `len` requested) at `base`, inside its
-/// stack `[base, hi)`. Records the first word of that stack it was asked for and lacked.
+/// stack `[base, hi)`. Records the first word of that stack it was asked for and lacked. Reads
+/// outside the stack go to `inner`; a window without one (a walk on a second thread) fails them
+/// and records that it did, so the walk is redone on the caller's thread.
 struct Window<'a, M> {
-    inner: &'a mut M,
+    inner: Option<&'a mut M>,
     base: u64,
     len: u64,
     bytes: &'a [u8],
     hi: u64,
     missed: Option<u64>,
+    outside: bool,
 }
 
 impl<M: MemorySource> MemorySource for Window<'_, M> {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
         if addr < self.base || addr >= self.hi {
-            return self.inner.read(addr, buf);
+            return match self.inner.as_deref_mut() {
+                Some(inner) => inner.read(addr, buf),
+                None => {
+                    self.outside = true;
+                    Err(MemError::Unreadable { addr })
+                }
+            };
         }
         // base <= addr < hi.
         let off = addr.wrapping_sub(self.base);
@@ -62,10 +74,20 @@ impl<M: MemorySource> MemorySource for Window<'_, M> {
     }
 }
 
+/// What became of one walk over its window.
+enum Outcome {
+    /// Done: the frames to store.
+    Walked(Walk),
+    /// It needs the stack word at this address, above its window.
+    Missed(u64),
+    /// It read memory outside its stack: walk it again with the caller's memory.
+    Outside,
+}
+
 /// Walks the parked goroutines `gs` (saved context in `pc`/`sp`/`bp`, stack bounds known), as
 /// `walk_parked` does (to the first frame level `stop` shows, when given), reading their stacks
 /// in windows (see the module doc) into `buf` (its old contents go; a buffer kept across calls
-/// spares page faults).
+/// spares page faults). The walks of a batch run on both cores; the reads do not.
 pub(super) fn walk_in_windows<M: MemorySource>(
     bin: &GoBinary,
     pcs: &PcMemo,
@@ -74,7 +96,6 @@ pub(super) fn walk_in_windows<M: MemorySource>(
     buf: &mut Vec<u8>,
     stop: Option<u32>,
 ) {
-    let pcs = &mut PcCache::new(pcs);
     // (index into gs, window length)
     let mut todo: Vec<(usize, u64)> = gs
         .iter()
@@ -98,7 +119,8 @@ pub(super) fn walk_in_windows<M: MemorySource>(
         let total: u64 = batch.iter().map(|&(_, len)| len).sum();
         buf.clear();
         buf.resize(total as usize, 0);
-        let mut got = Vec::with_capacity(batch.len());
+        // (index into gs, window length, offset of its window in buf, bytes got)
+        let mut windows: Vec<(usize, u64, usize, usize)> = Vec::with_capacity(batch.len());
         {
             let mut reqs = Vec::with_capacity(batch.len());
             let mut rest = buf.as_mut_slice();
@@ -111,25 +133,52 @@ pub(super) fn walk_in_windows<M: MemorySource>(
             if let Err(e) = mem.read_batch(&mut reqs) {
                 log::debug!("stack windows: {e}");
             }
-            got.extend(reqs.iter().map(|r| r.got));
+            let mut at = 0usize;
+            for (&(i, len), r) in batch.iter().zip(&reqs) {
+                windows.push((i, len, at, r.got));
+                at = at.saturating_add(len as usize);
+            }
         }
-        let mut at = 0usize;
-        for (&(i, len), &got) in batch.iter().zip(&got) {
-            let from = at;
-            at = at.saturating_add(len as usize);
+        let shared: &[&mut Goroutine] = gs;
+        let window_bytes: &[u8] = buf;
+        let outcomes = map_with(
+            &windows,
+            || PcCache::new(pcs),
+            |pcs, &(i, len, from, got)| {
+                let Some(g) = shared.get(i) else {
+                    return Outcome::Outside;
+                };
+                let mut w = Window::<M> {
+                    inner: None,
+                    base: g.sp,
+                    len,
+                    bytes: window_bytes
+                        .get(from..from.saturating_add(got))
+                        .unwrap_or_default(),
+                    hi: g.stack_hi,
+                    missed: None,
+                    outside: false,
+                };
+                let walk = walk_parked(bin, pcs, &mut w, g, stop);
+                match (w.outside, w.missed.filter(|_| got as u64 == len)) {
+                    (true, _) => Outcome::Outside,
+                    (false, Some(missed)) => Outcome::Missed(missed),
+                    (false, None) => Outcome::Walked(walk),
+                }
+            },
+        );
+        for (&(i, len, _, _), outcome) in windows.iter().zip(outcomes) {
             let Some(g) = gs.get_mut(i) else { continue };
-            let mut w = Window {
-                inner: &mut *mem,
-                base: g.sp,
-                len,
-                bytes: buf.get(from..from.saturating_add(got)).unwrap_or_default(),
-                hi: g.stack_hi,
-                missed: None,
-            };
-            let walk = walk_parked(bin, pcs, &mut w, g, stop);
-            let Some(missed) = w.missed.filter(|_| got as u64 == len) else {
-                walk.store(g);
-                continue;
+            let missed = match outcome {
+                Outcome::Walked(walk) => {
+                    walk.store(g);
+                    continue;
+                }
+                Outcome::Outside => {
+                    deep.push(i);
+                    continue;
+                }
+                Outcome::Missed(missed) => missed,
             };
             // missed >= base: the window grows to cover it, with room for the frames above.
             let need = missed.saturating_sub(g.sp).saturating_add(FIRST_WINDOW);
@@ -143,6 +192,7 @@ pub(super) fn walk_in_windows<M: MemorySource>(
             }
         }
     }
+    let pcs = &mut PcCache::new(pcs);
     for i in deep {
         if let Some(g) = gs.get_mut(i) {
             walk_parked(bin, pcs, mem, g, stop).store(g);
@@ -162,12 +212,13 @@ mod tests {
         mem.add_region(0x9000, vec![7u8; 64]);
         let bytes = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
         let mut w = Window {
-            inner: &mut mem,
+            inner: Some(&mut mem),
             base: 0x1000,
             len: 16,
             bytes: &bytes,
             hi: 0x2000,
             missed: None,
+            outside: false,
         };
         let mut b = [0u8; 8];
         assert_eq!(w.read(0x1008, &mut b), Ok(8));
@@ -182,16 +233,40 @@ mod tests {
     }
 
     #[test]
+    fn window_without_memory_fails_reads_outside_the_stack_and_says_so() {
+        let bytes = [5u8; 16];
+        let mut w = Window::<SnapshotMemory> {
+            inner: None,
+            base: 0x1000,
+            len: 16,
+            bytes: &bytes,
+            hi: 0x2000,
+            missed: None,
+            outside: false,
+        };
+        let mut b = [0u8; 8];
+        assert_eq!(w.read(0x1000, &mut b), Ok(8));
+        assert!(!w.outside);
+        assert_eq!(
+            w.read(0x3000, &mut b),
+            Err(MemError::Unreadable { addr: 0x3000 })
+        );
+        assert!(w.outside);
+        assert_eq!(w.missed, None);
+    }
+
+    #[test]
     fn short_window_is_unreadable_not_a_miss() {
         let mut mem = SnapshotMemory::new();
         let bytes = [0u8; 8];
         let mut w = Window {
-            inner: &mut mem,
+            inner: Some(&mut mem),
             base: 0x1000,
             len: 32,
             bytes: &bytes,
             hi: 0x2000,
             missed: None,
+            outside: false,
         };
         let mut b = [0u8; 8];
         assert_eq!(w.read(0x1000, &mut b), Ok(8));
