@@ -335,12 +335,16 @@ fn feed<'a>(
     bytes: Vec<u8>,
 ) -> Result<GdbStubStateMachine<'a, GdbTarget, BufferedConn>, SessionError> {
     let mut sm = GdbStubStateMachine::Idle(g);
-    for b in bytes {
-        sm = match sm {
-            GdbStubStateMachine::Idle(g) => g.incoming_data(target, b).map_err(protocol)?,
-            GdbStubStateMachine::Running(g) => g.incoming_data(target, b).map_err(protocol)?,
-            other => other,
+    let mut rest = bytes.as_slice();
+    while !rest.is_empty() {
+        // Bytes are handed over until a packet completes; what follows goes to the new state.
+        let (next, taken) = match sm {
+            GdbStubStateMachine::Idle(g) => g.incoming_bytes(target, rest).map_err(protocol)?,
+            GdbStubStateMachine::Running(g) => g.incoming_bytes(target, rest).map_err(protocol)?,
+            other => return Ok(other),
         };
+        sm = next;
+        rest = rest.get(taken.max(1)..).unwrap_or_default();
     }
     Ok(sm)
 }

@@ -86,12 +86,18 @@ impl Rle {
         let mut i = 0;
         while i < chars.len() {
             if chars[i] == self.char {
-                if self.repeat == MAX_RUN {
-                    n += self.flush_into(&mut out[n..]);
-                    self.repeat = 0;
+                // The whole run at once (register and memory dumps hold long runs of `0`).
+                let mut left = same_prefix(&chars[i..], self.char);
+                i += left;
+                while left > 0 {
+                    if self.repeat == MAX_RUN {
+                        n += self.flush_into(&mut out[n..]);
+                        self.repeat = 0;
+                    }
+                    let take = left.min((MAX_RUN - self.repeat) as usize);
+                    self.repeat += take as u8;
+                    left -= take;
                 }
-                self.repeat += 1;
-                i += 1;
                 continue;
             }
             n += self.flush_into(&mut out[n..]);
@@ -158,6 +164,24 @@ fn distinct_prefix(s: &[u8]) -> usize {
         k += 8;
     }
     while k < s.len() && s[k - 1] != s[k] {
+        k += 1;
+    }
+    k
+}
+
+/// How many chars at the start of `s` are `c`: eight at a time.
+fn same_prefix(s: &[u8], c: u8) -> usize {
+    let pattern = u64::from_ne_bytes([c; 8]);
+    let mut k = 0;
+    while k + 8 <= s.len() {
+        let word = u64::from_le_bytes(s[k..k + 8].try_into().unwrap_or([0; 8]));
+        let x = word ^ pattern;
+        if x != 0 {
+            return k + (x.trailing_zeros() / 8) as usize;
+        }
+        k += 8;
+    }
+    while k < s.len() && s[k] == c {
         k += 1;
     }
     k
@@ -306,7 +330,9 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
         if self.trace {
             return data.iter().try_for_each(|&b| self.write_hex(b));
         }
-        const CHUNK: usize = 2048;
+        // The stack buffers are zeroed at every call: a `g` reply (about 800 bytes) or an `m`
+        // reply fits one chunk without zeroing several KiB for it.
+        const CHUNK: usize = 1024;
         let mut digits = [0u8; 2 * CHUNK];
         let mut out = [0u8; 2 * CHUNK + 3];
         for chunk in data.chunks(CHUNK) {
@@ -354,7 +380,9 @@ impl<'a, C: Connection + 'a> ResponseWriter<'a, C> {
         if self.trace {
             return data.iter().try_for_each(|&b| self.write_escaped(b));
         }
-        const CHUNK: usize = 2048;
+        // The stack buffers are zeroed at every call: a `g` reply (about 800 bytes) or an `m`
+        // reply fits one chunk without zeroing several KiB for it.
+        const CHUNK: usize = 1024;
         let mut escaped = [0u8; 2 * CHUNK];
         let mut out = [0u8; 2 * CHUNK + 3];
         for chunk in data.chunks(CHUNK) {

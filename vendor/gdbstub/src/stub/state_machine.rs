@@ -174,26 +174,35 @@ struct GdbStubStateMachineReallyInner<'a, T: Target, C: Connection> {
     inner: GdbStubImpl<T, C>,
 }
 
-/// gostub patch: feeds one byte to the packet framer and parses a completed packet. A
-/// malformed or oversized packet gets an error reply here instead of ending the session;
-/// `None` means there is nothing (more) to handle for this byte.
+/// gostub patch: feeds `bytes` from `*taken` on to the packet framer, one by one, until a packet
+/// completes, and parses it. A malformed or oversized packet gets an error reply here instead of
+/// ending the session. `None` means there is nothing (more) to handle in the bytes taken:
+/// they ran out, or a packet was rejected (the bytes after it are still to be fed).
 fn receive<'b, T: Target, C: Connection>(
     recv_packet: &mut RecvPacketStateMachine,
     packet_buffer: &'b mut ManagedSlice<'_, u8>,
     inner: &mut GdbStubImpl<T, C>,
     conn: &mut C,
     target: &mut T,
-    byte: u8,
+    bytes: &[u8],
+    taken: &mut usize,
 ) -> Result<Option<Packet<'b>>, GdbStubError<T::Error, C::Error>> {
-    let packet_buffer = match recv_packet.pump(packet_buffer, byte) {
-        Ok(Some(buf)) => buf,
-        Ok(None) => return Ok(None),
-        Err(_) => {
-            inner.reject_packet(conn, PacketParseError::MalformedCommand)?;
+    loop {
+        let Some(&byte) = bytes.get(*taken) else {
             return Ok(None);
+        };
+        *taken += 1;
+        match recv_packet.pump(&mut *packet_buffer, byte) {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(_) => {
+                inner.reject_packet(conn, PacketParseError::MalformedCommand)?;
+                return Ok(None);
+            }
         }
-    };
-    match Packet::from_buf(target, packet_buffer) {
+    }
+    let buf: &'b mut [u8] = packet_buffer;
+    match Packet::from_buf(target, buf) {
         Ok(packet) => Ok(Some(packet)),
         Err(e) => {
             inner.reject_packet(conn, e)?;
@@ -240,10 +249,23 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Idle<T>, 
 
     /// Pass a byte to the GDB stub.
     pub fn incoming_data(
-        mut self,
+        self,
         target: &mut T,
         byte: u8,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
+        self.incoming_bytes(target, &[byte]).map(|(sm, _)| sm)
+    }
+
+    /// gostub patch: `incoming_data` for several bytes. They go to the packet framer one by one
+    /// until a packet completes, which is handled as `incoming_data` handles it; returns the new
+    /// state and how many bytes were taken (the rest is for the new state). Spares the state
+    /// machine a move per byte.
+    pub fn incoming_bytes(
+        mut self,
+        target: &mut T,
+        bytes: &[u8],
+    ) -> Result<(GdbStubStateMachine<'a, T, C>, usize), GdbStubError<T::Error, C::Error>> {
+        let mut taken = 0;
         let i = &mut self.i;
         let Some(packet) = receive(
             &mut i.recv_packet,
@@ -251,13 +273,14 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Idle<T>, 
             &mut i.inner,
             &mut i.conn,
             target,
-            byte,
+            bytes,
+            &mut taken,
         )?
         else {
-            return Ok(self.into());
+            return Ok((self.into(), taken));
         };
         let state = i.inner.handle_packet(target, &mut i.conn, packet)?;
-        Ok(match state {
+        let sm = match state {
             State::Pump => self.into(),
             State::Disconnect(reason) => self.transition(state::Disconnected { reason }).into(),
             State::DeferredStopReason => {
@@ -268,6 +291,7 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Idle<T>, 
                         return self
                             .transition(state::Running {})
                             .report_stop(target, reason)
+                            .map(|sm| (sm, taken))
                     }
                     // otherwise, just transition into the running state as usual
                     None => self.transition(state::Running {}).into(),
@@ -276,7 +300,8 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Idle<T>, 
             State::CtrlCInterrupt => self
                 .transition(state::CtrlCInterrupt { from_idle: true })
                 .into(),
-        })
+        };
+        Ok((sm, taken))
     }
 }
 
@@ -378,10 +403,23 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
 
     /// Pass a byte to the GDB stub.
     pub fn incoming_data(
-        mut self,
+        self,
         target: &mut T,
         byte: u8,
     ) -> Result<GdbStubStateMachine<'a, T, C>, GdbStubError<T::Error, C::Error>> {
+        self.incoming_bytes(target, &[byte]).map(|(sm, _)| sm)
+    }
+
+    /// gostub patch: `incoming_data` for several bytes. They go to the packet framer one by one
+    /// until a packet completes, which is handled as `incoming_data` handles it; returns the new
+    /// state and how many bytes were taken (the rest is for the new state). Spares the state
+    /// machine a move per byte.
+    pub fn incoming_bytes(
+        mut self,
+        target: &mut T,
+        bytes: &[u8],
+    ) -> Result<(GdbStubStateMachine<'a, T, C>, usize), GdbStubError<T::Error, C::Error>> {
+        let mut taken = 0;
         let i = &mut self.i;
         let Some(packet) = receive(
             &mut i.recv_packet,
@@ -389,20 +427,22 @@ impl<'a, T: Target, C: Connection> GdbStubStateMachineInner<'a, state::Running, 
             &mut i.inner,
             &mut i.conn,
             target,
-            byte,
+            bytes,
+            &mut taken,
         )?
         else {
-            return Ok(self.into());
+            return Ok((self.into(), taken));
         };
         let state = i.inner.handle_packet(target, &mut i.conn, packet)?;
-        Ok(match state {
+        let sm = match state {
             State::Pump => self.transition(state::Running {}).into(),
             State::Disconnect(reason) => self.transition(state::Disconnected { reason }).into(),
             State::DeferredStopReason => self.transition(state::Running {}).into(),
             State::CtrlCInterrupt => self
                 .transition(state::CtrlCInterrupt { from_idle: false })
                 .into(),
-        })
+        };
+        Ok((sm, taken))
     }
 }
 

@@ -312,7 +312,7 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 .handle_error()?;
 
                 // Hex-encode the bytes in batches, not one call per byte.
-                let mut batch = [0u8; 256];
+                let mut batch = [0u8; 1024];
                 let mut n = 0;
                 let mut err = Ok(());
                 regs.gdb_serialize(|val| {
