@@ -85,6 +85,14 @@ pub trait Registers: Default + Debug + Clone + PartialEq {
     /// Missing registers are serialized by passing `None` to write_byte.
     fn gdb_serialize(&self, write_byte: impl FnMut(Option<u8>));
 
+    /// gostub patch: the same bytestream written into `out` at once, when no register is
+    /// missing and it fits: the number of bytes, or `None` to use `gdb_serialize` instead (the
+    /// default). Spares `g` a call per byte.
+    fn gdb_serialize_into(&self, out: &mut [u8]) -> Option<usize> {
+        let _ = out;
+        None
+    }
+
     /// Deserialize a GDB register bytestream into `self`.
     #[allow(clippy::result_unit_err)]
     fn gdb_deserialize(&mut self, bytes: &[u8]) -> Result<(), ()>;

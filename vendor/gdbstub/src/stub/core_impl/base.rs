@@ -311,8 +311,12 @@ impl<T: Target, C: Connection> GdbStubImpl<T, C> {
                 }
                 .handle_error()?;
 
-                // Hex-encode the bytes in batches, not one call per byte.
                 let mut batch = [0u8; 1024];
+                if let Some(n) = regs.gdb_serialize_into(&mut batch) {
+                    res.write_hex_buf(&batch[..n.min(batch.len())])?;
+                    return Ok(HandlerStatus::Handled);
+                }
+                // Hex-encode the bytes in batches, not one call per byte.
                 let mut n = 0;
                 let mut err = Ok(());
                 regs.gdb_serialize(|val| {
