@@ -206,20 +206,30 @@ mod tests {
     use super::*;
     use memcache::SnapshotMemory;
 
+    /// A window of `len` bytes asked for at 0x1000 (`bytes` of them read), in a stack that
+    /// ends at 0x2000.
+    fn window<'a>(
+        inner: Option<&'a mut SnapshotMemory>,
+        len: u64,
+        bytes: &'a [u8],
+    ) -> Window<'a, SnapshotMemory> {
+        Window {
+            inner,
+            base: 0x1000,
+            len,
+            bytes,
+            hi: 0x2000,
+            missed: None,
+            outside: false,
+        }
+    }
+
     #[test]
     fn window_serves_its_bytes_and_records_the_first_miss() {
         let mut mem = SnapshotMemory::new();
         mem.add_region(0x9000, vec![7u8; 64]);
         let bytes = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
-        let mut w = Window {
-            inner: Some(&mut mem),
-            base: 0x1000,
-            len: 16,
-            bytes: &bytes,
-            hi: 0x2000,
-            missed: None,
-            outside: false,
-        };
+        let mut w = window(Some(&mut mem), 16, &bytes);
         let mut b = [0u8; 8];
         assert_eq!(w.read(0x1008, &mut b), Ok(8));
         assert_eq!(b, [9, 10, 11, 12, 13, 14, 15, 16]);
@@ -235,15 +245,7 @@ mod tests {
     #[test]
     fn window_without_memory_fails_reads_outside_the_stack_and_says_so() {
         let bytes = [5u8; 16];
-        let mut w = Window::<SnapshotMemory> {
-            inner: None,
-            base: 0x1000,
-            len: 16,
-            bytes: &bytes,
-            hi: 0x2000,
-            missed: None,
-            outside: false,
-        };
+        let mut w = window(None, 16, &bytes);
         let mut b = [0u8; 8];
         assert_eq!(w.read(0x1000, &mut b), Ok(8));
         assert!(!w.outside);
@@ -259,15 +261,7 @@ mod tests {
     fn short_window_is_unreadable_not_a_miss() {
         let mut mem = SnapshotMemory::new();
         let bytes = [0u8; 8];
-        let mut w = Window {
-            inner: Some(&mut mem),
-            base: 0x1000,
-            len: 32,
-            bytes: &bytes,
-            hi: 0x2000,
-            missed: None,
-            outside: false,
-        };
+        let mut w = window(Some(&mut mem), 32, &bytes);
         let mut b = [0u8; 8];
         assert_eq!(w.read(0x1000, &mut b), Ok(8));
         assert!(w.read(0x1010, &mut b).is_err());
