@@ -38,6 +38,7 @@ pub mod batch;
 pub mod maps;
 pub mod page_cache;
 pub mod source;
+pub mod two_cores;
 
 #[cfg(feature = "live")]
 pub mod counters;

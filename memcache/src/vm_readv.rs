@@ -26,6 +26,7 @@ use nix::unistd::Pid;
 use crate::addr::{last_byte, offset_in_page, PAGE_SIZE};
 use crate::batch::next_group;
 use crate::counters::SyscallCounters;
+use crate::two_cores::{both, has_two_cores};
 use crate::{source::read_through_batch, MemError, MemorySource, ReadRequest};
 
 /// Reads a process's memory with `process_vm_readv`.
@@ -110,12 +111,6 @@ impl VmReadv {
 /// Requests of a batch from which it is read by two threads (see the module doc).
 const SPLIT_REQUESTS: usize = 2048;
 
-/// Whether this machine has a second core to read on (asked once).
-fn can_split() -> bool {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())) >= 2
-}
-
 impl MemorySource for VmReadv {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, MemError> {
         read_through_batch(self, addr, buf)
@@ -128,25 +123,12 @@ impl MemorySource for VmReadv {
             last_byte(req.addr, req.buf.len())?;
             req.got = 0;
         }
-        if requests.len() < SPLIT_REQUESTS || !can_split() {
+        if requests.len() < SPLIT_REQUESTS || !has_two_cores() {
             return self.read_all(requests);
         }
         let (first, second) = requests.split_at_mut(requests.len() / 2);
         let mut helper = VmReadv::new(self.pid.as_raw());
-        let (mine, theirs) = std::thread::scope(|s| {
-            let spawned = std::thread::Builder::new()
-                .name("gostub-read".into())
-                .spawn_scoped(s, || helper.read_all(second));
-            let mine = self.read_all(first);
-            let theirs = match spawned {
-                Ok(handle) => handle.join().ok(),
-                Err(e) => {
-                    log::debug!("no second reader: {e}");
-                    None
-                }
-            };
-            (mine, theirs)
-        });
+        let (mine, theirs) = both(|| self.read_all(first), || helper.read_all(second));
         self.counters = self.counters.combined(helper.counters);
         mine?;
         match theirs {

@@ -163,14 +163,11 @@ pub fn goroutines_at<M: MemorySource>(
         }
         // Hashing and decoding run on both cores; what they need of memory (Ms, labels)
         // is read below, on this thread. A g that looks reusable is not decoded here.
-        let items: Vec<usize> = (0..chunk.len()).collect();
         let decoded = map_with(
-            &items,
+            chunk,
             || PcCache::new(&memo.pcs),
-            |pcs, &i| {
-                let (Some(&addr), bytes) = (chunk.get(i), raw.get(i)) else {
-                    return (0, None);
-                };
+            |pcs, i, &addr| {
+                let bytes = raw.get(i);
                 if addr == 0 {
                     return (0, None);
                 }

@@ -144,7 +144,7 @@ pub(super) fn walk_in_windows<M: MemorySource>(
         let outcomes = map_with(
             &windows,
             || PcCache::new(pcs),
-            |pcs, &(i, len, from, got)| {
+            |pcs, _, &(i, len, from, got)| {
                 let Some(g) = shared.get(i) else {
                     return Outcome::Outside;
                 };
