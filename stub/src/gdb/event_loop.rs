@@ -85,11 +85,13 @@ pub fn run_session(
                     return Ok(SessionEnd::ClientGone);
                 };
                 // The rest of a packet already buffered goes to the tap here: the state machine
-                // is moved once per packet, not once per byte (a tenth of the stub's CPU in a
+                // is moved once per packet, not once per byte (about 8% of the stub's CPU in a
                 // loop of `g` packets).
                 let mut tapped = tap.push(byte);
                 while matches!(tapped, Tapped::Pending) && g.borrow_conn().has_buffered_input() {
-                    let Some(byte) = g.borrow_conn().read_byte()? else { break };
+                    let Some(byte) = g.borrow_conn().read_byte()? else {
+                        break;
+                    };
                     tapped = tap.push(byte);
                 }
                 match tapped {
